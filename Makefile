@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps re-run the install when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name fer-lib --display-name "Python (fer_lib)" >/dev/null
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name fer-lib --display-name "Python (fer_lib)" >/dev/null
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/fer train --demo --epochs 3 --out reports/main_job --overwrite
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

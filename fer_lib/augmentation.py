@@ -1,0 +1,48 @@
+"""Data augmentation as Keras layers inside the model: active in training, identity at inference.
+
+Living in the model keeps augmentation off Python per-image loops, runs it on whatever
+backend trains (TensorFlow here, JAX on a GPU) and saves it with the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Which random transforms to apply to training batches; zeros switch one off."""
+
+    flip: bool = True
+    shift: float = 0.0  # fraction of height/width
+    rotation_deg: float = 0.0
+    zoom: float = 0.0  # fraction, e.g. 0.1 for +-10%
+    contrast: float = 0.0
+    erasing: float = 0.0  # probability of one random erased rectangle
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list[keras.layers.Layer]:
+    """The Keras preprocessing layers for `config`, in application order."""
+    layers: list[keras.layers.Layer] = []
+    if config.flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip"))
+    if config.rotation_deg > 0:
+        layers.append(
+            keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed, name="aug_rotation")
+        )
+    if config.zoom > 0:
+        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed, name="aug_zoom"))
+    if config.shift > 0:
+        layers.append(
+            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed, name="aug_shift")
+        )
+    if config.contrast > 0:
+        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=seed, name="aug_contrast"))
+    if config.erasing > 0:
+        layers.append(keras.layers.RandomErasing(factor=config.erasing, value_range=(0, 1), seed=seed, name="aug_erasing"))
+    return layers

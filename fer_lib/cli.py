@@ -1,0 +1,191 @@
+"""The `fer` command line: train, evaluate (and more as the project grows).
+
+User mistakes end in one line on stderr and exit status 2, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# Keep TensorFlow's C++ start-up chatter out of the terminal; must be set before it loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _import_backend_quietly() -> None:
+    """Import the Keras backend with native stderr muted.
+
+    TensorFlow's C++ layer logs oneDNN and missing-CUDA notices at import and device set-up
+    before TF_CPP_MIN_LOG_LEVEL takes effect; they would bury our one-line messages.
+    """
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        tf.constant(0.0).numpy()  # the first op initialises devices, which logs too
+    except Exception:
+        pass  # a broken install is reported by the real import that follows
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fer_lib.precision import PRECISIONS
+
+    parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013-style data.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model and evaluate it on the test split",
+                                description="Train a model, keep its best val_accuracy checkpoint and evaluate it on the test split.")
+    train.add_argument("--data", help="dataset: Kaggle folders (train/, test/), a folder of <emotion>/ folders, or fer2013.csv "
+                                      "(default: $FER_DATA, then data/fer2013)")
+    train.add_argument("--model", default="seed_cnn", help="registered model name (default: seed_cnn)")
+    train.add_argument("--epochs", type=_positive_int, default=30, help="maximum epochs; early stopping may end sooner (default: 30)")
+    train.add_argument("--out", default=None, help="output folder (default: runs/<model>)")
+    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    train.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
+    train.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="auto uses mixed bfloat16 on CPUs with native bf16, else float32")
+    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--max-train-images", type=_positive_int, default=None, help="train on a stratified subset of this size")
+    train.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    train.add_argument("--demo", action="store_true", help="use generated demo data when no dataset is found")
+    train.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation after training")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a split",
+                                   description="Evaluate a saved .keras model and write metrics.json.")
+    evaluate.add_argument("--model", required=True, help="a .keras model file")
+    evaluate.add_argument("--data", help="dataset root or a single folder of <emotion>/ images (default: $FER_DATA, then data/fer2013)")
+    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
+    evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    return parser
+
+
+def _cmd_train(args) -> int:
+    from fer_lib.config import TrainConfig
+    from fer_lib.data import load_dataset, resolve_data_or_demo
+    from fer_lib.evaluation import evaluate_model, format_metrics, write_metrics
+    from fer_lib.models import load_model
+
+    if args.demo:
+        data_path, synthetic = resolve_data_or_demo(args.data)
+        if synthetic:
+            print(DEMO_BANNER, flush=True)
+    else:
+        from fer_lib import paths
+
+        data_path = paths.resolve_data_dir(args.data)
+        if data_path is None:
+            from fer_lib.errors import DataError
+
+            raise DataError(f"no dataset: pass --data, set FER_DATA, put FER2013 in {paths.DEFAULT_DATA_DIR}, or use --demo")
+    config = TrainConfig(
+        model=args.model,
+        data=str(data_path),
+        out=args.out or str(Path("runs") / args.model),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        optimizer=args.optimizer,
+        precision=args.precision,
+        seed=args.seed,
+        max_train_images=args.max_train_images,
+    )
+    dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
+    print(dataset.describe(), flush=True)
+    from fer_lib.training import train
+
+    result = train(config, dataset, overwrite=args.overwrite)
+    s = result.summary
+    print(f"Trained {s['epochs_run']} epoch(s) in {s['wall_seconds']:.0f} s ({s['precision']}, "
+          f"{s['images_per_second']:.0f} images/s); best val_accuracy {s['best_val_accuracy']:.2%} at epoch {s['best_epoch']}")
+    print(f"Model: {result.model_path}")
+    if not args.no_eval:
+        model = load_model(result.model_path)
+        metrics = evaluate_model(model, dataset.test.images, dataset.test.labels)
+        out = result.out_dir / "metrics.json"
+        write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
+        if dataset.synthetic:
+            print(DEMO_BANNER)
+        print(format_metrics(metrics))
+        print(f"Metrics: {out}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from fer_lib import paths
+    from fer_lib.data import load_eval_split
+    from fer_lib.errors import DataError
+    from fer_lib.evaluation import evaluate_model, format_metrics, write_metrics
+    from fer_lib.models import load_model
+
+    data_path = paths.resolve_data_dir(args.data)
+    if data_path is None:
+        raise DataError(f"no dataset: pass --data, set FER_DATA, or put FER2013 in {paths.DEFAULT_DATA_DIR}")
+    model = load_model(args.model)
+    evaluated = load_eval_split(data_path, args.split)
+    print(evaluated.describe(), flush=True)
+    metrics = evaluate_model(model, evaluated.split.images, evaluated.split.labels, args.batch_size)
+    if evaluated.synthetic:
+        print(DEMO_BANNER)
+    print(format_metrics(metrics))
+    if args.json_out:
+        write_metrics(metrics, args.json_out, model=str(args.model), data=evaluated.info(), split=evaluated.split.name)
+        print(f"Metrics: {args.json_out}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fer_lib.errors import FerError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _import_backend_quietly()
+    try:
+        return COMMANDS[args.command](args)
+    except FerError as exc:
+        print(f"fer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fer {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

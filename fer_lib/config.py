@@ -1,0 +1,78 @@
+"""Run configuration: one dataclass per training run, saved as JSON next to its outputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from fer_lib.augmentation import AugmentConfig
+from fer_lib.artifacts import write_text_atomic
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run."""
+
+    model: str = "seed_cnn"
+    data: str | None = None
+    out: str = "runs/seed_cnn"
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    lr_schedule: str = "plateau"  # plateau | cosine | none
+    lr_factor: float = 0.5
+    lr_patience: int = 2
+    early_stopping_patience: int = 5
+    val_fraction: float = 0.1
+    max_train_images: int | None = None
+    precision: str = "auto"
+    seed: int = 1234
+    augment: AugmentConfig | None = None  # None: the model's default augmentation
+    model_options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad value."""
+        from fer_lib.models import MODEL_BUILDERS
+        from fer_lib.precision import PRECISIONS
+
+        if self.model not in MODEL_BUILDERS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(sorted(MODEL_BUILDERS))}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam, adamw or sgd")
+        if self.lr_schedule not in ("plateau", "cosine", "none"):
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose plateau, cosine or none")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.max_train_images is not None and self.max_train_images < 7:
+            raise ValueError(f"max_train_images must be at least 7, got {self.max_train_images}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
+        values = dict(values)
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = AugmentConfig(**values["augment"])
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

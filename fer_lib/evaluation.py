@@ -1,0 +1,94 @@
+"""Evaluating a model on a split: metrics from scikit-learn and Keras, written as metrics.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn import metrics as skm
+
+from fer_lib.artifacts import write_json_atomic
+from fer_lib.labels import EMOTIONS
+
+# The original project's README figures, for comparison rows in reports.
+ORIGINAL_README = {
+    "top1_accuracy": 0.5413,
+    "top2_accuracy": 0.7623,
+    "precision_macro": 0.5434,
+    "recall_macro": 0.5445,
+    "f1_macro": 0.530,
+}
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images."""
+    from fer_lib.training import as_model_input
+
+    if len(images) == 0:
+        return np.zeros((0, len(EMOTIONS)), np.float32)
+    return np.asarray(model.predict(as_model_input(images), batch_size=batch_size, verbose=0), np.float32)
+
+
+def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTIONS) -> dict:
+    """All reported metrics for true `labels` and predicted `probabilities` (N, len(classes))."""
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, np.float64)
+    class_ids = list(range(len(classes)))
+    predicted = probabilities.argmax(axis=1)
+    loss = keras.losses.SparseCategoricalCrossentropy()(labels, np.clip(probabilities, 1e-7, 1.0))
+    per_class = skm.precision_recall_fscore_support(labels, predicted, labels=class_ids, zero_division=0)
+    macro = skm.precision_recall_fscore_support(labels, predicted, labels=class_ids, average="macro", zero_division=0)
+    weighted = skm.precision_recall_fscore_support(labels, predicted, labels=class_ids, average="weighted", zero_division=0)
+    return {
+        "n_images": int(labels.size),
+        "top1_accuracy": float(skm.accuracy_score(labels, predicted)),
+        "top2_accuracy": float(skm.top_k_accuracy_score(labels, probabilities, k=2, labels=class_ids)),
+        "loss": float(keras.ops.convert_to_numpy(loss)),
+        "precision_macro": float(macro[0]),
+        "recall_macro": float(macro[1]),
+        "f1_macro": float(macro[2]),
+        "precision_weighted": float(weighted[0]),
+        "recall_weighted": float(weighted[1]),
+        "f1_weighted": float(weighted[2]),
+        "per_class": {
+            name: {
+                "precision": float(per_class[0][i]),
+                "recall": float(per_class[1][i]),
+                "f1": float(per_class[2][i]),
+                "support": int(per_class[3][i]),
+            }
+            for i, name in enumerate(classes)
+        },
+        "confusion_matrix": skm.confusion_matrix(labels, predicted, labels=class_ids).tolist(),
+        "classes": list(classes),
+    }
+
+
+def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
+    """Metrics of `model` on images (N, 48, 48) uint8 and their labels."""
+    return compute_metrics(labels, predict_probabilities(model, images, batch_size))
+
+
+def write_metrics(metrics: dict, path: str | Path, **context) -> dict:
+    """Write `metrics` plus context (model, data, split...) to a JSON file, atomically."""
+    document = {**context, **metrics}
+    write_json_atomic(path, document)
+    return document
+
+
+def format_metrics(metrics: dict) -> str:
+    """A short human-readable summary, with the original README's figures beside ours."""
+    rows = [
+        ("Top-1 accuracy", "top1_accuracy"),
+        ("Top-2 accuracy", "top2_accuracy"),
+        ("Precision (macro)", "precision_macro"),
+        ("Recall (macro)", "recall_macro"),
+        ("F1 (macro)", "f1_macro"),
+    ]
+    lines = [f"{'':20s}{'this model':>12s}{'original':>10s}"]
+    for title, key in rows:
+        lines.append(f"{title:20s}{metrics[key]:>12.2%}{ORIGINAL_README[key]:>10.2%}")
+    lines.append(f"{'Loss':20s}{metrics['loss']:>12.4f}")
+    lines.append(f"{'Images':20s}{metrics['n_images']:>12d}")
+    return "\n".join(lines)

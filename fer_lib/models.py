@@ -1,0 +1,92 @@
+"""Model builders, by name, and safe loading of saved models.
+
+Every model takes raw 48x48x1 pixels (0-255) and outputs 7 softmax probabilities in
+EMOTIONS order; scaling and augmentation layers live inside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+from fer_lib.augmentation import AugmentConfig, augmentation_layers
+from fer_lib.errors import ModelFileError
+from fer_lib.labels import IMAGE_SIZE, NUM_CLASSES
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {}
+
+
+def register_model(name: str):
+    """Decorator adding a builder to the registry under `name`."""
+
+    def add(builder):
+        MODEL_BUILDERS[name] = builder
+        return builder
+
+    return add
+
+
+def model_names() -> list[str]:
+    return sorted(MODEL_BUILDERS)
+
+
+def build_model(name: str, augment: AugmentConfig | None = None, seed: int | None = None, **options) -> keras.Model:
+    """Build the registered model `name`; `augment` overrides its default augmentation."""
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+    return MODEL_BUILDERS[name](augment=augment, seed=seed, **options)
+
+
+def _inputs_and_augmentation(augment: AugmentConfig, seed: int | None):
+    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
+    for layer in augmentation_layers(augment, seed):
+        x = layer(x)
+    return inputs, x
+
+
+def _softmax_head(x, name: str = "emotion"):
+    # float32 output keeps the softmax and loss stable under the mixed_bfloat16 policy.
+    return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
+
+
+@register_model("seed_cnn")
+def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None) -> keras.Model:
+    """The original project's CNN: conv 75/125/256 each with max pooling, dense 260/128/64/32."""
+    inputs, x = _inputs_and_augmentation(augment or AugmentConfig(flip=True), seed)
+    for i, filters in enumerate((75, 125, 256), start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate((260, 128, 64, 32), start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense{i}")(x)
+    return keras.Model(inputs, _softmax_head(x), name="seed_cnn")
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a saved `.keras` model with Keras' safe mode on; user errors become ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found; train one with `fer train` or pass --model")
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: only .keras model files are loaded (got {path.suffix or 'no suffix'}); re-save it with model.save('model.keras')")
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
+            raise ModelFileError(
+                f"{path}: refused, the model contains a Lambda layer that would run arbitrary code on loading; "
+                "rebuild it without Lambda layers"
+            ) from None
+        raise ModelFileError(f"{path}: not a loadable Keras model ({exc}); check the file") from None
+    except Exception as exc:
+        raise ModelFileError(f"{path}: corrupt or unreadable model file ({type(exc).__name__}); re-download or retrain it") from None
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != NUM_CLASSES:
+        raise ModelFileError(
+            f"{path}: model takes {model.input_shape[1:]} and predicts {model.output_shape[-1]} classes; "
+            f"expected {INPUT_SHAPE} inputs and {NUM_CLASSES} emotions"
+        )
+    return model

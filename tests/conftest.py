@@ -1,0 +1,57 @@
+"""Shared fixtures: generated datasets, an isolated cache, tiny image-folder builders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fer_lib.labels import EMOTIONS  # noqa: E402
+
+REAL_DATA = os.environ.get("FER_DATA")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own decoded-array cache, never the user's."""
+    monkeypatch.setenv("FER_CACHE", str(tmp_path_factory.getbasetemp() / "fer_cache"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small generated dataset in the Kaggle layout, shared read-only by tests."""
+    from fer_lib.synthetic import generate_dataset
+
+    return generate_dataset(tmp_path_factory.mktemp("synthetic") / "fer", train_per_class=40, test_per_class=10, seed=7)
+
+
+def write_face(path: Path, value: int = 128, size: int = 48, mode: str = "L") -> Path:
+    """Write a small image file whose pixels encode `value` (for checking what was loaded)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    pixels = np.clip(rng.normal(value, 5, (size, size)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels, "L").convert(mode).save(path)
+    return path
+
+
+def make_image_folders(root: Path, layout: dict[str, dict[str, list[str]]]) -> Path:
+    """Build folders from {split: {class_folder: [file names]}}; '' as split means root."""
+    for split, classes in layout.items():
+        for class_folder, names in classes.items():
+            for i, name in enumerate(names):
+                write_face(root / split / class_folder / name, value=20 + 30 * (hash(class_folder) % 7) + i)
+    return root
+
+
+def kaggle_layout(n_train: int = 6, n_test: int = 2, test_prefixes=("PublicTest",)) -> dict:
+    """A Kaggle-style layout with every emotion, FER2013 file-name prefixes included."""
+    layout = {"train": {}, "test": {}}
+    for emotion in EMOTIONS:
+        layout["train"][emotion] = [f"Training_{emotion}{i}.png" for i in range(n_train)]
+        layout["test"][emotion] = [f"{p}_{emotion}{i}.png" for p in test_prefixes for i in range(n_test)]
+    return layout

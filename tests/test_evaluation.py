@@ -1,0 +1,44 @@
+"""Metrics against values computed by hand on a tiny example."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fer_lib.evaluation import compute_metrics, format_metrics, write_metrics
+
+LABELS = np.array([0, 0, 1, 2])
+PROBABILITIES = np.array([[0.6, 0.3, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]])
+CLASSES = ("a", "b", "c")
+
+
+def test_metrics_match_hand_computed_values():
+    m = compute_metrics(LABELS, PROBABILITIES, CLASSES)
+    # predictions 0,1,1,0 against 0,0,1,2
+    assert m["top1_accuracy"] == pytest.approx(0.5)
+    assert m["top2_accuracy"] == pytest.approx(0.75)  # only the last sample misses its top-2
+    assert m["loss"] == pytest.approx(-(math.log(0.6) + math.log(0.3) + math.log(0.7) + math.log(0.1)) / 4, rel=1e-5)
+    assert m["precision_macro"] == pytest.approx((0.5 + 0.5 + 0) / 3)
+    assert m["recall_macro"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert m["f1_macro"] == pytest.approx((0.5 + 2 / 3 + 0) / 3)
+    assert m["precision_weighted"] == pytest.approx((2 * 0.5 + 0.5) / 4)
+    assert m["recall_weighted"] == pytest.approx((2 * 0.5 + 1) / 4)
+    assert m["f1_weighted"] == pytest.approx((2 * 0.5 + 2 / 3) / 4)
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert m["per_class"]["b"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert m["classes"] == list(CLASSES)
+
+
+def test_metrics_file_is_json_with_context(tmp_path):
+    probabilities = np.eye(7)[[0, 1, 2, 3, 4, 5, 6, 3]]
+    metrics = compute_metrics(np.array([0, 1, 2, 3, 4, 5, 6, 4]), probabilities)
+    write_metrics(metrics, tmp_path / "out" / "metrics.json", split="test")
+    stored = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert stored["split"] == "test" and stored["top1_accuracy"] == pytest.approx(7 / 8)
+    for key in ("top1_accuracy", "top2_accuracy", "loss", "precision_macro", "recall_macro", "f1_macro",
+                "precision_weighted", "recall_weighted", "f1_weighted", "per_class", "confusion_matrix", "classes"):
+        assert key in stored
+    assert "original" in format_metrics(metrics)

@@ -1,0 +1,69 @@
+"""Model registry, the seed CNN's architecture, precision choice and safe loading."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fer_lib.errors import ModelFileError
+from fer_lib.models import build_model, load_model, model_names
+from fer_lib.precision import resolve_precision
+
+
+def test_seed_cnn_matches_the_original_architecture():
+    model = build_model("seed_cnn")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [c.filters for c in convs] == [75, 125, 256]
+    assert [p.output.shape[1:] for p in pools] == [(24, 24, 75), (12, 12, 125), (6, 6, 256)]
+    assert [d.units for d in dense] == [260, 128, 64, 32, 7]
+    assert dense[-1].activation.__name__ == "softmax"
+    assert any(isinstance(layer, keras.layers.RandomFlip) for layer in model.layers)
+    # conv 750 + 84,500 + 288,256; dense 2,396,420 + 33,408 + 8,256 + 2,080 + 231 (hand-computed)
+    assert model.count_params() == 2_813_901
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+
+
+def test_registry_rejects_unknown_names():
+    assert "seed_cnn" in model_names()
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        build_model("nope")
+
+
+def test_augmentation_is_identity_at_inference():
+    model = build_model("seed_cnn", seed=1)
+    batch = np.random.default_rng(0).integers(0, 255, (4, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(model.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-6)
+
+
+def test_precision_choice():
+    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("auto") in ("float32", "bfloat16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("fp8")
+
+
+def test_save_and_safe_load_round_trip(tmp_path):
+    model = build_model("seed_cnn")
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    batch = np.zeros((1, 48, 48, 1), "float32")
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
+
+
+def test_load_refuses_missing_corrupt_wrong_format_and_lambda(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "missing.keras")
+    (tmp_path / "weights.h5").write_bytes(b"junk")
+    with pytest.raises(ModelFileError, match="only .keras"):
+        load_model(tmp_path / "weights.h5")
+    (tmp_path / "corrupt.keras").write_bytes(b"this is not a zip file")
+    with pytest.raises(ModelFileError, match="corrupt|not a loadable"):
+        load_model(tmp_path / "corrupt.keras")
+    inputs = keras.Input((48, 48, 1))
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(keras.layers.Lambda(lambda t: t * 2)(inputs)))
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    with pytest.raises(ModelFileError, match="Lambda"):
+        load_model(tmp_path / "lambda.keras")

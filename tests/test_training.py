@@ -1,0 +1,56 @@
+"""Training: learning on generated data, seeding, and a short real-data run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fer_lib.config import TrainConfig
+from fer_lib.data import load_dataset
+from fer_lib.errors import FerError
+from fer_lib.evaluation import evaluate_model
+from fer_lib.models import load_model
+from fer_lib.training import train
+
+
+def test_seed_cnn_learns_generated_faces(synthetic_root, tmp_path):
+    dataset = load_dataset(synthetic_root)
+    config = TrainConfig(data=str(synthetic_root), out=str(tmp_path / "run"), epochs=10, batch_size=32, precision="float32")
+    result = train(config, dataset, verbose=0)
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["images_per_second"] > 0 and summary["epochs_run"] >= 1
+    metrics = evaluate_model(load_model(result.model_path), dataset.test.images, dataset.test.labels)
+    # Measured 0.37 for this seed; chance is 1/7. The seed CNN is slow to start on 280 images.
+    assert metrics["top1_accuracy"] > 0.28
+
+
+def test_training_is_seeded(synthetic_root, tmp_path):
+    dataset = load_dataset(synthetic_root)
+    losses = []
+    for run in ("a", "b"):
+        config = TrainConfig(out=str(tmp_path / run), epochs=1, precision="float32", seed=11)
+        losses.append(train(config, dataset, verbose=0).history["loss"][0])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+
+def test_invalid_config_is_a_clear_error(tmp_path):
+    with pytest.raises(FerError, match="epochs must be a positive integer"):
+        train(TrainConfig(out=str(tmp_path), epochs=0))
+    with pytest.raises(FerError, match="unknown model"):
+        train(TrainConfig(out=str(tmp_path), model="resnet9000"))
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FER_DATA"), reason="FER_DATA not set")
+def test_brief_training_on_real_fer2013_beats_chance(tmp_path):
+    dataset = load_dataset(os.environ["FER_DATA"])
+    config = TrainConfig(out=str(tmp_path / "real"), epochs=4, max_train_images=8000, early_stopping_patience=10)
+    result = train(config, dataset, verbose=2)
+    metrics = evaluate_model(load_model(result.model_path), dataset.test.images, dataset.test.labels)
+    print("real-data brief training:", {k: round(metrics[k], 4) for k in ("top1_accuracy", "top2_accuracy", "f1_macro")})
+    # Chance is 14%, always answering "happy" scores 25%; a learning model clears 35% within minutes.
+    assert metrics["top1_accuracy"] > 0.35
