@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
-	$(BIN)/fer train --demo --epochs 3 --out reports/main_job --overwrite
+	$(BIN)/fer pipeline $(if $(PROFILE),--profile $(PROFILE))
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

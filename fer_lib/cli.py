@@ -6,36 +6,9 @@ User mistakes end in one line on stderr and exit status 2, never a stack trace.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-# Keep TensorFlow's C++ start-up chatter out of the terminal; must be set before it loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _import_backend_quietly() -> None:
-    """Import the Keras backend with native stderr muted.
-
-    TensorFlow's C++ layer logs oneDNN and missing-CUDA notices at import and device set-up
-    before TF_CPP_MIN_LOG_LEVEL takes effect; they would bury our one-line messages.
-    """
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-        tf.constant(0.0).numpy()  # the first op initialises devices, which logs too
-    except Exception:
-        pass  # a broken install is reported by the real import that follows
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
 
@@ -91,7 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
     evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
     evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
+                                   description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
+    pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
+    pipeline.add_argument("--profile", default="auto", help="smoke (generated data, tiny budgets), full (real budgets), "
+                                                            "or auto: full on real data, smoke otherwise (default)")
+    pipeline.add_argument("--out", default=None, help="reports folder (default: reports/)")
+    pipeline.add_argument("--epochs", type=int, default=None, help="override the profile's training epochs")
+    pipeline.add_argument("--trials", type=int, default=None, help="override the profile's tuner trials")
+    pipeline.add_argument("--tuner", default=None, help="hyperband (default), bayesian or random")
+    pipeline.add_argument("--preset", default="", help="train this registered model instead of the search's best")
+    pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
+    pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
+    pipeline.add_argument("--seed", type=int, default=1234)
     return parser
+
+
+def _cmd_pipeline(args) -> int:
+    from fer_lib import paths
+    from fer_lib.pipeline import PipelineConfig, run_pipeline
+
+    config = PipelineConfig(data=args.data, profile=args.profile, out=args.out or str(paths.REPORTS_DIR),
+                            with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
+                            tuner=args.tuner, preset=args.preset, tuner_overwrite=args.tuner_overwrite)
+    run_pipeline(config, progress=lambda line: print(line, flush=True))
+    return 0
 
 
 def _cmd_train(args) -> int:
@@ -168,7 +165,7 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "pipeline": _cmd_pipeline}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,12 +173,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    _import_backend_quietly()
+    from fer_lib.backend import import_backend_quietly
+
+    import_backend_quietly()
     try:
         return COMMANDS[args.command](args)
     except FerError as exc:
         print(f"fer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if type(exc).__name__ == "PipelineError" else 2
     except KeyboardInterrupt:
         print(f"fer {args.command}: interrupted", file=sys.stderr)
         return 130

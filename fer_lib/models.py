@@ -53,17 +53,66 @@ def _softmax_head(x, name: str = "emotion"):
     return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
 
 
+@register_model("cnn")
+def build_cnn(
+    conv_filters=(75, 125, 256),
+    dense_units=(260, 128, 64, 32),
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+    augment: AugmentConfig | None = None,
+    seed: int | None = None,
+    name: str = "cnn",
+) -> keras.Model:
+    """A plain CNN: one 3x3 conv (+ optional batch norm) and 2x2 max pooling per block, then dense layers.
+
+    The KerasTuner search space is this family; `seed_cnn` is one of its points.
+    """
+    inputs, x = _inputs_and_augmentation(augment or AugmentConfig(flip=True), seed)
+    for i, filters in enumerate(conv_filters, start=1):
+        x = keras.layers.Conv2D(int(filters), 3, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units, start=1):
+        x = keras.layers.Dense(int(units), activation="relu", name=f"dense{i}")(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout{i}")(x)
+    return keras.Model(inputs, _softmax_head(x), name=name)
+
+
 @register_model("seed_cnn")
 def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None) -> keras.Model:
     """The original project's CNN: conv 75/125/256 each with max pooling, dense 260/128/64/32."""
-    inputs, x = _inputs_and_augmentation(augment or AugmentConfig(flip=True), seed)
-    for i, filters in enumerate((75, 125, 256), start=1):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate((260, 128, 64, 32), start=1):
-        x = keras.layers.Dense(units, activation="relu", name=f"dense{i}")(x)
-    return keras.Model(inputs, _softmax_head(x), name="seed_cnn")
+    return build_cnn((75, 125, 256), (260, 128, 64, 32), augment=augment, seed=seed, name="seed_cnn")
+
+
+@register_model("fer_cnn")
+def build_fer_cnn(
+    widths=(32, 64, 128, 256),
+    dense_units: int = 256,
+    dropout: float = 0.4,
+    augment: AugmentConfig | None = None,
+    seed: int | None = None,
+) -> keras.Model:
+    """A compact VGG-style network: per stage two 3x3 conv + batch norm, then pooling; global pooling head.
+
+    About 118M multiply-adds per face, so it trains on a CPU and serves hundreds of faces a second.
+    """
+    default_augment = AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
+    inputs, x = _inputs_and_augmentation(augment or default_augment, seed)
+    for stage, width in enumerate(widths, start=1):
+        for conv in (1, 2):
+            x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"s{stage}_conv{conv}")(x)
+            x = keras.layers.BatchNormalization(name=f"s{stage}_bn{conv}")(x)
+            x = keras.layers.Activation("relu", name=f"s{stage}_relu{conv}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"s{stage}_pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dropout(dropout, seed=seed, name="dropout1")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="dense1")(x)
+    x = keras.layers.Dropout(dropout, seed=seed, name="dropout2")(x)
+    return keras.Model(inputs, _softmax_head(x), name="fer_cnn")
 
 
 def load_model(path: str | Path) -> keras.Model:

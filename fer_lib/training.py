@@ -100,7 +100,6 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter) -
         keras.callbacks.ModelCheckpoint(
             out_dir / _PARTIAL_MODEL, monitor="val_accuracy", mode="max", save_best_only=True, verbose=0
         ),
-        keras.callbacks.CSVLogger(out_dir / HISTORY_FILE),
     ]
     if config.lr_schedule == "plateau":
         callbacks.append(
@@ -115,6 +114,8 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter) -
             return float(base * 0.5 * (1 + np.cos(np.pi * epoch / total)))
 
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
+    # Last, so that the learning rate the schedulers put in the logs reaches the CSV.
+    callbacks.append(keras.callbacks.CSVLogger(out_dir / HISTORY_FILE))
     return callbacks
 
 

@@ -1,0 +1,75 @@
+"""Looking at a dataset before training: imbalance, mean faces and data-quality checks."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from fer_lib.data import SPLIT_NAMES, FerDataset, Split
+from fer_lib.labels import EMOTIONS
+
+BLANK_STD = 1.0  # every pixel the same, give or take JPEG noise
+NEAR_CONSTANT_STD = 6.0  # almost no structure: a face has far more contrast
+
+
+def imbalance_summary(dataset: FerDataset) -> str:
+    """One sentence naming the rarest and commonest training classes and their ratio."""
+    counts = dataset.train.class_counts()
+    rarest = min(counts, key=counts.get)
+    commonest = max(counts, key=counts.get)
+    ratio = counts[commonest] / max(counts[rarest], 1)
+    share = counts[rarest] / max(sum(counts.values()), 1)
+    return (f"The classes are imbalanced: {rarest} has {counts[rarest]} training images ({share:.1%} of train), "
+            f"{ratio:.1f}x fewer than {commonest} ({counts[commonest]}).")
+
+
+def mean_faces(split: Split) -> np.ndarray:
+    """The mean image of each emotion, shape (7, 48, 48) float; NaN for an absent class."""
+    means = np.full((len(EMOTIONS), *split.images.shape[1:]), np.nan)
+    for label in range(len(EMOTIONS)):
+        members = split.images[split.labels == label]
+        if len(members):
+            means[label] = members.mean(axis=0)
+    return means
+
+
+def quality_report(dataset: FerDataset) -> dict:
+    """Blank, near-constant and duplicate images across all splits, with counts and examples."""
+    found = {"blank": [], "near_constant": []}
+    digests: dict[str, list[tuple[str, int]]] = {}
+    for name in SPLIT_NAMES:
+        images = dataset.split(name).images
+        stds = images.reshape(len(images), -1).std(axis=1)
+        found["blank"] += [(name, int(i)) for i in np.flatnonzero(stds < BLANK_STD)]
+        found["near_constant"] += [(name, int(i)) for i in np.flatnonzero((stds >= BLANK_STD) & (stds < NEAR_CONSTANT_STD))]
+        for index, image in enumerate(images):
+            digests.setdefault(hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest(), []).append((name, index))
+    groups = [members for members in digests.values() if len(members) > 1]
+    cross_split = [g for g in groups if len({split for split, _ in g}) > 1]
+    return {
+        "blank": len(found["blank"]),
+        "near_constant": len(found["near_constant"]),
+        "duplicate_groups": len(groups),
+        "duplicate_images": sum(len(g) - 1 for g in groups),
+        "cross_split_duplicate_groups": len(cross_split),
+        "examples": {
+            "blank": found["blank"][:8],
+            "near_constant": found["near_constant"][:8],
+            "duplicates": groups[:8],
+        },
+    }
+
+
+def intensity_statistics(dataset: FerDataset):
+    """Mean and standard deviation of pixel intensity per split and emotion (pandas DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name in SPLIT_NAMES:
+        split = dataset.split(name)
+        for label, emotion in enumerate(EMOTIONS):
+            pixels = split.images[split.labels == label]
+            if len(pixels):
+                rows.append({"split": name, "emotion": emotion, "mean": float(pixels.mean()), "std": float(pixels.std())})
+    return pd.DataFrame(rows)

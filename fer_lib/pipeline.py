@@ -1,0 +1,303 @@
+"""Running the four notebooks in order with papermill and rendering them to HTML reports.
+
+Each run gets its own timestamped folder under `out`; `out/latest` points at the newest
+run that finished, and moves only when every notebook succeeded.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from fer_lib import paths
+from fer_lib.artifacts import write_json_atomic, write_text_atomic
+from fer_lib.errors import FerError
+
+NOTEBOOKS = ("01_data_exploration", "02_hyperparameter_search", "03_training", "04_evaluation")
+REPORT_TITLES = {
+    "01_data_exploration": "Data exploration",
+    "02_hyperparameter_search": "Hyperparameter search",
+    "03_training": "Training",
+    "04_evaluation": "Evaluation",
+}
+KERNEL_NAME = "fer-lib"
+DEMO_TRAIN_PER_CLASS, DEMO_TEST_PER_CLASS = 120, 30
+# Budgets per profile; the command line may override epochs and trials.
+PROFILES = {
+    "smoke": {
+        "epochs": 8, "tuner": "hyperband", "max_trials": 3, "tuner_max_epochs": 3,
+        "tuning_max_train_images": None, "max_train_images": None, "early_stopping_patience": 5,
+    },
+    "full": {
+        "epochs": 60, "tuner": "hyperband", "max_trials": 30, "tuner_max_epochs": 12,
+        "tuning_max_train_images": 10000, "max_train_images": None, "early_stopping_patience": 8,
+    },
+}
+
+
+class PipelineError(FerError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+@dataclass
+class PipelineConfig:
+    """One pipeline run; saved as pipeline_config.json in the run folder."""
+
+    data: str | None = None
+    profile: str = "auto"  # auto: full on real data, smoke on generated data
+    out: str = str(paths.REPORTS_DIR)
+    with_code: bool = False
+    seed: int = 1234
+    epochs: int | None = None
+    trials: int | None = None
+    tuner: str | None = None
+    preset: str = ""  # train this registered model instead of the search's best
+    tuner_overwrite: bool = False
+    notebooks_dir: str = str(paths.NOTEBOOKS_DIR)
+
+
+def validate(config: PipelineConfig) -> None:
+    """Reject bad parameters before any notebook starts, one line each."""
+    from fer_lib.tuning import TUNERS
+
+    if config.profile not in ("auto", *PROFILES):
+        raise FerError(f"unknown profile {config.profile!r}; choose one of auto, {', '.join(PROFILES)}")
+    for name in ("epochs", "trials"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise FerError(f"{name} must be a positive integer, got {value!r}")
+    if config.tuner is not None and config.tuner not in TUNERS:
+        raise FerError(f"unknown tuner {config.tuner!r}; choose one of {', '.join(TUNERS)}")
+    if config.data is not None and not Path(config.data).expanduser().exists():
+        raise FerError(f"{config.data}: data path does not exist; pass an existing --data folder or CSV")
+    if config.preset:
+        from fer_lib.models import MODEL_BUILDERS
+
+        if config.preset not in MODEL_BUILDERS:
+            raise FerError(f"unknown preset {config.preset!r}; choose one of {', '.join(sorted(MODEL_BUILDERS))}")
+    missing = [n for n in NOTEBOOKS if not (Path(config.notebooks_dir) / f"{n}.ipynb").is_file()]
+    if missing:
+        raise FerError(f"{config.notebooks_dir}: notebook(s) {', '.join(missing)} missing; run from a full checkout")
+
+
+def resolve_data(config: PipelineConfig) -> tuple[Path, bool, str]:
+    """(data path, synthetic?, profile): explicit data, else real data for full, else demo faces."""
+    from fer_lib.data import resolve_data_or_demo
+
+    if config.data is not None:
+        data, synthetic = Path(config.data).expanduser(), False
+    elif config.profile == "smoke":
+        data, synthetic = _demo_data(), True
+    else:
+        data, synthetic = resolve_data_or_demo(None, DEMO_TRAIN_PER_CLASS)
+    if not synthetic:
+        from fer_lib.synthetic import is_synthetic_dataset
+
+        synthetic = is_synthetic_dataset(data)
+    profile = config.profile if config.profile != "auto" else ("smoke" if synthetic else "full")
+    return data, synthetic, profile
+
+
+def _demo_data() -> Path:
+    from fer_lib.synthetic import generate_dataset
+
+    return generate_dataset(paths.DEMO_DATA_DIR, train_per_class=DEMO_TRAIN_PER_CLASS, test_per_class=DEMO_TEST_PER_CLASS)
+
+
+def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synthetic: bool, profile: str) -> dict:
+    """The values injected into every notebook's `parameters` cell."""
+    budget = dict(PROFILES[profile])
+    if config.epochs is not None:
+        budget["epochs"] = config.epochs
+        budget["tuner_max_epochs"] = min(budget["tuner_max_epochs"], config.epochs)
+    if config.trials is not None:
+        budget["max_trials"] = config.trials
+    if config.tuner is not None:
+        budget["tuner"] = config.tuner
+    return {
+        "data": str(data),
+        "run_dir": str(run_dir),
+        "profile": profile,
+        "synthetic": synthetic,
+        "seed": config.seed,
+        "preset": config.preset,
+        "tuner_dir": str(Path(config.out) / "tuning"),
+        "tuner_overwrite": config.tuner_overwrite,
+        **budget,
+    }
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def _local_kernel_manager(socket_dir: Path):
+    """A kernel manager talking over IPC sockets in `socket_dir` instead of unencrypted TCP ports.
+
+    Besides being private to this user, it keeps ipykernel's TCP warning off the terminal.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self):
+            return str(socket_dir / "kernel")
+
+    return LocalKernelManager
+
+
+def _execute(notebook: Path, executed: Path, parameters: dict, cwd: Path) -> None:
+    import tempfile
+
+    import papermill as pm
+
+    # Each notebook gets only the parameters its `parameters` cell declares.
+    declared = pm.inspect_notebook(str(notebook))
+    parameters = {k: v for k, v in parameters.items() if k in declared}
+    try:
+        with tempfile.TemporaryDirectory(prefix="fer-kernel-") as socket_dir:
+            pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=_kernel_name(),
+                                cwd=str(cwd), progress_bar=False, log_output=False,
+                                kernel_manager_class=_local_kernel_manager(Path(socket_dir)))
+    except pm.PapermillExecutionError as exc:
+        first_line = next((line for line in exc.source.splitlines() if line.strip()), "").strip()
+        raise PipelineError(
+            f"{notebook.name} failed in cell {exc.exec_count} (`{first_line[:80]}`): {exc.ename}: {exc.evalue}. "
+            f"Partial notebook kept at {executed}"
+        ) from None
+
+
+def render_html(executed: Path, target: Path, with_code: bool) -> None:
+    """Render an executed notebook to standalone HTML, code hidden unless `with_code`."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = not with_code
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    write_text_atomic(target, body)
+
+
+def _move_latest(out: Path, run_dir: Path) -> None:
+    """Point out/latest at run_dir with one atomic rename of a fresh symlink."""
+    latest = out / "latest"
+    if latest.exists() and not latest.is_symlink():
+        raise FerError(f"{latest} is a real folder, not the pipeline's link; move it away and run again")
+    temporary = out / f".latest.{os.getpid()}"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(run_dir.name, target_is_directory=True)
+    os.replace(temporary, latest)
+
+
+def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print) -> Path:
+    """Run notebooks 01-04, render the reports and the landing page; return the run folder."""
+    validate(config)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the notebook kernels
+    data, synthetic, profile = resolve_data(config)
+    out = Path(config.out).expanduser().resolve()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = out / f"{stamp}-{profile}"
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = out / f"{stamp}-{profile}-{suffix}"
+    try:
+        (run_dir / "notebooks").mkdir(parents=True)
+    except OSError as exc:
+        raise FerError(f"{out}: cannot create the run folder ({exc.strerror}); choose a writable --out") from None
+    if synthetic:
+        progress("*** Using GENERATED DEMO DATA (synthetic faces), not FER2013: the reports say nothing about real faces. ***")
+    progress(f"Data: {data}\nProfile: {profile}\nRun folder: {run_dir}")
+    parameters = notebook_parameters(config, run_dir, data, synthetic, profile)
+    write_json_atomic(run_dir / "pipeline_config.json", {**asdict(config), "resolved": parameters})
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    for index, name in enumerate(NOTEBOOKS, start=1):
+        progress(f"[{index}/{len(NOTEBOOKS)}] {name} ...")
+        begin = time.perf_counter()
+        executed = run_dir / "notebooks" / f"{name}.ipynb"
+        try:
+            _execute(Path(config.notebooks_dir) / f"{name}.ipynb", executed, parameters, run_dir)
+        except PipelineError:
+            write_json_atomic(run_dir / "status.json", {"status": "failed", "failed_notebook": name, "timings_s": timings})
+            raise
+        timings[name] = round(time.perf_counter() - begin, 1)
+        progress(f"[{index}/{len(NOTEBOOKS)}] {name} done in {timings[name]:.1f} s")
+
+    for name in NOTEBOOKS:
+        render_html(run_dir / "notebooks" / f"{name}.ipynb", run_dir / f"{name}.html", config.with_code)
+    summary = {"status": "succeeded", "profile": profile, "data": str(data), "synthetic": synthetic,
+               "timings_s": timings, "total_s": round(time.perf_counter() - started, 1)}
+    write_json_atomic(run_dir / "status.json", summary)
+    write_text_atomic(run_dir / "index.html", landing_page(run_dir, summary, parameters))
+    _move_latest(out, run_dir)
+    progress(f"Reports: {out / 'latest' / 'index.html'} (total {summary['total_s']:.0f} s)")
+    return run_dir
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
+    """index.html: banner, headline metrics, links to the reports, config, timings and data."""
+    from fer_lib.evaluation import ORIGINAL_README
+
+    metrics = _read_json(run_dir / "metrics.json")
+    data_summary = _read_json(run_dir / "data_summary.json")
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>FER pipeline report</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}"
+        "th:first-child,td:first-child{text-align:left}.banner{background:#b00020;color:#fff;padding:1em;font-weight:bold;"
+        "font-size:1.2em;border-radius:6px}pre{background:#f6f6f6;padding:1em;overflow:auto}",
+        "</style></head><body>",
+    ]
+    if summary.get("synthetic"):
+        parts.append("<div class='banner'>SYNTHETIC DEMO DATA: these reports were made on generated faces, "
+                     "not FER2013. The metrics say nothing about real faces.</div>")
+    parts.append(f"<h1>FER pipeline report</h1><p>Run <code>{e(run_dir.name)}</code>, profile <b>{e(summary['profile'])}</b>.</p>")
+    parts.append("<h2>Headline metrics (test split)</h2>")
+    if metrics:
+        keys = [("Top-1", "top1_accuracy"), ("Top-2", "top2_accuracy"), ("Precision (macro)", "precision_macro"),
+                ("Recall (macro)", "recall_macro"), ("F1 (macro)", "f1_macro")]
+        parts.append("<table><tr><th></th>" + "".join(f"<th>{t}</th>" for t, _ in keys) + "</tr>")
+        parts.append("<tr><td>this run</td>" + "".join(f"<td>{metrics[k]:.2%}</td>" for _, k in keys) + "</tr>")
+        parts.append("<tr><td>original README</td>" + "".join(f"<td>{ORIGINAL_README[k]:.2%}</td>" for _, k in keys) + "</tr></table>")
+    else:
+        parts.append("<p>No metrics.json was written.</p>")
+    parts.append("<h2>Reports</h2><ol>")
+    for name in NOTEBOOKS:
+        parts.append(f"<li><a href='{e(name)}.html'>{e(REPORT_TITLES[name])}</a> "
+                     f"({summary['timings_s'].get(name, 0):.1f} s)</li>")
+    parts.append(f"</ol><p>Total {summary['total_s']:.1f} s.</p>")
+    parts.append(f"<h2>Data</h2><p>Source: <code>{e(str(summary['data']))}</code></p>")
+    if data_summary:
+        parts.append(f"<p>{e(data_summary.get('protocol', ''))}</p>")
+        sizes = data_summary.get("sizes", {})
+        parts.append("<p>" + ", ".join(f"{e(k)}: {v}" for k, v in sizes.items()) + "</p>")
+    parts.append(f"<h2>Configuration</h2><pre>{e(json.dumps(parameters, indent=2))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

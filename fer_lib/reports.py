@@ -1,0 +1,193 @@
+"""Figures and tables for the notebooks' reports (matplotlib and seaborn).
+
+Each function returns a matplotlib Figure or a pandas DataFrame; notebooks display them.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+    matplotlib.use("Agg")  # headless default; notebooks keep their inline backend
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from fer_lib.data import Split
+from fer_lib.evaluation import ORIGINAL_README
+from fer_lib.labels import EMOTIONS
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def class_counts_figure(counts: pd.DataFrame) -> plt.Figure:
+    """Bar chart of images per emotion, one bar colour per split (rows of `counts`)."""
+    long = counts.drop(columns="total", errors="ignore").reset_index(names="split").melt(
+        id_vars="split", var_name="emotion", value_name="images")
+    fig, ax = plt.subplots(figsize=(9, 4))
+    sns.barplot(data=long, x="emotion", y="images", hue="split", ax=ax)
+    ax.set_title("Images per emotion and split")
+    fig.tight_layout()
+    return fig
+
+
+def face_grid_figure(images: np.ndarray, titles: list[str], columns: int = 8, size: float = 1.3) -> plt.Figure:
+    """A grid of 48x48 faces with a small title under each."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * (size + 0.3)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid_figure(split: Split, per_class: int = 8, seed: int = 0) -> plt.Figure:
+    """`per_class` random faces of each emotion, one row per emotion."""
+    rng = np.random.default_rng(seed)
+    images, titles = [], []
+    for label, emotion in enumerate(EMOTIONS):
+        members = np.flatnonzero(split.labels == label)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        for i in range(per_class):
+            images.append(split.images[chosen[i]] if i < len(chosen) else np.full((48, 48), 255, np.uint8))
+            titles.append(emotion if i < len(chosen) else "")
+    return face_grid_figure(np.stack(images), titles, columns=per_class)
+
+
+def mean_faces_figure(means: np.ndarray) -> plt.Figure:
+    """The mean face of each emotion, side by side."""
+    fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(len(EMOTIONS) * 1.6, 2.0))
+    for ax, mean, emotion in zip(axes, means, EMOTIONS):
+        ax.imshow(np.nan_to_num(mean), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(emotion, fontsize=9)
+        ax.axis("off")
+    fig.suptitle("Mean face per emotion (train)")
+    fig.tight_layout()
+    return fig
+
+
+def intensity_figure(split: Split, max_images: int = 3000, seed: int = 0) -> plt.Figure:
+    """Pixel-intensity distribution per emotion (kernel density over a sample of images)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for label, emotion in enumerate(EMOTIONS):
+        members = np.flatnonzero(split.labels == label)
+        chosen = rng.choice(members, size=min(max_images // len(EMOTIONS), len(members)), replace=False)
+        pixels = split.images[chosen].reshape(-1)
+        pixels = rng.choice(pixels, size=min(20000, pixels.size), replace=False) if pixels.size else pixels
+        frames.append(pd.DataFrame({"intensity": pixels.astype(np.int16), "emotion": emotion}))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    sns.kdeplot(data=pd.concat(frames), x="intensity", hue="emotion", common_norm=False, ax=ax, clip=(0, 255))
+    ax.set_title("Pixel-intensity distribution per emotion")
+    fig.tight_layout()
+    return fig
+
+
+def trials_figure(trials: pd.DataFrame) -> plt.Figure:
+    """Validation accuracy of each tuner trial, best first, coloured by optimizer."""
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    shown = trials.dropna(subset=["val_accuracy"]).reset_index(drop=True)
+    sns.barplot(data=shown, x=shown.index.astype(str), y="val_accuracy", hue="optimizer" if "optimizer" in shown else None, ax=ax, dodge=False)
+    ax.set_xlabel("trial (sorted by validation accuracy)")
+    ax.set_title("KerasTuner trials")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves_figure(history: pd.DataFrame) -> plt.Figure:
+    """Loss, accuracy, top-2 accuracy and learning rate per epoch, train against validation."""
+    panels = [("loss", "Loss"), ("accuracy", "Accuracy"), ("top2_accuracy", "Top-2 accuracy"), ("learning_rate", "Learning rate")]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
+    for ax, (key, title) in zip(axes, panels):
+        if key in history:
+            ax.plot(epochs, history[key], marker="o", label="train" if key != "learning_rate" else "lr")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+        if key == "learning_rate":
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix_figure(matrix, classes=EMOTIONS, normalize: bool = False) -> plt.Figure:
+    """Seaborn heatmap of a confusion matrix (rows true); row-normalised when `normalize`."""
+    matrix = np.asarray(matrix, dtype=float)
+    if normalize:
+        matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    sns.heatmap(matrix, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", xticklabels=classes,
+                yticklabels=classes, cbar=True, ax=ax, square=True)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix" + (" (row-normalised: recall per class)" if normalize else " (counts)"))
+    fig.tight_layout()
+    return fig
+
+
+def per_class_figure(metrics: dict) -> plt.Figure:
+    """Precision, recall and F1 of each emotion as grouped bars."""
+    rows = [{"emotion": e, "metric": m, "value": v[m]} for e, v in metrics["per_class"].items() for m in ("precision", "recall", "f1")]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    sns.barplot(data=pd.DataFrame(rows), x="emotion", y="value", hue="metric", ax=ax)
+    ax.set_ylim(0, 1)
+    ax.set_title("Per-class precision, recall and F1")
+    fig.tight_layout()
+    return fig
+
+
+def metrics_table(metrics: dict, name: str = "this model") -> pd.DataFrame:
+    """Headline metrics, one row each, beside the original README's seed CNN (percentages as text)."""
+    rows = {
+        "Top-1 accuracy": "top1_accuracy", "Top-2 accuracy": "top2_accuracy",
+        "Precision (macro)": "precision_macro", "Recall (macro)": "recall_macro", "F1 (macro)": "f1_macro",
+        "Precision (weighted)": "precision_weighted", "Recall (weighted)": "recall_weighted",
+        "F1 (weighted)": "f1_weighted", "Loss": "loss",
+    }
+
+    def shown(value, key):
+        if value is None:
+            return "\u2014"
+        return f"{value:.4f}" if key == "loss" else f"{value:.2%}"
+
+    return pd.DataFrame(
+        {name: [shown(metrics.get(k), k) for k in rows.values()],
+         "original README (seed CNN)": [shown(ORIGINAL_README.get(k), k) for k in rows.values()]},
+        index=list(rows),
+    )
+
+
+def most_confused_pairs(matrix, classes=EMOTIONS, n: int = 6) -> pd.DataFrame:
+    """The `n` largest off-diagonal cells: true class, predicted class, count and share of the true class."""
+    matrix = np.asarray(matrix)
+    rows = []
+    for t in range(len(classes)):
+        for p in range(len(classes)):
+            if t != p and matrix[t, p] > 0:
+                rows.append({"true": classes[t], "predicted": classes[p], "count": int(matrix[t, p]),
+                             "share_of_true": matrix[t, p] / max(matrix[t].sum(), 1)})
+    table = pd.DataFrame(rows, columns=["true", "predicted", "count", "share_of_true"])
+    return table.sort_values("count", ascending=False).head(n).reset_index(drop=True)
+
+
+def misclassified_gallery_figure(images, labels, probabilities, n: int = 24, seed: int = 0) -> plt.Figure:
+    """Up to `n` misclassified faces titled 'true -> predicted (confidence)'."""
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    wrong = np.flatnonzero(predicted != np.asarray(labels))
+    chosen = np.random.default_rng(seed).choice(wrong, size=min(n, len(wrong)), replace=False) if len(wrong) else []
+    titles = [f"{EMOTIONS[labels[i]]}\u2192{EMOTIONS[predicted[i]]} {probabilities[i].max():.0%}" for i in chosen]
+    if not len(chosen):
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.text(0.5, 0.5, "no misclassified images", ha="center")
+        ax.axis("off")
+        return fig
+    return face_grid_figure(np.asarray(images)[chosen], titles, columns=8, size=1.5)

@@ -1,0 +1,173 @@
+"""KerasTuner search over the plain-CNN family; the original seed_cnn is one point of it.
+
+The best trial is written as `best_hyperparameters.json`, which training turns back into a
+TrainConfig, so the final model is rebuilt from a file, not from tuner state.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from fer_lib.artifacts import write_json_atomic
+from fer_lib.config import TrainConfig
+from fer_lib.data import FerDataset
+from fer_lib.labels import NUM_CLASSES
+from fer_lib.models import build_cnn
+from fer_lib.training import as_model_input, make_optimizer, subset
+
+TUNERS = ("hyperband", "bayesian", "random")
+FILTER_CHOICES = [32, 64, 75, 96, 125, 128, 192, 256]
+UNIT_CHOICES = [32, 64, 128, 256, 260, 512]
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3]
+MAX_CONV_BLOCKS, MAX_DENSE_LAYERS = 4, 4
+# The original README's network as search-space values; also every hyperparameter's default.
+SEED_CNN_POINT = {
+    "conv_blocks": 3, "filters_1": 75, "filters_2": 125, "filters_3": 256, "filters_4": 256,
+    "dense_layers": 4, "units_1": 260, "units_2": 128, "units_3": 64, "units_4": 32,
+    "dropout": 0.0, "batch_norm": False, "optimizer": "adam", "learning_rate": 1e-3,
+}
+
+
+def model_options_from(values: dict) -> dict:
+    """`build_cnn` keyword arguments for a point of the search space."""
+    return {
+        "conv_filters": [int(values[f"filters_{i}"]) for i in range(1, int(values["conv_blocks"]) + 1)],
+        "dense_units": [int(values[f"units_{i}"]) for i in range(1, int(values["dense_layers"]) + 1)],
+        "dropout": float(values["dropout"]),
+        "batch_norm": bool(values["batch_norm"]),
+    }
+
+
+def train_config_from(values: dict, **overrides) -> TrainConfig:
+    """The TrainConfig that trains the model a tuner trial described."""
+    return TrainConfig(
+        model="cnn",
+        model_options=model_options_from(values),
+        optimizer=values["optimizer"],
+        learning_rate=float(values["learning_rate"]),
+        **overrides,
+    )
+
+
+class CnnHyperModel(kt.HyperModel):
+    """Conv blocks, filters, dense widths, dropout, batch norm, learning rate and optimizer."""
+
+    def __init__(self, seed: int = 1234):
+        super().__init__(name="cnn")
+        self.seed = seed
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        s = SEED_CNN_POINT
+        values = {"conv_blocks": hp.Int("conv_blocks", 2, MAX_CONV_BLOCKS, default=s["conv_blocks"])}
+        for i in range(1, MAX_CONV_BLOCKS + 1):
+            values[f"filters_{i}"] = hp.Choice(f"filters_{i}", FILTER_CHOICES, default=s[f"filters_{i}"])
+        values["dense_layers"] = hp.Int("dense_layers", 1, MAX_DENSE_LAYERS, default=s["dense_layers"])
+        for i in range(1, MAX_DENSE_LAYERS + 1):
+            values[f"units_{i}"] = hp.Choice(f"units_{i}", UNIT_CHOICES, default=s[f"units_{i}"])
+        values["dropout"] = hp.Choice("dropout", [0.0, 0.2, 0.3, 0.5], default=s["dropout"])
+        values["batch_norm"] = hp.Boolean("batch_norm", default=s["batch_norm"])
+        values["optimizer"] = hp.Choice("optimizer", ["adam", "adamw", "sgd"], default=s["optimizer"])
+        values["learning_rate"] = hp.Choice("learning_rate", LEARNING_RATES, default=s["learning_rate"])
+        model = build_cnn(**model_options_from(values), seed=self.seed)
+        config = train_config_from(values)
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss="categorical_crossentropy",
+            metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
+        )
+        return model
+
+
+def make_tuner(
+    kind: str,
+    directory: str | Path,
+    project_name: str,
+    *,
+    max_trials: int = 10,
+    max_epochs: int = 10,
+    seed: int = 1234,
+    overwrite: bool = False,
+) -> kt.Tuner:
+    """A Hyperband, BayesianOptimization or RandomSearch tuner that resumes unless `overwrite`."""
+    common = dict(
+        hypermodel=CnnHyperModel(seed),
+        objective="val_accuracy",
+        seed=seed,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=overwrite,
+    )
+    if kind == "hyperband":
+        return kt.Hyperband(max_epochs=max_epochs, factor=3, **common)
+    if kind == "bayesian":
+        return kt.BayesianOptimization(max_trials=max_trials, **common)
+    if kind == "random":
+        return kt.RandomSearch(max_trials=max_trials, **common)
+    raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+
+
+def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size: int = 64,
+               max_train_images: int | None = None, seed: int = 1234, verbose: int = 1) -> None:
+    """Search on (a stratified subset of) train, scoring trials on validation accuracy."""
+    train_split = subset(dataset.train, max_train_images, seed)
+    tuner.search(
+        as_model_input(train_split.images),
+        keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
+        validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)],
+        verbose=verbose,
+    )
+
+
+def trials_table(tuner: kt.Tuner):
+    """One row per trial: its hyperparameters, status, score and epochs (pandas DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        row = {"trial": trial.trial_id, "status": trial.status, "val_accuracy": trial.score}
+        row["epochs"] = trial.hyperparameters.values.get("tuner/epochs")
+        row.update({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = table.sort_values("val_accuracy", ascending=False, na_position="last").reset_index(drop=True)
+    return table
+
+
+def best_hyperparameters(tuner: kt.Tuner) -> dict:
+    """The best completed trial: its values (tuner bookkeeping dropped), score and id."""
+    best = [t for t in tuner.oracle.get_best_trials(len(tuner.oracle.trials)) if t.score is not None]
+    if not best:
+        raise RuntimeError(f"no trial of the search in {tuner.project_dir} completed; see the trial errors above, fix them and restart the search with tuner_overwrite (fer pipeline --tuner-overwrite)")
+    trial = best[0]
+    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    return {"values": values, "val_accuracy": trial.score, "trial_id": trial.trial_id,
+            "model_options": model_options_from(values)}
+
+
+def write_best_hyperparameters(best: dict, path: str | Path) -> None:
+    write_json_atomic(path, best)
+
+
+def read_best_hyperparameters(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        from fer_lib.errors import FerError
+
+        raise FerError(f"{path}: no best hyperparameters found; run 02_hyperparameter_search first or choose a preset")
+    return json.loads(path.read_text())
+
+
+def is_seed_point(values: dict) -> bool:
+    """Whether `values` describe exactly the original seed_cnn (for the search-space test)."""
+    options = model_options_from(values)
+    return (options == model_options_from(SEED_CNN_POINT) and values["optimizer"] == "adam"
+            and np.isclose(values["learning_rate"], 1e-3))

@@ -1,0 +1,78 @@
+"""The papermill pipeline end to end on generated data, its failure handling and validation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_lib.errors import FerError
+from fer_lib.pipeline import NOTEBOOKS, PipelineConfig, PipelineError, run_pipeline, validate
+
+
+@pytest.fixture(scope="module")
+def smoke_run(synthetic_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    run_dir = run_pipeline(PipelineConfig(data=str(synthetic_root), profile="smoke", out=str(out)), progress=lambda _: None)
+    return out, run_dir
+
+
+def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
+    out, run_dir = smoke_run
+    assert (out / "latest").resolve() == run_dir.resolve()
+    for name in NOTEBOOKS:
+        executed = nbformat.read(run_dir / "notebooks" / f"{name}.ipynb", as_version=4)
+        outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+        assert not [o for o in outputs if o.output_type == "error"], name
+        assert not [o for o in outputs if o.get("name") == "stderr"], f"{name} printed to stderr"
+        assert (out / "latest" / f"{name}.html").is_file()
+    index = (out / "latest" / "index.html").read_text()
+    assert "SYNTHETIC DEMO DATA" in index
+    for name in NOTEBOOKS:
+        assert f"href='{name}.html'" in index
+    evaluation = (out / "latest" / "04_evaluation.html").read_text()
+    assert "Confusion matrix" in evaluation and evaluation.count("data:image/png;base64") >= 2
+    assert "import " not in evaluation.split("<body", 1)[1]  # code is hidden by default
+    metrics = json.loads((out / "latest" / "metrics.json").read_text())
+    assert 0.0 <= metrics["top1_accuracy"] <= 1.0 and len(metrics["confusion_matrix"]) == 7
+    assert metrics["data"]["synthetic"] is True
+    best = json.loads((run_dir / "best_hyperparameters.json").read_text())
+    assert best["values"]["conv_blocks"] >= 2
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
+
+
+def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_root, tmp_path):
+    out, good_run = smoke_run
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", notebooks)
+    broken = nbformat.read(notebooks / "01_data_exploration.ipynb", as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')"))
+    nbformat.write(broken, notebooks / "01_data_exploration.ipynb")
+    before = (out / "latest" / "index.html").read_text()
+    with pytest.raises(PipelineError) as failure:
+        run_pipeline(PipelineConfig(data=str(synthetic_root), profile="smoke", out=str(out), notebooks_dir=str(notebooks)),
+                     progress=lambda _: None)
+    message = str(failure.value)
+    assert "01_data_exploration.ipynb failed in cell" in message and "deliberate failure" in message
+    assert (out / "latest").resolve() == good_run.resolve()
+    assert (out / "latest" / "index.html").read_text() == before
+    partial = Path(message.split("Partial notebook kept at ")[1].rstrip("."))
+    assert partial.is_file()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"profile": "huge"}, "unknown profile 'huge'"),
+    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"trials": -2}, "trials must be a positive integer"),
+    ({"data": "/no/such/folder"}, "data path does not exist"),
+    ({"tuner": "grid"}, "unknown tuner 'grid'"),
+    ({"preset": "nonexistent"}, "unknown preset"),
+])
+def test_parameters_are_validated_before_any_notebook(change, message, tmp_path):
+    with pytest.raises(FerError, match=message):
+        validate(PipelineConfig(out=str(tmp_path), **change))
+    assert not any(tmp_path.iterdir())
