@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fer_lib.predict_cli import add_predict_parser, run_predict
 
 DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
+    add_predict_parser(commands)
     return parser
 
 
@@ -165,7 +167,7 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "pipeline": _cmd_pipeline}
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "pipeline": _cmd_pipeline, "predict": run_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

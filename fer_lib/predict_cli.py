@@ -1,0 +1,241 @@
+"""`fer predict`: emotions of the faces in photos, folders, videos or a live camera.
+
+Results go to stdout as JSON unless --json or --csv names a file; every message and the
+progress bars go to stderr. A file that cannot be used, or has no face, is reported and
+the rest are processed; the exit status is then 1 (0 when every input was read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from fer_lib.labels import EMOTIONS
+
+CSV_FIELDS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *EMOTIONS, "error"]
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _camera_index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a camera index (0, 1, ...)")
+    return int(text)
+
+
+def add_predict_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `predict` command to the `fer` argparse subparsers."""
+    from fer_lib.detection import DETECTORS
+
+    predict = subparsers.add_parser(
+        "predict", help="emotions of the faces in photos, folders, videos or a webcam",
+        description="Find the faces in images, folders (searched recursively) and videos and classify their "
+                    "expressions. Prints JSON to stdout unless --json or --csv is given.")
+    predict.add_argument("paths", nargs="*", metavar="PATH", help="image, folder or video files")
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="json_out", metavar="OUT", help="write the results as JSON to this file")
+    output.add_argument("--csv", dest="csv_out", metavar="OUT", help="write one row per face as CSV to this file")
+    predict.add_argument("--annotate", metavar="DIR", help="write copies of the images and videos with boxes and labels here")
+    predict.add_argument("--out", metavar="DIR", default="fer_output",
+                         help="folder for each video's per-frame CSV and summaries (default: fer_output)")
+    predict.add_argument("--model", metavar="M.keras", help="a trained .keras model (default: the packaged model)")
+    predict.add_argument("--every", type=_positive_int, default=1, metavar="N", help="classify every Nth video frame (default: 1)")
+    predict.add_argument("--bin-seconds", type=_positive_float, default=1.0, metavar="S",
+                         help="time bin of the video summaries (default: 1 s)")
+    predict.add_argument("--webcam", type=_camera_index, nargs="?", const=0, default=None, metavar="N",
+                         help="show camera N (default 0) live with emotions; q quits")
+    predict.add_argument("--detector", choices=DETECTORS, default=None,
+                         help="face detector (default: mtcnn when installed, else haar)")
+    predict.add_argument("--quiet", action="store_true", help="no progress bars")
+    return predict
+
+
+def run_predict(args) -> int:
+    """Run `fer predict`; FerError for mistakes that stop everything, exit status otherwise."""
+    from fer_lib.detection import resolve_detector
+    from fer_lib.errors import FerError
+    from fer_lib.inference import load_model_or_default
+
+    if args.webcam is None and not args.paths:
+        raise FerError("nothing to do: give image, folder or video paths, or --webcam")
+    if args.webcam is not None and args.paths:
+        raise FerError("--webcam takes no paths; run the files and the camera separately")
+    detector = resolve_detector(args.detector)
+    if args.webcam is not None:
+        from fer_lib.video import open_camera, run_webcam
+
+        open_camera(args.webcam).release()  # say "no camera" before loading the model
+        model = load_model_or_default(args.model)
+        frames = run_webcam(args.webcam, model, detector, args.annotate)
+        _say(f"webcam: {frames} frame(s)")
+        return 0
+
+    images, videos, problems = _collect_inputs(args.paths)
+    if not images and not videos and not problems:
+        raise FerError(f"no images or videos found in {', '.join(args.paths)}")
+    model = load_model_or_default(args.model)
+    _say(f"{len(images)} image(s), {len(videos)} video(s); detector {detector}")
+    records = [_error_record(source, message) for source, message in problems]
+    for source, message in problems:
+        _say(message)
+    records += _predict_images(images, model, detector, args)
+    for path, stem in videos:
+        records += _predict_video(path, stem, model, detector, args)
+    _write_records(records, args)
+    failed = sum(1 for record in records if record.get("error"))
+    faces = sum(len(record["faces"]) for record in records)
+    _say(f"done: {faces} face(s) in {len(records)} image(s)/frame(s)" + (f"; {failed} input(s) could not be used" if failed else ""))
+    return 1 if failed else 0
+
+
+def _say(message: str) -> None:
+    print(f"fer predict: {message}", file=sys.stderr, flush=True)
+
+
+def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Images and videos under `paths` (folders recursively), each with an output stem, and problems.
+
+    Files in folders with other extensions are skipped silently; a file named explicitly
+    with an unknown extension is reported.
+    """
+    from fer_lib.preprocessing import IMAGE_EXTENSIONS
+    from fer_lib.video import VIDEO_EXTENSIONS
+
+    images, videos, problems, stems = [], [], [], set()
+
+    def add(path: Path, root: Path | None):
+        suffix = path.suffix.lower()
+        if suffix not in IMAGE_EXTENSIONS and suffix not in VIDEO_EXTENSIONS:
+            return False
+        name = path.relative_to(root).with_suffix("") if root else Path(path.stem)
+        stem, n = "__".join(name.parts), 1
+        while stem in stems:  # same name from two places: keep both outputs
+            n += 1
+            stem = f"{'__'.join(name.parts)}_{n}"
+        stems.add(stem)
+        (images if suffix in IMAGE_EXTENSIONS else videos).append((path, stem))
+        return True
+
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                add(child, path)
+        elif path.is_file():
+            if not add(path, None):
+                problems.append((str(path), f"{path}: unsupported format {path.suffix or '(no extension)'}; "
+                                            "give images (.jpg, .png, ...) or videos (.mp4, .avi, ...)"))
+        else:
+            problems.append((str(path), f"{path}: not found; check the path"))
+    return images, videos, problems
+
+
+def _error_record(source: str, message: str) -> dict:
+    return {"source": source, "frame": None, "time_s": None, "faces": [], "error": message}
+
+
+def _predict_images(images: list[tuple[Path, str]], model, detector: str, args) -> list[dict]:
+    from tqdm import tqdm
+
+    from fer_lib.inference import IMAGES_PER_CHUNK, classify_images
+
+    records = []
+    with tqdm(total=len(images), desc="images", unit="image", file=sys.stderr, disable=args.quiet or len(images) < 2,
+              leave=False) as bar:
+        for start in range(0, len(images), IMAGES_PER_CHUNK):
+            chunk = images[start:start + IMAGES_PER_CHUNK]
+            results = classify_images([path for path, _ in chunk], model, detector)
+            for (path, stem), result in zip(chunk, results):
+                if result.error:
+                    _say(result.error)
+                    records.append(_error_record(str(path), result.error))
+                    continue
+                if not result.faces:
+                    _say(f"{path}: no face found")
+                records.append({"source": str(path), "frame": None, "time_s": None, "faces": result.faces})
+                if args.annotate:
+                    _write_annotated_image(path, stem, result.faces, Path(args.annotate))
+            bar.update(len(chunk))
+    return records
+
+
+def _write_annotated_image(path: Path, stem: str, faces: list[dict], folder: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from fer_lib.artifacts import atomic_path
+    from fer_lib.preprocessing import open_image
+    from fer_lib.video import draw_faces
+
+    image = open_image(path)  # upright, so the boxes line up
+    rgb = np.asarray(image.convert("RGB"))
+    with atomic_path(folder / f"{stem}.annotated.jpg") as temporary:
+        Image.fromarray(draw_faces(rgb, faces)).save(temporary, "JPEG", quality=90)
+
+
+def _predict_video(path: Path, stem: str, model, detector: str, args) -> list[dict]:
+    from fer_lib.errors import DataError
+    from fer_lib.video import process_video
+
+    try:
+        result = process_video(path, model, detector, every=args.every, out_dir=args.out, annotate_dir=args.annotate,
+                               bin_seconds=args.bin_seconds, stem=stem, progress=not args.quiet)
+    except DataError as exc:
+        _say(str(exc))
+        return [_error_record(str(path), str(exc))]
+    for warning in result.warnings:
+        _say(warning)
+    with_faces = sum(1 for frame in result.frames if frame.faces)
+    _say(f"{path}: {len(result.frames)} frame(s) sampled, {with_faces} with faces; wrote {', '.join(result.files.values())}")
+    if not with_faces:
+        _say(f"{path}: no face found")
+    return [{"source": str(path), "frame": frame.frame, "time_s": frame.time_s, "faces": frame.faces} for frame in result.frames]
+
+
+def _records_to_csv(records: list[dict]) -> str:
+    """One row per face (a record without faces gets one row, with its error if any)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        base = {"source": record["source"], "frame": record["frame"], "time_s": record["time_s"], "error": record.get("error")}
+        if not record["faces"]:
+            writer.writerow(base)
+        for i, face in enumerate(record["faces"]):
+            x, y, w, h = face["box"]
+            writer.writerow({**base, "face": i, "x": x, "y": y, "w": w, "h": h, "emotion": face["emotion"],
+                             "second": face["top2"][1], **{k: round(v, 6) for k, v in face["scores"].items()}})
+    return buffer.getvalue()
+
+
+def _write_records(records: list[dict], args) -> None:
+    from fer_lib.artifacts import write_json_atomic, write_text_atomic
+
+    if args.csv_out:
+        write_text_atomic(args.csv_out, _records_to_csv(records))
+        _say(f"wrote {args.csv_out}")
+    elif args.json_out:
+        write_json_atomic(args.json_out, records)
+        _say(f"wrote {args.json_out}")
+    else:
+        json.dump(records, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        sys.stdout.flush()

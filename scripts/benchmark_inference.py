@@ -1,0 +1,152 @@
+"""Benchmark inference: crops/s in batch, ms per 640x480 photo, video frames/s; compare detectors.
+
+    python scripts/benchmark_inference.py --model runs/seed_cnn/model.keras
+    FER_DATA=... python scripts/benchmark_inference.py --model M.keras --detectors
+
+Timings are medians over --repeats after one warm-up run. --detectors also measures each
+face detector's recall on scenes composed from FER2013 test faces ($FER_DATA), its false
+detections on people-free photos and its framing against FER2013's crops (docs/inference.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fer_lib import detection  # noqa: E402
+from fer_lib.inference import classify_faces, load_model_or_default, predict_expression  # noqa: E402
+from fer_lib.video import process_video  # noqa: E402
+
+PHOTO_SIZE = (640, 480)
+NEGATIVES = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "coins", "brick", "grass", "gravel")
+SCENE_BACKGROUNDS = ("coffee", "rocket", "chelsea", "hubble_deep_field")
+
+
+def median_seconds(run, repeats: int) -> float:
+    run()  # warm-up: graph tracing and lazy loading are not what we measure
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def astronaut_photo() -> np.ndarray:
+    """skimage's astronaut (one face) as a 640x480 RGB photo."""
+    from skimage import data
+
+    return cv2.resize(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)), mode="edge"), PHOTO_SIZE, interpolation=cv2.INTER_AREA)
+
+
+def write_test_video(path: Path, frames: int, photo: np.ndarray) -> None:
+    """A 25 fps mp4 of `photo` panning sideways, so the face moves from frame to frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, PHOTO_SIZE)
+    for i in range(frames):
+        writer.write(cv2.cvtColor(np.roll(photo, 3 * i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def benchmark_speed(model_path: str | None, detectors: list[str], repeats: int, video_frames: int) -> None:
+    model = load_model_or_default(model_path)
+    crops = np.random.default_rng(0).integers(0, 256, (1024, 48, 48), dtype=np.uint8)
+    seconds = median_seconds(lambda: classify_faces(model, crops), repeats)
+    print(f"classification: {len(crops) / seconds:,.0f} crops/s (batch of {len(crops)}, median of {repeats})")
+    photo = astronaut_photo()
+    with tempfile.TemporaryDirectory() as folder:
+        video = Path(folder) / "pan.mp4"
+        write_test_video(video, video_frames, photo)
+        for name in detectors:
+            faces = predict_expression(photo, model=model, detector=name)
+            seconds = median_seconds(lambda: predict_expression(photo, model=model, detector=name), repeats)
+            print(f"photo {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, detector {name}: {1000 * seconds:.0f} ms end to end ({len(faces)} face)")
+            seconds = median_seconds(lambda: process_video(video, model, name, out_dir=folder, annotate_dir=folder, progress=False),
+                                     max(1, repeats // 2))
+            print(f"video {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, detector {name}: {video_frames / seconds:.1f} frames/s "
+                  f"(every frame, with CSV, summary and annotated mp4)")
+
+
+def compose_scenes(fer_root: Path, count: int, faces_per_scene: int, seed: int) -> list[tuple[np.ndarray, list]]:
+    """`count` 640x480 scenes, each with up to `faces_per_scene` FER2013 test faces pasted in."""
+    from skimage import data
+
+    files = sorted((fer_root / "test").glob("*/*"))
+    if not files:
+        raise SystemExit(f"no FER2013 test images under {fer_root}/test; set FER_DATA")
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(files), size=count * faces_per_scene, replace=False)
+    scenes = []
+    for i in range(count):
+        background = cv2.resize(getattr(data, SCENE_BACKGROUNDS[i % len(SCENE_BACKGROUNDS)])(), PHOTO_SIZE)
+        if background.ndim == 2 or i % 2:  # half the scenes grayscale, like many FER photos
+            background = cv2.cvtColor(detection.as_detection_rgb(background), cv2.COLOR_RGB2GRAY)
+        faces = [cv2.imread(str(files[j]), cv2.IMREAD_GRAYSCALE) for j in chosen[i * faces_per_scene:(i + 1) * faces_per_scene]]
+        scenes.append(detection.compose_face_scene(faces, background, rng))
+    return scenes
+
+
+def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, seed: int) -> None:
+    from skimage import data
+
+    fer_root = Path(os.environ.get("FER_DATA", "data/fer2013"))
+    scenes = compose_scenes(fer_root, scenes_count, 4, seed)
+    photo = astronaut_photo()
+    total = sum(len(truth) for _, truth in scenes)
+    print(f"\ndetectors on {len(scenes)} scenes of {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} with {total} FER2013 test faces "
+          f"(60-200 px), seed {seed}:")
+    print("detector | recall IoU>=0.5 | false detections in scenes | on astronaut | false detections on "
+          f"{', '.join(NEGATIVES)} | ms per scene | ms per 640x480 photo | framing: FER side/box height, dx, dy (median)")
+    for name in detectors:
+        detection.detect_faces(scenes[0][0], name)  # warm-up
+        found_total, false_total, ratios, times = 0, 0, [], []
+        for scene, truth in scenes:
+            start = time.perf_counter()
+            raw = detection.detect_raw_batch([scene], name)[0]
+            times.append(time.perf_counter() - start)
+            framed = [detection.frame_box(box, detection.FRAMING[name]) for box in raw]
+            matched = detection.match_boxes(truth, framed, min_iou=0.5)
+            found_total += len(matched)
+            false_total += len(framed) - len(detection.match_boxes(truth, framed, min_iou=0.3))
+            ratios += detection.measure_framing(truth, raw)
+        negatives = [len(detection.detect_faces(detection.as_detection_rgb(getattr(data, n)()), name)) for n in NEGATIVES]
+        astronaut = len(detection.detect_faces(data.astronaut(), name))
+        photo_ms = 1000 * median_seconds(lambda: detection.detect_faces(photo, name), repeats)
+        quartiles = np.percentile(np.array(ratios), [25, 50, 75], axis=0) if ratios else np.full((3, 3), np.nan)
+        print(f"{name} | {found_total}/{total} = {found_total / total:.1%} | {false_total} | {astronaut} | "
+              f"{negatives} | {1000 * statistics.median(times):.0f} | {photo_ms:.0f} | "
+              f"{quartiles[1, 0]:.3f} (IQR {quartiles[0, 0]:.3f}-{quartiles[2, 0]:.3f}), {quartiles[1, 1]:+.3f}, {quartiles[1, 2]:+.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a .keras model (default: the packaged model)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--video-frames", type=int, default=50)
+    parser.add_argument("--detector", action="append", choices=detection.DETECTORS,
+                        help="detector(s) to time (default: every installed one)")
+    parser.add_argument("--detectors", action="store_true", help="also compare detectors on composed FER2013 scenes")
+    parser.add_argument("--scenes", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-speed", action="store_true", help="only the detector comparison")
+    args = parser.parse_args(argv)
+    detectors = args.detector or [d for d in detection.DETECTORS if d != "mtcnn" or detection.default_detector() == "mtcnn"]
+    print(f"model: {args.model or 'packaged'}; {os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f}", flush=True)
+    if not args.skip_speed:
+        benchmark_speed(args.model, detectors, args.repeats, args.video_frames)
+    if args.detectors:
+        compare_detectors(detectors, args.scenes, args.repeats, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
