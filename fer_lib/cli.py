@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a split",
                                    description="Evaluate a saved .keras model and write metrics.json.")
-    evaluate.add_argument("--model", required=True, help="a .keras model file")
+    evaluate.add_argument("--model", default=None, help="a .keras model file (default: the packaged pretrained model)")
     evaluate.add_argument("--data", help="dataset root or a single folder of <emotion>/ images (default: $FER_DATA, then data/fer2013)")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
     evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
@@ -154,7 +154,8 @@ def _cmd_evaluate(args) -> int:
     data_path = paths.resolve_data_dir(args.data)
     if data_path is None:
         raise DataError(f"no dataset: pass --data, set FER_DATA, or put FER2013 in {paths.DEFAULT_DATA_DIR}")
-    model = load_model(args.model)
+    model_path = args.model or paths.PRETRAINED_MODEL
+    model = load_model(model_path)
     evaluated = load_eval_split(data_path, args.split)
     print(evaluated.describe(), flush=True)
     metrics = evaluate_model(model, evaluated.split.images, evaluated.split.labels, args.batch_size)
@@ -162,7 +163,7 @@ def _cmd_evaluate(args) -> int:
         print(DEMO_BANNER)
     print(format_metrics(metrics))
     if args.json_out:
-        write_metrics(metrics, args.json_out, model=str(args.model), data=evaluated.info(), split=evaluated.split.name)
+        write_metrics(metrics, args.json_out, model=str(model_path), data=evaluated.info(), split=evaluated.split.name)
         print(f"Metrics: {args.json_out}")
     return 0
 

@@ -26,7 +26,7 @@ from fer_lib.preprocessing import array_to_grayscale, open_image, to_face_array,
 
 ImageInput = Union[str, os.PathLike, np.ndarray, Image.Image]
 
-DEFAULT_MODEL_PATH = paths.ASSETS_DIR / "fer_model.keras"
+DEFAULT_MODEL_PATH = paths.PRETRAINED_MODEL
 # An input this small and this square is taken to be a face crop already, like FER2013's.
 CROP_MAX_SIDE = 64
 CROP_MAX_ASPECT = 1.25

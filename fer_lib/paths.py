@@ -11,6 +11,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
+# The pretrained model shipped in the package, used when no model is named.
+PRETRAINED_MODEL = ASSETS_DIR / "fer_model.keras"
 
 
 def project_root() -> Path:
