@@ -32,12 +32,14 @@ DEMO_TRAIN_PER_CLASS, DEMO_TEST_PER_CLASS = 120, 30
 # Budgets per profile; the command line may override epochs and trials.
 PROFILES = {
     "smoke": {
-        "epochs": 8, "tuner": "hyperband", "max_trials": 3, "tuner_max_epochs": 3,
+        # One random-search trial, which is the seed CNN: the search machinery runs end to end
+        # in seconds. Small batches give the few hundred generated faces enough steps to learn.
+        "epochs": 8, "tuner": "random", "max_trials": 1, "tuner_max_epochs": 3, "batch_size": 16,
         "tuning_max_train_images": None, "max_train_images": None, "early_stopping_patience": 5,
     },
     "full": {
         "epochs": 60, "tuner": "hyperband", "max_trials": 30, "tuner_max_epochs": 12,
-        "tuning_max_train_images": 10000, "max_train_images": None, "early_stopping_patience": 8,
+        "batch_size": 64, "tuning_max_train_images": 10000, "max_train_images": None, "early_stopping_patience": 8,
     },
 }
 

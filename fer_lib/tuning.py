@@ -103,12 +103,36 @@ def make_tuner(
         overwrite=overwrite,
     )
     if kind == "hyperband":
-        return kt.Hyperband(max_epochs=max_epochs, factor=3, **common)
-    if kind == "bayesian":
-        return kt.BayesianOptimization(max_trials=max_trials, **common)
-    if kind == "random":
-        return kt.RandomSearch(max_trials=max_trials, **common)
-    raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+        tuner = kt.Hyperband(max_epochs=max_epochs, factor=3, **common)
+    elif kind == "bayesian":
+        tuner = kt.BayesianOptimization(max_trials=max_trials, **common)
+    elif kind == "random":
+        tuner = kt.RandomSearch(max_trials=max_trials, **common)
+    else:
+        raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+    _try_seed_point_first(tuner.oracle)
+    return tuner
+
+
+def _try_seed_point_first(oracle: kt.Oracle) -> None:
+    """Make a fresh search's first trial the original seed_cnn (every hyperparameter's default).
+
+    The search then always measures the baseline, so its best trial is never worse than
+    the original network on the same budget. KerasTuner has no option for an initial point;
+    every oracle draws new points through `_random_values`, which this wraps.
+    """
+    base = type(oracle)
+
+    class SeedPointFirst(base):
+        def _random_values(self):
+            if not self.trials:  # no trial yet: this is the search's first point
+                values = {hp.name: hp.default for hp in self.hyperparameters.space}
+                if values and not self._duplicate(values):
+                    return values
+            return super()._random_values()
+
+    SeedPointFirst.__name__ = SeedPointFirst.__qualname__ = f"SeedPointFirst{base.__name__}"
+    oracle.__class__ = SeedPointFirst
 
 
 def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size: int = 64,
