@@ -1,0 +1,63 @@
+"""Size and cost of a model: parameters, multiply-accumulates per face, CPU throughput."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates for one input through the conv, depthwise and dense layers."""
+    total = 0
+    for layer in _leaf_layers(model):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+            out_shape = layer.output.shape
+            positions = int(np.prod(out_shape[1:-1])) if len(out_shape) > 2 else 1
+            kernel = layer.kernel.shape
+            if isinstance(layer, keras.layers.DepthwiseConv2D):
+                per_position = int(np.prod(kernel[:2])) * int(out_shape[-1])
+            else:
+                per_position = int(np.prod(kernel))
+            total += positions * per_position
+    return total
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def inference_images_per_second(model: keras.Model, batch_size: int = 256, batches: int = 8, repeats: int = 3) -> float:
+    """Median faces per second classified on this machine, in batches, after a warm-up."""
+    faces = np.random.default_rng(0).integers(0, 256, (batch_size, *model.input_shape[1:])).astype("float32")
+    model.predict_on_batch(faces)  # warm-up: graph tracing
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(batches):
+            model.predict_on_batch(faces)
+        rates.append(batch_size * batches / (time.perf_counter() - started))
+    return float(statistics.median(rates))
+
+
+def cpu_description() -> str:
+    """The CPU's model name and core count, e.g. 'AMD EPYC 9R14, 2 cores'."""
+    import os
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"

