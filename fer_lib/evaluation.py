@@ -21,13 +21,43 @@ ORIGINAL_README = {
 }
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images."""
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_SIZE = 42  # crops of 42 of the 48 pixels: the shifts training augmentation covers
+
+
+def tta_views(images: np.ndarray, mode: str = "none") -> list[np.ndarray]:
+    """The views of (N, 48, 48) uint8 faces averaged by test-time augmentation.
+
+    flip: the face and its mirror image. tencrop: four corner crops and the centre crop,
+    each resized back to 48x48, and their mirror images.
+    """
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
+    if mode == "none":
+        return [images]
+    if mode == "flip":
+        return [images, images[:, :, ::-1]]
+    from PIL import Image
+
+    size, crop = images.shape[1], TENCROP_SIZE
+    offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), ((size - crop) // 2, (size - crop) // 2)]
+    views = []
+    for top, left in offsets:
+        cropped = images[:, top:top + crop, left:left + crop]
+        resized = np.stack([np.asarray(Image.fromarray(face).resize((size, size), Image.Resampling.BILINEAR)) for face in cropped])
+        views += [resized, resized[:, :, ::-1]]
+    return views
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images, averaged over the TTA views."""
     from fer_lib.training import as_model_input
 
     if len(images) == 0:
         return np.zeros((0, len(EMOTIONS)), np.float32)
-    return np.asarray(model.predict(as_model_input(images), batch_size=batch_size, verbose=0), np.float32)
+    views = tta_views(images, tta)
+    total = sum(np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64) for view in views)
+    return (total / len(views)).astype(np.float32)
 
 
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTIONS) -> dict:
@@ -65,9 +95,11 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTI
     }
 
 
-def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
-    """Metrics of `model` on images (N, 48, 48) uint8 and their labels."""
-    return compute_metrics(labels, predict_probabilities(model, images, batch_size))
+def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256, tta: str = "none") -> dict:
+    """Metrics of `model` on images (N, 48, 48) uint8 and their labels, with optional TTA."""
+    metrics = compute_metrics(labels, predict_probabilities(model, images, batch_size, tta))
+    metrics["tta"] = tta
+    return metrics
 
 
 def write_metrics(metrics: dict, path: str | Path, **context) -> dict:

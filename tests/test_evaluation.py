@@ -42,3 +42,22 @@ def test_metrics_file_is_json_with_context(tmp_path):
                 "precision_weighted", "recall_weighted", "f1_weighted", "per_class", "confusion_matrix", "classes"):
         assert key in stored
     assert "original" in format_metrics(metrics)
+
+
+def test_tta_views_and_averaging():
+    from fer_lib.evaluation import predict_probabilities, tta_views
+    from fer_lib.models import build_model
+
+    faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48)).astype(np.uint8)
+    flip = tta_views(faces, "flip")
+    assert len(flip) == 2 and np.array_equal(flip[1][:, :, 0], faces[:, :, -1])
+    ten = tta_views(faces, "tencrop")
+    assert len(ten) == 10 and all(v.shape == faces.shape and v.dtype == np.uint8 for v in ten)
+    assert np.array_equal(ten[1], ten[0][:, :, ::-1])
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        tta_views(faces, "rotate")
+    model = build_model("seed_cnn", seed=0)
+    plain = predict_probabilities(model, faces)
+    manual = (plain + predict_probabilities(model, faces[:, :, ::-1])) / 2
+    np.testing.assert_allclose(predict_probabilities(model, faces, tta="flip"), manual, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict_probabilities(model, faces, tta="tencrop").sum(axis=1), 1.0, rtol=1e-5)
