@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,12 +29,30 @@ def atomic_path(path: str | Path, suffix: str = ""):
     temporary = Path(temporary)
     try:
         yield temporary
+        _flush_to_disk(temporary)
         os.replace(temporary, path)
     except OSError as exc:
-        raise FerError(f"{path}: could not be written ({exc.strerror}); free some space or choose another folder. The previous file is unchanged") from None
+        raise FerError(f"{path}: could not be written ({exc.strerror or exc}); free some space or choose another folder. "
+                       "The previous file is unchanged") from None
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _flush_to_disk(path: Path) -> None:
+    """fsync a finished temporary file so that the rename never publishes an empty file after a power cut."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems do not support fsync; the rename is still atomic
+    finally:
+        os.close(handle)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -43,3 +62,20 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, data) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def copy_atomic(source: str | Path, target: str | Path) -> None:
+    """Copy `source` to `target` so that `target` is either the old file or a complete copy."""
+    with atomic_path(target) as temporary:
+        shutil.copyfile(source, temporary)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Create `folder` if needed and prove a file can be written in it, before any old artifact is touched."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
+            pass
+    except OSError as exc:
+        raise FerError(f"{folder}: cannot write there ({exc.strerror or exc}); choose a writable output folder") from None

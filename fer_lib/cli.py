@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto uses mixed bfloat16 on CPUs with native bf16, else float32")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--max-train-images", type=_positive_int, default=None, help="train on a stratified subset of this size")
-    train.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a finished or interrupted run in --out (the old model is kept as model.previous.keras)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --out from its last completed epoch, with its saved settings")
     train.add_argument("--demo", action="store_true", help="use generated demo data when no dataset is found")
     train.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation after training")
 
@@ -65,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
     evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
     evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    evaluate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
+                          help="test-time augmentation: average over the mirror image (flip) or ten crops (tencrop)")
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
     pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
@@ -94,48 +99,75 @@ def _cmd_pipeline(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from fer_lib import paths
     from fer_lib.config import TrainConfig
     from fer_lib.data import load_dataset, resolve_data_or_demo
+    from fer_lib.errors import DataError, FerError
     from fer_lib.evaluation import evaluate_model, format_metrics, write_metrics
     from fer_lib.models import load_model
+    from fer_lib.training import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, read_resume_state, train
 
-    if args.demo:
-        data_path, synthetic = resolve_data_or_demo(args.data)
-        if synthetic:
-            print(DEMO_BANNER, flush=True)
+    out = Path(args.out or Path("runs") / args.model)
+    state = check_out_dir(out, args.overwrite, args.resume)  # refuse before loading any data
+    if not args.resume:
+        state = None
+    if state is not None:
+        # A resumed run keeps the interrupted run's settings; only the data's location may change.
+        saved = out / RESUME_DIR / CONFIG_FILE
+        try:
+            config = TrainConfig.load(saved)
+        except (OSError, ValueError, TypeError):
+            raise FerError(f"{saved}: missing or unreadable, so the interrupted run cannot be resumed; "
+                           "pass --overwrite to start over") from None
+        if args.data:
+            config.data = str(paths.resolve_data_dir(args.data))
+        print(f"Resuming the interrupted run in {out} ({state['epochs_done']} of {config.epochs} epochs done) "
+              f"with its settings from {saved}", flush=True)
     else:
-        from fer_lib import paths
-
-        data_path = paths.resolve_data_dir(args.data)
-        if data_path is None:
-            from fer_lib.errors import DataError
-
-            raise DataError(f"no dataset: pass --data, set FER_DATA, put FER2013 in {paths.DEFAULT_DATA_DIR}, or use --demo")
-    config = TrainConfig(
-        model=args.model,
-        data=str(data_path),
-        out=args.out or str(Path("runs") / args.model),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        optimizer=args.optimizer,
-        precision=args.precision,
-        seed=args.seed,
-        max_train_images=args.max_train_images,
-    )
+        if args.demo:
+            data_path, synthetic = resolve_data_or_demo(args.data)
+            if synthetic:
+                print(DEMO_BANNER, flush=True)
+        else:
+            data_path = paths.resolve_data_dir(args.data)
+            if data_path is None:
+                raise DataError(f"no dataset: pass --data, set FER_DATA, put FER2013 in {paths.DEFAULT_DATA_DIR}, or use --demo")
+        config = TrainConfig(
+            model=args.model,
+            data=str(data_path),
+            out=str(out),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            optimizer=args.optimizer,
+            precision=args.precision,
+            seed=args.seed,
+            max_train_images=args.max_train_images,
+        )
+        if args.resume:
+            print(f"Nothing to resume in {out}; starting a new run", flush=True)
     dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
     print(dataset.describe(), flush=True)
-    from fer_lib.training import train
-
-    result = train(config, dataset, overwrite=args.overwrite)
+    try:
+        result = train(config, dataset, overwrite=args.overwrite, resume=args.resume)
+    except KeyboardInterrupt:
+        done = read_resume_state(out)
+        if done is not None:
+            print(f"fer train: interrupted after epoch {done['epochs_done']}; continue with: "
+                  f"fer train --resume --out {out}", file=sys.stderr, flush=True)
+        raise
     s = result.summary
-    print(f"Trained {s['epochs_run']} epoch(s) in {s['wall_seconds']:.0f} s ({s['precision']}, "
-          f"{s['images_per_second']:.0f} images/s); best val_accuracy {s['best_val_accuracy']:.2%} at epoch {s['best_epoch']}")
+    rate = f", {s['images_per_second']:.0f} images/s" if s["images_per_second"] else ""
+    best = f"; best val_accuracy {s['best_val_accuracy']:.2%} at epoch {s['best_epoch']}" if s["best_epoch"] else ""
+    resumed = f" (resumed after epoch {s['resumed_after_epoch']})" if s["resumed_after_epoch"] is not None else ""
+    print(f"Trained {s['epochs_run']} epoch(s){resumed} in {s['wall_seconds']:.0f} s ({s['precision']}{rate}){best}")
     print(f"Model: {result.model_path}")
+    if s.get("previous_model"):
+        print(f"The model it replaced is kept as {s['previous_model']}")
     if not args.no_eval:
         model = load_model(result.model_path)
         metrics = evaluate_model(model, dataset.test.images, dataset.test.labels)
-        out = result.out_dir / "metrics.json"
+        out = result.out_dir / METRICS_FILE
         write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
         if dataset.synthetic:
             print(DEMO_BANNER)
@@ -158,7 +190,7 @@ def _cmd_evaluate(args) -> int:
     model = load_model(model_path)
     evaluated = load_eval_split(data_path, args.split)
     print(evaluated.describe(), flush=True)
-    metrics = evaluate_model(model, evaluated.split.images, evaluated.split.labels, args.batch_size)
+    metrics = evaluate_model(model, evaluated.split.images, evaluated.split.labels, args.batch_size, tta=args.tta)
     if evaluated.synthetic:
         print(DEMO_BANNER)
     print(format_metrics(metrics))
@@ -182,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except FerError as exc:
-        print(f"fer {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message carried
+        print(f"fer {args.command}: error: {message}", file=sys.stderr)
         return 1 if type(exc).__name__ == "PipelineError" else 2
     except KeyboardInterrupt:
         print(f"fer {args.command}: interrupted", file=sys.stderr)

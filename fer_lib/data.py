@@ -6,6 +6,7 @@ protocol and caches the decoded arrays. `load_eval_split` reads one split for ev
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -18,9 +19,9 @@ import numpy as np
 from fer_lib import paths
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE
-from fer_lib.preprocessing import IMAGE_EXTENSIONS, load_face_file
+from fer_lib.preprocessing import IMAGE_EXTENSIONS, MIN_FACE_SIDE, load_face_file
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: images under MIN_FACE_SIDE skipped, skip reasons by category
 SPLIT_NAMES = ("train", "val", "test")
 # FER2013's `Usage` column, also encoded in Kaggle file names as Training_<id>.jpg etc.
 USAGE_CODES = {"training": 0, "publictest": 1, "privatetest": 2}
@@ -93,6 +94,7 @@ class FerDataset:
             "sizes": {s: len(self.split(s)) for s in SPLIT_NAMES},
             "class_counts": {s: self.split(s).class_counts() for s in SPLIT_NAMES},
             "skipped": len(self.skipped),
+            "skipped_reasons": skip_reasons(self.skipped),
             "warnings": list(self.warnings),
         }
 
@@ -124,6 +126,7 @@ class EvalData:
             "size": len(self.split),
             "class_counts": self.split.class_counts(),
             "skipped": len(self.skipped),
+            "skipped_reasons": skip_reasons(self.skipped),
             "warnings": list(self.warnings),
         }
 
@@ -132,6 +135,14 @@ class EvalData:
         return _describe(self.source, self.data_format, self.protocol,
                          f"{self.split.name}: {len(self.split)} images ({counts})",
                          self.synthetic, self.skipped, self.warnings)
+
+
+def skip_reasons(skipped: list[Skipped]) -> dict[str, int]:
+    """How many skips per reason, most frequent first."""
+    reasons: dict[str, int] = {}
+    for item in skipped:
+        reasons[item.reason] = reasons.get(item.reason, 0) + 1
+    return dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
 
 
 def _describe(source, data_format, protocol, counts_text, synthetic, skipped, warnings) -> str:
@@ -143,10 +154,7 @@ def _describe(source, data_format, protocol, counts_text, synthetic, skipped, wa
     lines.append(counts_text)
     if skipped:
         lines.append(f"Skipped {len(skipped)} file(s) or row(s):")
-        reasons: dict[str, int] = {}
-        for item in skipped:
-            reasons[item.reason] = reasons.get(item.reason, 0) + 1
-        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        for reason, n in skip_reasons(skipped).items():
             example = next(s.source for s in skipped if s.reason == reason)
             lines.append(f"  {n} x {reason} (e.g. {example})")
     lines.extend(f"Warning: {w}" for w in warnings)
@@ -232,14 +240,18 @@ def _list_split_folder(split_dir: Path, skipped: list[Skipped], warnings: list[s
     files: list[tuple[Path, int]] = []
     seen_labels: dict[int, Path] = {}
     for entry in sorted(split_dir.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
-            if entry.is_file() or entry.is_symlink():
-                skipped.append(Skipped(str(entry), "file outside a class folder"))
+        if entry.name.startswith(".") and entry.is_dir():
+            skipped.append(Skipped(str(entry), "hidden folder"))
+            continue
+        if not entry.is_dir():
+            reason = "broken symlink" if entry.is_symlink() and not entry.exists() else "file outside a class folder"
+            skipped.append(Skipped(str(entry), reason))
             continue
         label = _emotion_of(entry.name)
         if label is None:
+            hint = " (numbered folders are not read as FER2013 labels)" if entry.name.strip().isdigit() else ""
             raise DataError(
-                f"{entry}: unknown class folder {entry.name!r}; rename it to one of "
+                f"{entry}: unknown class folder {entry.name!r}{hint}; rename it to one of "
                 f"{', '.join(EMOTIONS)} or move it out of {split_dir}"
             )
         if label in seen_labels:
@@ -249,17 +261,7 @@ def _list_split_folder(split_dir: Path, skipped: list[Skipped], warnings: list[s
             )
         seen_labels[label] = entry
         count_before = len(files)
-        # os.walk does not follow directory symlinks, so a symlink loop cannot hang us.
-        for dirpath, dirnames, filenames in os.walk(entry):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                file = Path(dirpath) / name
-                if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-                    skipped.append(Skipped(str(file), "not an image file"))
-                elif not file.exists():
-                    skipped.append(Skipped(str(file), "broken symlink"))
-                else:
-                    files.append((file, label))
+        files += _list_class_folder(entry, label, skipped)
         if len(files) == count_before:
             warnings.append(f"class folder {entry} has no images")
     for label, emotion in enumerate(EMOTIONS):
@@ -268,11 +270,48 @@ def _list_split_folder(split_dir: Path, skipped: list[Skipped], warnings: list[s
     return files
 
 
+def _list_class_folder(folder: Path, label: int, skipped: list[Skipped]) -> list[tuple[Path, int]]:
+    """Image files anywhere under one class folder, following directory symlinks but not loops."""
+    files: list[tuple[Path, int]] = []
+    visited: set[tuple[int, int]] = set()
+
+    def unreadable(error: OSError) -> None:
+        skipped.append(Skipped(str(error.filename), f"unreadable folder ({error.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
+        try:
+            stat = os.stat(dirpath)
+        except OSError as error:
+            unreadable(error)
+            dirnames[:] = []
+            continue
+        if (stat.st_dev, stat.st_ino) in visited:  # a symlink back to a folder already read
+            skipped.append(Skipped(dirpath, "directory symlink loop"))
+            dirnames[:] = []
+            continue
+        visited.add((stat.st_dev, stat.st_ino))
+        for hidden in sorted(d for d in dirnames if d.startswith(".")):
+            skipped.append(Skipped(os.path.join(dirpath, hidden), "hidden folder"))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            file = Path(dirpath) / name
+            if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.append(Skipped(str(file), "not an image file"))
+            elif not file.exists():
+                skipped.append(Skipped(str(file), "broken symlink"))
+            else:
+                files.append((file, label))
+    return files
+
+
 def _fingerprint(files: list[tuple[Path, int]], extra: str) -> str:
     digest = hashlib.sha1(f"v{CACHE_VERSION}|{extra}".encode())
     for file, label in files:
-        stat = file.stat()
-        digest.update(f"{file}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        try:
+            stat = file.stat()
+            digest.update(f"{file}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:  # vanished since listing: decoding will count it
+            digest.update(f"{file}|{label}|missing\n".encode())
     return digest.hexdigest()
 
 
@@ -281,7 +320,7 @@ def _decode_files(files: list[tuple[Path, int]], skipped: list[Skipped]) -> tupl
 
     def decode(item):
         try:
-            return load_face_file(item[0])
+            return load_face_file(item[0], min_side=MIN_FACE_SIDE)
         except Exception as exc:  # DataError, MemoryError on absurd files: skip, never crash the load
             return exc
 
@@ -291,8 +330,8 @@ def _decode_files(files: list[tuple[Path, int]], skipped: list[Skipped]) -> tupl
     kept, arrays = [], []
     for index, (result, (file, _)) in enumerate(zip(results, files)):
         if isinstance(result, Exception):
-            reason = str(result).split(": ", 1)[-1] if str(result).startswith(str(file)) else str(result)
-            skipped.append(Skipped(str(file), f"unreadable image ({reason.split(';')[0]})"))
+            reason = getattr(result, "reason", None) or type(result).__name__
+            skipped.append(Skipped(str(file), f"unreadable image ({reason})"))
         else:
             kept.append(index)
             arrays.append(result)
@@ -342,54 +381,44 @@ def _read_image_folders(path: Path, data_format: str, use_cache: bool) -> _Recor
 
 
 def _read_csv(csv_path: Path, use_cache: bool) -> _Records:
-    import pandas as pd
-
     stat = csv_path.stat()
     key = hashlib.sha1(f"v{CACHE_VERSION}|csv|{csv_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
     cached = _cache_load(key) if use_cache else None
     if cached is not None:
         return cached
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, on_bad_lines="skip")
-    except Exception as exc:
-        raise DataError(f"{csv_path}: cannot read as CSV ({exc}); it should have columns emotion, pixels, Usage") from None
-    table.columns = [c.strip().lower() for c in table.columns]
-    missing = [c for c in ("emotion", "pixels") if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"{csv_path}: missing column(s) {', '.join(missing)} (found {', '.join(table.columns)}); "
-            "fer2013.csv needs emotion, pixels and optionally Usage"
-        )
-    has_usage = "usage" in table.columns
     skipped: list[Skipped] = []
     images, labels, usages = [], [], []
-    n_pixels = IMAGE_SIZE * IMAGE_SIZE
-    for row_number, row in enumerate(table.itertuples(index=False), start=2):
-        where = f"{csv_path}:{row_number}"
-        emotion = str(row.emotion).strip()
-        if not emotion.isdigit() or int(emotion) >= len(EMOTIONS):
-            skipped.append(Skipped(where, f"unknown emotion label {emotion!r} (expected 0-6)"))
-            continue
-        usage = USAGE_UNKNOWN
-        if has_usage:
-            usage = USAGE_CODES.get(str(row.usage).strip().lower(), None)
-            if usage is None:
-                skipped.append(Skipped(where, f"unknown Usage {row.usage!r} (expected Training, PublicTest, PrivateTest)"))
+    # The csv module rather than pandas: every malformed line is counted with its line number.
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = _next_csv_row(reader, csv_path, skipped)
+        if header is None:
+            raise DataError(f"{csv_path}: empty file; fer2013.csv needs a header line emotion,pixels,Usage and one row per image")
+        columns = [c.strip().lower() for c in header]
+        missing = [c for c in ("emotion", "pixels") if c not in columns]
+        if missing:
+            found = ", ".join(repr(c) for c in columns[:6]) or "nothing"
+            raise DataError(
+                f"{csv_path}: missing column(s) {', '.join(missing)} in the header (found {found}); "
+                "fer2013.csv needs emotion, pixels and optionally Usage"
+            )
+        emotion_at, pixels_at = columns.index("emotion"), columns.index("pixels")
+        usage_at = columns.index("usage") if "usage" in columns else None
+        while True:
+            row = _next_csv_row(reader, csv_path, skipped)
+            if row is None:
+                break
+            where = f"{csv_path}:{reader.line_num}"
+            if not any(field.strip() for field in row):
+                continue  # blank line
+            parsed = _parse_csv_row(row, len(columns), emotion_at, pixels_at, usage_at)
+            if isinstance(parsed, str):
+                skipped.append(Skipped(where, parsed))
                 continue
-        try:
-            pixels = np.array(str(row.pixels).split(), dtype=np.int64)
-        except ValueError:
-            skipped.append(Skipped(where, "malformed pixel string (expected space-separated integers)"))
-            continue
-        if pixels.size != n_pixels:
-            skipped.append(Skipped(where, f"wrong pixel count {pixels.size} (expected {n_pixels})"))
-            continue
-        if pixels.min() < 0 or pixels.max() > 255:
-            skipped.append(Skipped(where, "pixel values outside 0-255"))
-            continue
-        images.append(pixels.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
-        labels.append(int(emotion))
-        usages.append(usage)
+            image, label, usage = parsed
+            images.append(image)
+            labels.append(label)
+            usages.append(usage)
     if not images:
         raise DataError(f"{csv_path}: no usable rows ({len(skipped)} skipped); check the emotion and pixels columns")
     records = _Records(
@@ -403,6 +432,40 @@ def _read_csv(csv_path: Path, use_cache: bool) -> _Records:
     if use_cache:
         _cache_save(key, records)
     return records
+
+
+def _next_csv_row(reader, csv_path: Path, skipped: list[Skipped]) -> list[str] | None:
+    """The next row, counting lines the csv module cannot parse (NUL bytes, huge fields)."""
+    while True:
+        try:
+            return next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            skipped.append(Skipped(f"{csv_path}:{reader.line_num}", f"unparsable CSV line ({exc})"))
+
+
+def _parse_csv_row(row: list[str], n_columns: int, emotion_at: int, pixels_at: int, usage_at: int | None):
+    """(image, label, usage) of one fer2013.csv row, or the reason it cannot be used."""
+    if len(row) != n_columns:
+        return f"wrong number of fields ({len(row)}, expected {n_columns})"
+    emotion = row[emotion_at].strip()
+    if not (emotion.isascii() and emotion.isdigit()) or int(emotion) >= len(EMOTIONS):
+        return f"unknown emotion label {emotion[:20]!r} (expected 0-6)"
+    usage = USAGE_UNKNOWN
+    if usage_at is not None:
+        usage = USAGE_CODES.get(row[usage_at].strip().lower())
+        if usage is None:
+            return f"unknown Usage {row[usage_at][:20]!r} (expected Training, PublicTest, PrivateTest)"
+    try:
+        pixels = np.array(row[pixels_at].split(), dtype=np.int64)
+    except (ValueError, OverflowError):
+        return "malformed pixel string (expected space-separated integers)"
+    if pixels.size != IMAGE_SIZE * IMAGE_SIZE:
+        return f"wrong pixel count {pixels.size} (expected {IMAGE_SIZE * IMAGE_SIZE})"
+    if pixels.min() < 0 or pixels.max() > 255:
+        return "pixel values outside 0-255"
+    return pixels.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE), int(emotion), usage
 
 
 # ---------------------------------------------------------------- cache
@@ -520,7 +583,10 @@ def load_dataset(
     warnings = list(records.warnings)
     for name, split in splits.items():
         if len(split) == 0:
-            raise DataError(f"{resolved}: the {name} split is empty; add images to it")
+            if name == "val":
+                raise DataError(f"{resolved}: the val split is empty: train has too few images per class to hold "
+                                "out validation images; add images (at least 2 per class)")
+            raise DataError(f"{resolved}: the {name} split is empty ({protocol.split(';')[0]}); add images to it")
     missing_train = [e for e, n in splits["train"].class_counts().items() if n == 0]
     if missing_train:
         warnings.append(f"train split has no images of {', '.join(missing_train)}; the model cannot learn them")

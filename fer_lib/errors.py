@@ -6,7 +6,14 @@ class FerError(Exception):
 
 
 class DataError(FerError):
-    """A dataset folder, image or CSV row that cannot be used."""
+    """A dataset folder, image or CSV row that cannot be used.
+
+    `reason` is a short category ("truncated", "empty file", ...) for counting skips.
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ModelFileError(FerError):

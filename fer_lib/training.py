@@ -1,11 +1,21 @@
 """Training a registered model on a FER dataset with the original project's callbacks.
 
-A run writes into its output folder: `model.keras` (best val_accuracy), `history.csv`,
-`config.json`, `data.json` and `train_summary.json`.
+A finished run leaves in its output folder `model.keras` (best val_accuracy, with its
+class list inside), `history.csv`, `config.json`, `data.json` and `train_summary.json`,
+each written atomically. While it runs, everything in progress lives in `<out>/.resume/`:
+the run's config, the best checkpoint so far, `history.csv` (updated every epoch) and,
+after every epoch, the training state (weights, optimizer, callback counters), so an
+interrupted run continues from its last completed epoch with `resume=True`
+(`fer train --resume`), and the folder's published files always belong together.
+`overwrite=True` keeps the replaced model and its metrics as `model.previous.keras` and
+`metrics.previous.json`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,20 +24,25 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_lib.artifacts import write_json_atomic
+from fer_lib.artifacts import atomic_path, check_writable, copy_atomic, write_json_atomic, write_text_atomic
 from fer_lib.config import TrainConfig
 from fer_lib.data import FerDataset, Split, load_dataset, stratified_holdout
 from fer_lib.errors import FerError
-from fer_lib.labels import NUM_CLASSES
-from fer_lib.models import build_model
+from fer_lib.labels import EMOTIONS, NUM_CLASSES
+from fer_lib.models import build_model, load_model, save_model
 from fer_lib.precision import set_precision
 
 MODEL_FILE = "model.keras"
+PREVIOUS_MODEL_FILE = "model.previous.keras"
+METRICS_FILE = "metrics.json"
+PREVIOUS_METRICS_FILE = "metrics.previous.json"
 HISTORY_FILE = "history.csv"
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 SUMMARY_FILE = "train_summary.json"
-_PARTIAL_MODEL = ".model.partial.keras"
+RESUME_DIR = ".resume"
+STATE_FILE = "state.json"
+BEST_CHECKPOINT = "best.keras"  # in RESUME_DIR
 
 
 @dataclass
@@ -91,15 +106,131 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
 
 
-def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter) -> list[keras.callbacks.Callback]:
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the model of the best `monitor` value so far (like ModelCheckpoint with save_best_only).
+
+    Saves atomically through `save_model`, so a kill mid-save never leaves a broken
+    checkpoint, and starts from `best` when a run resumes, so an epoch after the
+    interruption replaces the checkpoint only if it beats every epoch before it.
+    """
+
+    def __init__(self, path: Path, monitor: str = "val_accuracy", best: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.best = Path(path), monitor, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None or not np.isfinite(current):
+            return
+        if self.best is None or current > self.best:
+            self.best = float(current)
+            save_model(self.model, self.path)
+
+
+class TrainingState(keras.callbacks.Callback):
+    """After every epoch: rewrites .resume/history.csv and saves what a resumed run needs, atomically.
+
+    `.resume/state.json` names the epoch's weights file (model and optimizer, learning
+    rate included) and holds the history and the callbacks' counters; it is written last,
+    so it always describes files that are complete. Restores those counters at the start
+    of a resumed fit, after the callbacks have reset themselves (it is the last callback).
+    """
+
+    def __init__(self, out_dir: Path, config: TrainConfig, early_stopping, plateau, checkpoint: BestCheckpoint,
+                 meter: ThroughputMeter, data_info: dict, state: dict | None):
+        super().__init__()
+        self.out_dir, self.resume_dir = out_dir, out_dir / RESUME_DIR
+        self.config, self.early_stopping, self.plateau, self.checkpoint, self.meter = config, early_stopping, plateau, checkpoint, meter
+        self.data_info = data_info
+        self.state = state or {}
+        self.rows: list[dict] = list(self.state.get("history", []))
+        self.wall_before = float(self.state.get("wall_seconds", 0.0))
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+        if self.state:
+            restore_callbacks(self.state, self.resume_dir, self.early_stopping, self.plateau, self.meter)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()}}
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
+        write_text_atomic(self.resume_dir / HISTORY_FILE, history_csv(self.rows))
+        weights = f"epoch-{epoch + 1:04d}.weights.h5"
+        with atomic_path(self.resume_dir / weights, suffix=".weights.h5") as temporary:
+            self.model.save_weights(temporary)
+        es = self.early_stopping
+        es_weights = self.state.get("early_stopping", {}).get("best_weights_file")
+        if es.best_weights is not None and es.best_epoch == epoch:
+            es_weights = f"early-stopping-best-{epoch + 1:04d}.npz"
+            with atomic_path(self.resume_dir / es_weights) as temporary:
+                np.savez(temporary, *es.best_weights)
+        self.state = {
+            "epochs_done": epoch + 1,
+            "epochs": self.config.epochs,
+            "stopped": bool(self.model.stop_training),
+            "weights_file": weights,
+            "history": self.rows,
+            "checkpoint_best": self.checkpoint.best,
+            "early_stopping": {"wait": es.wait, "best": _plain(es.best), "best_epoch": es.best_epoch,
+                               "best_weights_file": es_weights},
+            "plateau": None if self.plateau is None else {
+                "wait": self.plateau.wait, "best": _plain(self.plateau.best), "cooldown_counter": self.plateau.cooldown_counter},
+            "images_per_second_per_epoch": list(self.meter.images_per_second),
+            "wall_seconds": self.wall_seconds(),
+            "data": _data_fingerprint(self.data_info),
+        }
+        write_json_atomic(self.resume_dir / STATE_FILE, self.state)
+        for stale in self.resume_dir.iterdir():  # older epochs' files, and temporaries of a killed save
+            per_epoch = stale.name.startswith(("epoch-", "early-stopping-best-")) and stale.name not in (weights, es_weights)
+            if per_epoch or stale.name.startswith("."):
+                stale.unlink(missing_ok=True)
+
+    def wall_seconds(self) -> float:
+        return round(self.wall_before + time.perf_counter() - self.started, 1)
+
+
+def _plain(value):
+    return None if value is None else float(value)
+
+
+def _data_fingerprint(info: dict) -> dict:
+    return {"sizes": info["sizes"], "class_counts": info["class_counts"]}
+
+
+def restore_callbacks(state: dict, resume_dir: Path, early_stopping, plateau, meter: ThroughputMeter) -> None:
+    """Put the counters of an interrupted run back into freshly reset callbacks."""
+    saved = state["early_stopping"]
+    early_stopping.wait, early_stopping.best, early_stopping.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
+    if saved.get("best_weights_file") and (resume_dir / saved["best_weights_file"]).is_file():
+        with np.load(resume_dir / saved["best_weights_file"]) as stored:
+            early_stopping.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    if plateau is not None and state.get("plateau"):
+        plateau.wait, plateau.best = state["plateau"]["wait"], state["plateau"]["best"]
+        plateau.cooldown_counter = state["plateau"]["cooldown_counter"]
+    meter.images_per_second = list(state.get("images_per_second_per_epoch", []))
+
+
+def history_csv(rows: list[dict]) -> str:
+    """The history as CSVLogger writes it: `epoch`, then the metrics in name order."""
+    keys = sorted({k for row in rows for k in row if k != "epoch"})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for row in rows:
+        writer.writerow([row["epoch"], *(row.get(k, "NA") for k in keys)])
+    return buffer.getvalue()
+
+
+def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, checkpoint_best: float | None = None
+                   ) -> list[keras.callbacks.Callback]:
+    """The original project's callbacks: early stopping, plateau schedule, best-val_accuracy checkpoint."""
     callbacks = [
         meter,
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
         ),
-        keras.callbacks.ModelCheckpoint(
-            out_dir / _PARTIAL_MODEL, monitor="val_accuracy", mode="max", save_best_only=True, verbose=0
-        ),
+        BestCheckpoint(out_dir / RESUME_DIR / BEST_CHECKPOINT, monitor="val_accuracy", best=checkpoint_best),
     ]
     if config.lr_schedule == "plateau":
         callbacks.append(
@@ -114,8 +245,6 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter) -
             return float(base * 0.5 * (1 + np.cos(np.pi * epoch / total)))
 
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
-    # Last, so that the learning rate the schedulers put in the logs reaches the CSV.
-    callbacks.append(keras.callbacks.CSVLogger(out_dir / HISTORY_FILE))
     return callbacks
 
 
@@ -128,26 +257,110 @@ def class_weights_for(labels: np.ndarray) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 
-def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Create `out_dir`, refusing to replace a finished run's model unless asked."""
-    if (out_dir / MODEL_FILE).exists() and not overwrite:
-        raise FerError(f"{out_dir / MODEL_FILE} already exists; choose another --out or pass --overwrite to replace it")
+def read_resume_state(out_dir: Path) -> dict | None:
+    """The saved state of an interrupted run in `out_dir`, or None."""
+    path = Path(out_dir) / RESUME_DIR / STATE_FILE
+    if not path.is_file():
+        return None
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FerError(f"{out_dir}: cannot create the output folder ({exc.strerror}); choose a writable --out") from None
+        state = json.loads(path.read_text())
+        state["epochs_done"], state["weights_file"]  # noqa: B018 - the keys a resume needs
+    except (OSError, ValueError, KeyError, TypeError):
+        raise FerError(f"{path}: the saved state of the interrupted run is damaged; pass --overwrite to start over") from None
+    return state
 
 
-def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: bool = False, verbose: int = 2) -> TrainResult:
-    """Train `config.model`, keeping the best val_accuracy checkpoint as model.keras."""
+def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> dict | None:
+    """Refuse, in one line, what would replace a finished or interrupted run unasked; changes nothing.
+
+    Returns the interrupted run's state when there is one.
+    """
+    if overwrite and resume:
+        raise FerError("--resume continues an interrupted run and --overwrite discards it; pass only one")
+    model_file = out_dir / MODEL_FILE
+    try:
+        state = read_resume_state(out_dir)
+    except FerError:
+        if not overwrite:
+            raise
+        state = None  # damaged, and about to be discarded anyway
+    if resume:
+        if state is None and model_file.exists():
+            raise FerError(f"{model_file}: this run already finished, there is nothing to resume; "
+                           "choose another --out or pass --overwrite to train again")
+    elif state is not None and not overwrite:
+        raise FerError(f"an interrupted run is in {out_dir} ({state['epochs_done']} of {state.get('epochs', '?')} epochs done); "
+                       "pass --resume to continue or --overwrite to start over")
+    elif model_file.exists() and not overwrite:
+        raise FerError(f"{model_file} already exists; choose another --out or pass --overwrite to replace it "
+                       f"(the old model is then kept as {PREVIOUS_MODEL_FILE})")
+    return state
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> dict | None:
+    """Check `out_dir` before training; return the interrupted run's state when resuming.
+
+    Refuses to replace a finished run's model unless `overwrite`, and to start over on
+    an interrupted run unless `overwrite` (`resume` continues it instead). Nothing in
+    the folder is changed before it is known to be writable.
+    """
+    state = check_out_dir(out_dir, overwrite, resume)
+    check_writable(out_dir)
+    if overwrite or state is None:  # the leftovers of a run killed before its first epoch ended go too
+        shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
+    check_writable(out_dir / RESUME_DIR)
+    return state if resume else None
+
+
+def _check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: FerDataset) -> None:
+    """A resumed run must have the interrupted run's settings and data."""
+    saved_path = out_dir / RESUME_DIR / CONFIG_FILE
+    try:
+        saved = TrainConfig.load(saved_path).to_dict()
+    except (OSError, ValueError, TypeError):
+        raise FerError(f"{saved_path}: missing or unreadable, so the interrupted run cannot be resumed; pass --overwrite to start over") from None
+    given = config.to_dict()
+    changed = [k for k in given if k != "data" and given[k] != saved.get(k)]
+    if changed:
+        k = changed[0]
+        raise FerError(f"{saved_path}: the interrupted run used {k}={saved.get(k)!r}, this one asks for {k}={given[k]!r}; "
+                       "resume with the same settings (fer train --resume reads them from there) or pass --overwrite")
+    if state.get("data") and state["data"] != _data_fingerprint(dataset.info()):
+        raise FerError(f"{dataset.source}: the data changed since the interrupted run in {out_dir} (split sizes "
+                       f"{state['data']['sizes']} then, {dataset.info()['sizes']} now); resume on the same data or pass --overwrite")
+
+
+def _measured_checkpoint_best(partial: Path, dataset: FerDataset, batch_size: int) -> float | None:
+    """val_accuracy of the best-so-far checkpoint, measured, since a kill can land between its save and the state's."""
+    if not partial.is_file():
+        return None
+    try:
+        model = load_model(partial)
+    except FerError:
+        partial.unlink(missing_ok=True)  # unreadable: the run will save a new one
+        return None
+    probabilities = model.predict(as_model_input(dataset.val.images), batch_size=max(batch_size, 256), verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=1) == dataset.val.labels))
+
+
+def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: bool = False, resume: bool = False,
+          verbose: int = 2) -> TrainResult:
+    """Train `config.model`, keeping the best val_accuracy checkpoint as model.keras.
+
+    `resume=True` continues the interrupted run in `config.out` from its last completed
+    epoch (and starts a new run when there is none); `overwrite=True` replaces a finished
+    or interrupted run, keeping the old model as model.previous.keras.
+    """
     try:
         config.validate()
     except ValueError as exc:
         raise FerError(str(exc)) from None
     out_dir = Path(config.out)
-    prepare_out_dir(out_dir, overwrite)
+    state = prepare_out_dir(out_dir, overwrite, resume)
     if dataset is None:
         dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
+    if state is not None:
+        _check_same_run(config, out_dir, state, dataset)
     train_split = subset(dataset.train, config.max_train_images, config.seed)
 
     keras.utils.set_random_seed(config.seed)
@@ -158,43 +371,102 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
     )
-    config.save(out_dir / CONFIG_FILE)
-    write_json_atomic(out_dir / DATA_FILE, dataset.info())
+    initial_epoch, checkpoint_best = 0, None
+    resume_dir = out_dir / RESUME_DIR
+    if state is None:
+        config.save(resume_dir / CONFIG_FILE)
+    else:
+        model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(resume_dir / state["weights_file"])
+        except Exception as exc:  # missing, damaged, or saved by another architecture
+            raise FerError(f"{resume_dir / state['weights_file']}: cannot restore the interrupted run's weights "
+                           f"({type(exc).__name__}); pass --overwrite to start over") from None
+        initial_epoch = int(state["epochs_done"])
+        keras.utils.set_random_seed(config.seed + initial_epoch)  # fresh shuffles, not a replay of epoch 1's
+        measured = _measured_checkpoint_best(resume_dir / BEST_CHECKPOINT, dataset, config.batch_size)
+        recorded = [v for v in (state.get("checkpoint_best"), measured) if v is not None]
+        checkpoint_best = max(recorded) if recorded else None
+        if verbose:
+            print(f"Restored the weights, optimizer and callbacks of epoch {initial_epoch} of {config.epochs}; "
+                  f"best val_accuracy so far {checkpoint_best if checkpoint_best is not None else float('nan'):.4f}", flush=True)
 
     meter = ThroughputMeter(len(train_split))
-    started = time.perf_counter()
-    fit = model.fit(
-        as_model_input(train_split.images),
-        keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
-        validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        class_weight=class_weights_for(train_split.labels) if config.class_weights else None,
-        callbacks=make_callbacks(config, out_dir, meter),
-        verbose=verbose,
-    )
-    wall_seconds = time.perf_counter() - started
-    partial = out_dir / _PARTIAL_MODEL
-    if not partial.exists():  # no epoch improved val_accuracy from nothing: keep the final weights
-        model.save(partial)
-    shutil.move(partial, out_dir / MODEL_FILE)
+    callbacks = make_callbacks(config, out_dir, meter, checkpoint_best)
+    early_stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    plateau = next((c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)), None)
+    checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
+    tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, dataset.info(), state)
+    finished = state is not None and (state.get("stopped") or initial_epoch >= config.epochs)
+    if not finished:
+        model.fit(
+            as_model_input(train_split.images),
+            keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
+            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            batch_size=config.batch_size,
+            shuffle=True,
+            class_weight=class_weights_for(train_split.labels) if config.class_weights else None,
+            callbacks=[*callbacks, tracker],  # the tracker last: it saves what the others did this epoch
+            verbose=verbose,
+        )
+    else:  # killed after the last epoch, before everything was published: finish publishing
+        restore_callbacks(state, resume_dir, early_stopping, plateau, meter)
+        if early_stopping.best_weights is not None:
+            model.set_weights(early_stopping.best_weights)
 
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
-    best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+    rows = tracker.rows
+    history = {k: [float(r[k]) for r in rows if k in r] for k in rows[0] if k != "epoch"} if rows else {}
+    scores = np.array(history.get("val_accuracy", []), dtype=float)
+    best_epoch = int(np.nanargmax(scores)) + 1 if np.isfinite(scores).any() else None
     summary = {
         "model": config.model,
         "parameters": int(model.count_params()),
         "precision": precision,
         "backend": keras.backend.backend(),
+        "classes": list(EMOTIONS),
         "train_images": len(train_split),
-        "epochs_run": len(history["loss"]),
+        "epochs_run": len(rows),
+        "resumed_after_epoch": initial_epoch if state is not None else None,
         "best_epoch": best_epoch,
-        "best_val_accuracy": history["val_accuracy"][best_epoch - 1],
-        "wall_seconds": round(wall_seconds, 1),
+        "best_val_accuracy": history["val_accuracy"][best_epoch - 1] if best_epoch else None,
+        "wall_seconds": tracker.wall_seconds(),
         "images_per_second": meter.steady_rate(),
         "images_per_second_per_epoch": [round(r, 1) for r in meter.images_per_second],
         "synthetic_data": dataset.synthetic,
     }
-    write_json_atomic(out_dir / SUMMARY_FILE, summary)
+    _publish(out_dir, model, checkpoint, config, dataset, rows, summary)
+    shutil.rmtree(resume_dir, ignore_errors=True)  # last: until here a kill leaves a resumable run
     return TrainResult(out_dir=out_dir, model=model, history=history, summary=summary)
+
+
+def _publish(out_dir: Path, model: keras.Model, checkpoint: BestCheckpoint, config: TrainConfig, dataset: FerDataset,
+             rows: list[dict], summary: dict) -> None:
+    """Move the finished run out of .resume/: its files, then the best checkpoint as model.keras.
+
+    A model being replaced is kept as model.previous.keras (copied first, so model.keras
+    always exists), with its metrics as metrics.previous.json. Every step can be redone,
+    so a run killed halfway through this finishes it on --resume.
+    """
+    resume_dir, model_file = out_dir / RESUME_DIR, out_dir / MODEL_FILE
+    best = resume_dir / BEST_CHECKPOINT
+    keeps_previous = model_file.exists() and (best.exists() or checkpoint.best is None)
+    summary["previous_model"] = str(out_dir / PREVIOUS_MODEL_FILE) if keeps_previous else None
+    write_text_atomic(out_dir / HISTORY_FILE, history_csv(rows))
+    config.save(out_dir / CONFIG_FILE)
+    write_json_atomic(out_dir / DATA_FILE, dataset.info())
+    write_json_atomic(out_dir / SUMMARY_FILE, summary)
+    if not best.exists():
+        if checkpoint.best is not None and model_file.exists():
+            return  # published already, by the run that was killed just after doing it
+        save_model(model, best)  # no epoch had a finite val_accuracy: keep the final weights
+    try:
+        if model_file.exists():
+            copy_atomic(model_file, out_dir / PREVIOUS_MODEL_FILE)
+            if (out_dir / METRICS_FILE).exists():  # they describe the old model, not the new one
+                (out_dir / METRICS_FILE).replace(out_dir / PREVIOUS_METRICS_FILE)
+        best.replace(model_file)
+    except OSError as exc:
+        raise FerError(f"{model_file}: could not be written ({exc.strerror}); free some space or choose another folder. "
+                       "The previous file is unchanged; run again with --resume") from None

@@ -13,9 +13,10 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from fer_lib.artifacts import write_json_atomic
+from fer_lib.artifacts import write_json_atomic, write_text_atomic
 from fer_lib.config import TrainConfig
 from fer_lib.data import FerDataset
+from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.models import build_cnn
 from fer_lib.training import as_model_input, make_optimizer, subset
@@ -102,14 +103,20 @@ def make_tuner(
         project_name=project_name,
         overwrite=overwrite,
     )
-    if kind == "hyperband":
-        tuner = kt.Hyperband(max_epochs=max_epochs, factor=3, **common)
-    elif kind == "bayesian":
-        tuner = kt.BayesianOptimization(max_trials=max_trials, **common)
-    elif kind == "random":
-        tuner = kt.RandomSearch(max_trials=max_trials, **common)
-    else:
+    budgets = {"hyperband": (kt.Hyperband, {"max_epochs": max_epochs, "factor": 3}),
+               "bayesian": (kt.BayesianOptimization, {"max_trials": max_trials}),
+               "random": (kt.RandomSearch, {"max_trials": max_trials})}
+    if kind not in budgets:
         raise ValueError(f"unknown tuner {kind!r}; choose one of {', '.join(TUNERS)}")
+    tuner_class, budget = budgets[kind]
+    try:
+        tuner = tuner_class(**budget, **common)
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # reloading a damaged or foreign search
+        if overwrite:
+            raise
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise FerError(f"{Path(directory) / project_name}: the saved search cannot be resumed ({type(exc).__name__}: "
+                       f"{detail}); restart it with tuner_overwrite (fer pipeline --tuner-overwrite)") from None
     _try_seed_point_first(tuner.oracle)
     return tuner
 
@@ -181,11 +188,14 @@ def write_best_hyperparameters(best: dict, path: str | Path) -> None:
     write_json_atomic(path, best)
 
 
+def write_trials(table, path: str | Path) -> None:
+    """The trials table (`trials_table`) as CSV, written atomically."""
+    write_text_atomic(path, table.to_csv(index=False))
+
+
 def read_best_hyperparameters(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        from fer_lib.errors import FerError
-
         raise FerError(f"{path}: no best hyperparameters found; run 02_hyperparameter_search first or choose a preset")
     return json.loads(path.read_text())
 

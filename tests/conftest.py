@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +57,12 @@ def kaggle_layout(n_train: int = 6, n_test: int = 2, test_prefixes=("PublicTest"
         layout["train"][emotion] = [f"Training_{emotion}{i}.png" for i in range(n_train)]
         layout["test"][emotion] = [f"{p}_{emotion}{i}.png" for p in test_prefixes for i in range(n_test)]
     return layout
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height 8-bit gray pixels, with almost no data: cheap to write."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
