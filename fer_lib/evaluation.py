@@ -37,14 +37,14 @@ def tta_views(images: np.ndarray, mode: str = "none") -> list[np.ndarray]:
         return [images]
     if mode == "flip":
         return [images, images[:, :, ::-1]]
-    from PIL import Image
-
     size, crop = images.shape[1], TENCROP_SIZE
     offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), ((size - crop) // 2, (size - crop) // 2)]
     views = []
     for top, left in offsets:
-        cropped = images[:, top:top + crop, left:left + crop]
-        resized = np.stack([np.asarray(Image.fromarray(face).resize((size, size), Image.Resampling.BILINEAR)) for face in cropped])
+        # One batched resize per crop position, not a Python loop over faces.
+        cropped = images[:, top:top + crop, left:left + crop, None].astype(np.float32)
+        resized = keras.ops.convert_to_numpy(keras.ops.image.resize(cropped, (size, size), interpolation="bilinear"))
+        resized = np.clip(np.rint(resized[..., 0]), 0, 255).astype(np.uint8)
         views += [resized, resized[:, :, ::-1]]
     return views
 
