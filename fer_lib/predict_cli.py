@@ -61,7 +61,7 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     predict.add_argument("--bin-seconds", type=_positive_float, default=1.0, metavar="S",
                          help="time bin of the video summaries (default: 1 s)")
     predict.add_argument("--webcam", type=_camera_index, nargs="?", const=0, default=None, metavar="N",
-                         help="show camera N (default 0) live with emotions; q quits")
+                         help="show camera N (default 0) live with emotions in a window (q, Esc or closing it quits); with --annotate DIR also records it")
     predict.add_argument("--detector", choices=DETECTORS, default=None,
                          help="face detector (default: mtcnn when installed, else haar)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -84,7 +84,7 @@ def run_predict(args) -> int:
 
         open_camera(args.webcam).release()  # say "no camera" before loading the model
         model = load_model_or_default(args.model)
-        frames = run_webcam(args.webcam, model, detector, args.annotate)
+        frames = run_webcam(args.webcam, model, detector, args.annotate, say=_say)
         _say(f"webcam: {frames} frame(s)")
         return 0
 

@@ -256,15 +256,6 @@ def write_video_tables(result: VideoResult, out_dir: Path, stem: str, bin_second
 # --- Live camera
 
 
-def has_display() -> bool:
-    """Whether OpenCV can open a window: a GUI backend in this build and a display to use."""
-    gui = next((line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines()
-                if line.strip().startswith("GUI:")), "NONE")
-    if gui.upper() == "NONE":
-        return False
-    return sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def open_camera(index: int) -> cv2.VideoCapture:
     """The opened camera `index`, or FerError in one line when there is none."""
     # OpenCV logs several lines of its own when a camera is missing; we say it in one.
@@ -281,44 +272,51 @@ def open_camera(index: int) -> cv2.VideoCapture:
     return capture
 
 
-def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | Path | None = None) -> int:
-    """Show camera `index` live with each face's emotion until q or Esc (Ctrl+C also stops).
+def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | Path | None = None,
+               say=print) -> int:
+    """Show camera `index` live with each face's emotion until q, Esc or closing the window (Ctrl+C also stops).
 
-    Without a display (e.g. opencv-python-headless), records to RECORD_DIR/webcam.annotated.mp4
-    instead when `record_dir` is given. Returns the number of frames shown or recorded.
+    The window is OpenCV's when it has a GUI, else Tk's. With `record_dir` the annotated stream is
+    also recorded to RECORD_DIR/webcam.annotated.mp4, which is the only output where no window can
+    be opened. Returns the number of frames shown or recorded.
     """
+    from fer_lib import live_window
+
     capture = open_camera(index)
-    window = has_display()
-    if not window and record_dir is None:
+    backend = live_window.window_backend()
+    if backend is None and record_dir is None:
         capture.release()
-        raise FerError("no display for a live window (this OpenCV has no GUI, e.g. opencv-python-headless); "
+        raise FerError(f"cannot open a live window: {live_window.no_window_reason()}; "
                        "pass --annotate DIR to record the annotated stream instead")
+    if backend is None:
+        say(f"no live window ({live_window.no_window_reason()}); recording to {Path(record_dir) / 'webcam.annotated.mp4'}"
+            " until Ctrl+C")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    writer, frames = None, 0
+    window, writer, frames = None, None, 0
     try:
+        if backend is not None:
+            window = live_window.open_window(backend)
         while True:
             ok, frame_bgr = capture.read()
             if not ok:
                 break
             rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
             faces = classify_decoded([DecodedImage("webcam", rgb, array_to_grayscale(rgb))], model, detector)[0]
-            annotated = cv2.cvtColor(draw_faces(rgb, faces), cv2.COLOR_RGB2BGR)
+            annotated = draw_faces(rgb, faces)
             frames += 1
-            if window:
-                cv2.imshow("fer predict --webcam (q to quit)", annotated)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    break
-            else:
+            if record_dir is not None:
                 if writer is None:
                     Path(record_dir).mkdir(parents=True, exist_ok=True)
                     writer = _video_writer(Path(record_dir) / "webcam.annotated.mp4", fps, rgb.shape)
-                writer.write(annotated)
+                writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
+            if window is not None and not window.show(annotated):
+                break
     except KeyboardInterrupt:
         pass
     finally:
         capture.release()
         if writer is not None:
             writer.release()
-        if window:
-            cv2.destroyAllWindows()
+        if window is not None:
+            window.close()
     return frames
