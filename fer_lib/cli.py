@@ -44,12 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a model, keep its best val_accuracy checkpoint and evaluate it on the test split.")
     train.add_argument("--data", help="dataset: Kaggle folders (train/, test/), a folder of <emotion>/ folders, or fer2013.csv "
                                       "(default: $FER_DATA, then data/fer2013)")
-    train.add_argument("--model", default="seed_cnn", help="registered model name (default: seed_cnn)")
-    train.add_argument("--epochs", type=_positive_int, default=30, help="maximum epochs; early stopping may end sooner (default: 30)")
-    train.add_argument("--out", default=None, help="output folder (default: runs/<model>)")
-    train.add_argument("--batch-size", type=_positive_int, default=64)
-    train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    train.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
+    train.add_argument("--preset", default=None,
+                       help="a named recipe from fer_lib.presets: seed_cnn (default), fer_cnn, fer_cnn_balanced, fer_vgg; "
+                            "the options below override its settings")
+    train.add_argument("--model", default=None, help="a registered model name with the plain default recipe, instead of --preset")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="maximum epochs; early stopping may end sooner")
+    train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
+    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--learning-rate", type=_positive_float, default=None)
+    train.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default=None)
+    train.add_argument("--weight-decay", type=float, default=None)
+    train.add_argument("--lr-schedule", choices=("plateau", "cosine", "none"), default=None)
+    train.add_argument("--label-smoothing", type=float, default=None)
+    train.add_argument("--loss", choices=("crossentropy", "focal"), default=None)
+    train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                       help="weight the loss by inverse class frequency (helps macro-F1)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="auto uses mixed bfloat16 on CPUs with native bf16, else float32")
     train.add_argument("--seed", type=int, default=1234)
@@ -70,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=_positive_int, default=256)
     evaluate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                           help="test-time augmentation: average over the mirror image (flip) or ten crops (tencrop)")
+    ensemble = commands.add_parser("ensemble", help="combine saved models into one model that averages their predictions",
+                                   description="Average the probabilities of several saved .keras models in one .keras model.")
+    ensemble.add_argument("models", nargs="+", metavar="MODEL.keras", help="two or more trained models")
+    ensemble.add_argument("--out", required=True, metavar="E.keras", help="where to save the ensemble")
+    ensemble.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
     pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
@@ -79,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--epochs", type=int, default=None, help="override the profile's training epochs")
     pipeline.add_argument("--trials", type=int, default=None, help="override the profile's tuner trials")
     pipeline.add_argument("--tuner", default=None, help="hyperband (default), bayesian or random")
-    pipeline.add_argument("--preset", default="", help="train this registered model instead of the search's best")
+    pipeline.add_argument("--preset", default="", help="train this named preset (seed_cnn, fer_cnn, ...) instead of the search's best")
+    pipeline.add_argument("--search-space", choices=("cnn", "presets"), default="cnn",
+                          help="what the tuner searches: the plain-CNN family around seed_cnn (default) or the named presets")
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
@@ -93,7 +109,8 @@ def _cmd_pipeline(args) -> int:
 
     config = PipelineConfig(data=args.data, profile=args.profile, out=args.out or str(paths.REPORTS_DIR),
                             with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
-                            tuner=args.tuner, preset=args.preset, tuner_overwrite=args.tuner_overwrite)
+                            tuner=args.tuner, preset=args.preset, search_space=args.search_space,
+                            tuner_overwrite=args.tuner_overwrite)
     run_pipeline(config, progress=lambda line: print(line, flush=True))
     return 0
 
@@ -105,9 +122,15 @@ def _cmd_train(args) -> int:
     from fer_lib.errors import DataError, FerError
     from fer_lib.evaluation import evaluate_model, format_metrics, write_metrics
     from fer_lib.models import load_model
+    from fer_lib.presets import get_preset, preset_config
     from fer_lib.training import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, read_resume_state, train
 
-    out = Path(args.out or Path("runs") / args.model)
+    if args.preset and args.model:
+        raise FerError("--preset already names the model; pass either --preset or --model")
+    recipe = args.model or args.preset or "seed_cnn"
+    if not args.model:
+        get_preset(recipe)  # an unknown name fails before any data is loaded
+    out = Path(args.out or Path("runs") / recipe)
     state = check_out_dir(out, args.overwrite, args.resume)  # refuse before loading any data
     if not args.resume:
         state = None
@@ -132,21 +155,21 @@ def _cmd_train(args) -> int:
             data_path = paths.resolve_data_dir(args.data)
             if data_path is None:
                 raise DataError(f"no dataset: pass --data, set FER_DATA, put FER2013 in {paths.DEFAULT_DATA_DIR}, or use --demo")
-        config = TrainConfig(
-            model=args.model,
-            data=str(data_path),
-            out=str(out),
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            optimizer=args.optimizer,
-            precision=args.precision,
-            seed=args.seed,
-            max_train_images=args.max_train_images,
-        )
+        settings = dict(data=str(data_path), out=str(out), epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
+                        lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, loss=args.loss,
+                        class_weights=args.class_weights, precision=args.precision, seed=args.seed,
+                        max_train_images=args.max_train_images)
+        settings = {k: v for k, v in settings.items() if v is not None}
+        try:
+            config = TrainConfig(model=args.model, **settings) if args.model else preset_config(recipe, **settings)
+            config.validate()
+        except ValueError as exc:
+            raise FerError(str(exc)) from None
         if args.resume:
             print(f"Nothing to resume in {out}; starting a new run", flush=True)
-    dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
+    dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed,
+                           require_test=not args.no_eval)
     print(dataset.describe(), flush=True)
     try:
         result = train(config, dataset, overwrite=args.overwrite, resume=args.resume)
@@ -200,7 +223,19 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "pipeline": _cmd_pipeline, "predict": run_predict}
+def _cmd_ensemble(args) -> int:
+    from fer_lib.ensemble import ensemble_files
+    from fer_lib.model_stats import count_macs
+    from fer_lib.models import load_model
+
+    path = ensemble_files(args.models, args.out, overwrite=args.overwrite)
+    model = load_model(path)
+    print(f"Ensemble of {len(args.models)} models: {path} ({model.count_params():,} parameters, "
+          f"{count_macs(model) / 1e6:.0f}M multiply-adds per face)")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "pipeline": _cmd_pipeline, "predict": run_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

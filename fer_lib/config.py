@@ -23,6 +23,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    loss: str = "crossentropy"  # crossentropy | focal
     class_weights: bool = False
     lr_schedule: str = "plateau"  # plateau | cosine | none
     lr_factor: float = 0.5
@@ -49,6 +50,10 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam, adamw or sgd")
+        if self.loss not in ("crossentropy", "focal"):
+            raise ValueError(f"unknown loss {self.loss!r}; choose crossentropy or focal")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.lr_schedule not in ("plateau", "cosine", "none"):
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose plateau, cosine or none")
         if self.precision not in PRECISIONS:

@@ -339,16 +339,18 @@ def _decode_files(files: list[tuple[Path, int]], skipped: list[Skipped]) -> tupl
     return images, kept
 
 
-def _read_image_folders(path: Path, data_format: str, use_cache: bool) -> _Records:
+def _read_image_folders(path: Path, data_format: str, use_cache: bool, require_test: bool = True) -> _Records:
     skipped: list[Skipped] = []
     warnings: list[str] = []
     if data_format == "image-folders":
         train_dir = _find_child(path, _TRAIN_FOLDER_NAMES)
         test_dir = _find_child(path, _TEST_FOLDER_NAMES)
-        if test_dir is None:
-            raise DataError(f"{path}: has train/ but no test/ folder; add test/<emotion>/ images or point --data at train/ alone")
+        if test_dir is None and require_test:
+            raise DataError(f"{path}: has train/ but no test/ folder; add test/<emotion>/ images, point --data at "
+                            "train/ alone, or train without a test split: fer train --no-eval")
         listed = [(f, l, FOLDER_TRAIN) for f, l in _list_split_folder(train_dir, skipped, warnings)]
-        listed += [(f, l, FOLDER_TEST) for f, l in _list_split_folder(test_dir, skipped, warnings)]
+        if test_dir is not None:
+            listed += [(f, l, FOLDER_TEST) for f, l in _list_split_folder(test_dir, skipped, warnings)]
     else:
         listed = [(f, l, FOLDER_OTHER) for f, l in _list_split_folder(path, skipped, warnings)]
     if not listed:
@@ -559,10 +561,13 @@ def load_dataset(
     val_fraction: float = 0.1,
     seed: int = 1234,
     use_cache: bool = True,
+    require_test: bool = True,
 ) -> FerDataset:
     """Load a FER dataset in any supported format and split it by FER2013's protocol.
 
     `path` defaults to `paths.resolve_data_dir()` (--data, then FER_DATA, then data/fer2013).
+    With `require_test=False` a train/ folder without test/ loads with an empty test split
+    (training elsewhere, e.g. on a GPU machine that was sent only the training images).
     """
     from fer_lib.synthetic import is_synthetic_dataset
 
@@ -577,16 +582,19 @@ def load_dataset(
     if data_format == "csv":
         records = _read_csv(_find_csv(resolved), use_cache)
     else:
-        records = _read_image_folders(resolved, data_format, use_cache)
+        records = _read_image_folders(resolved, data_format, use_cache, require_test)
     selections, protocol = _apply_protocol(records, data_format, val_fraction, seed)
     splits = {name: Split(name, records.images[mask], records.labels[mask]) for name, mask in selections.items()}
     warnings = list(records.warnings)
     for name, split in splits.items():
         if len(split) == 0:
+            if name == "test" and not require_test:
+                continue
             if name == "val":
                 raise DataError(f"{resolved}: the val split is empty: train has too few images per class to hold "
                                 "out validation images; add images (at least 2 per class)")
-            raise DataError(f"{resolved}: the {name} split is empty ({protocol.split(';')[0]}); add images to it")
+            hint = "; or train without it: fer train --no-eval" if name == "test" else ""
+            raise DataError(f"{resolved}: the {name} split is empty ({protocol.split(';')[0]}); add images to it{hint}")
     missing_train = [e for e, n in splits["train"].class_counts().items() if n == 0]
     if missing_train:
         warnings.append(f"train split has no images of {', '.join(missing_train)}; the model cannot learn them")

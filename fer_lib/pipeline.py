@@ -63,7 +63,8 @@ class PipelineConfig:
     epochs: int | None = None
     trials: int | None = None
     tuner: str | None = None
-    preset: str = ""  # train this registered model instead of the search's best
+    preset: str = ""  # train this named preset (fer_lib.presets) instead of the search's best
+    search_space: str = "cnn"  # cnn (the plain-CNN family around seed_cnn) or presets
     tuner_overwrite: bool = False
     notebooks_dir: str = str(paths.NOTEBOOKS_DIR)
 
@@ -83,10 +84,13 @@ def validate(config: PipelineConfig) -> None:
     if config.data is not None and not Path(config.data).expanduser().exists():
         raise FerError(f"{config.data}: data path does not exist; pass an existing --data folder or CSV")
     if config.preset:
-        from fer_lib.models import MODEL_BUILDERS
+        from fer_lib.presets import get_preset
 
-        if config.preset not in MODEL_BUILDERS:
-            raise FerError(f"unknown preset {config.preset!r}; choose one of {', '.join(sorted(MODEL_BUILDERS))}")
+        get_preset(config.preset)
+    from fer_lib.tuning import SEARCH_SPACES
+
+    if config.search_space not in SEARCH_SPACES:
+        raise FerError(f"unknown search space {config.search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
     missing = [n for n in NOTEBOOKS if not (Path(config.notebooks_dir) / f"{n}.ipynb").is_file()]
     if missing:
         raise FerError(f"{config.notebooks_dir}: notebook(s) {', '.join(missing)} missing; run from a full checkout")
@@ -133,6 +137,7 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         "synthetic": synthetic,
         "seed": config.seed,
         "preset": config.preset,
+        "search_space": config.search_space,
         "tuner_dir": str(Path(config.out) / "tuning"),
         "tuner_overwrite": config.tuner_overwrite,
         **budget,

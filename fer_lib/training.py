@@ -106,6 +106,23 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
 
 
+def make_loss(config: TrainConfig) -> keras.losses.Loss:
+    if config.loss == "focal":
+        # gamma 2 down-weights the easy, confident faces (mostly happy and neutral).
+        return keras.losses.CategoricalFocalCrossentropy(gamma=2.0, alpha=0.25, label_smoothing=config.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+
+
+def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """Compile with the config's optimizer and loss and the project's metrics (accuracy, top-2)."""
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=make_loss(config),
+        metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
+    )
+    return model
+
+
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the model of the best `monitor` value so far (like ModelCheckpoint with save_best_only).
 
@@ -366,11 +383,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     keras.utils.set_random_seed(config.seed)
     precision = set_precision(config.precision)
     model = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
-    )
+    compile_for_training(model, config)
     initial_epoch, checkpoint_best = 0, None
     resume_dir = out_dir / RESUME_DIR
     if state is None:

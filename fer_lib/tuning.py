@@ -1,4 +1,5 @@
-"""KerasTuner search over the plain-CNN family; the original seed_cnn is one point of it.
+"""KerasTuner searches: over the plain-CNN family (the original seed_cnn is one point of it), or
+over the named presets of `fer_lib.presets` and their learning rate.
 
 The best trial is written as `best_hyperparameters.json`, which training turns back into a
 TrainConfig, so the final model is rebuilt from a file, not from tuner state.
@@ -18,10 +19,13 @@ from fer_lib.config import TrainConfig
 from fer_lib.data import FerDataset
 from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.models import build_cnn
-from fer_lib.training import as_model_input, make_optimizer, subset
+from fer_lib.models import build_cnn, build_model
+from fer_lib.presets import get_preset, preset_config, preset_names
+from fer_lib.training import as_model_input, compile_for_training, subset
 
 TUNERS = ("hyperband", "bayesian", "random")
+SEARCH_SPACES = ("cnn", "presets")
+LEARNING_RATE_SCALES = [0.5, 1.0, 2.0]
 FILTER_CHOICES = [32, 64, 75, 96, 125, 128, 192, 256]
 UNIT_CHOICES = [32, 64, 128, 256, 260, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3]
@@ -45,7 +49,10 @@ def model_options_from(values: dict) -> dict:
 
 
 def train_config_from(values: dict, **overrides) -> TrainConfig:
-    """The TrainConfig that trains the model a tuner trial described."""
+    """The TrainConfig that trains the model a tuner trial described (either search space)."""
+    if "preset" in values:
+        base = get_preset(values["preset"]).settings["learning_rate"]
+        return preset_config(values["preset"], learning_rate=base * float(values["learning_rate_scale"]), **overrides)
     return TrainConfig(
         model="cnn",
         model_options=model_options_from(values),
@@ -75,13 +82,27 @@ class CnnHyperModel(kt.HyperModel):
         values["optimizer"] = hp.Choice("optimizer", ["adam", "adamw", "sgd"], default=s["optimizer"])
         values["learning_rate"] = hp.Choice("learning_rate", LEARNING_RATES, default=s["learning_rate"])
         model = build_cnn(**model_options_from(values), seed=self.seed)
+        return compile_for_training(model, train_config_from(values))
+
+
+class PresetHyperModel(kt.HyperModel):
+    """A named preset (model, optimizer, augmentation, loss) and a scale of its learning rate.
+
+    Trials train at a constant learning rate; the preset's schedule applies to the final
+    training that notebook 03 runs from the best trial. The first choice, seed_cnn, is the default.
+    """
+
+    def __init__(self, seed: int = 1234, presets: list[str] | None = None):
+        super().__init__(name="presets")
+        self.seed = seed
+        self.presets = list(presets or preset_names())
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        values = {"preset": hp.Choice("preset", self.presets, default=self.presets[0]),
+                  "learning_rate_scale": hp.Choice("learning_rate_scale", LEARNING_RATE_SCALES, default=1.0)}
         config = train_config_from(values)
-        model.compile(
-            optimizer=make_optimizer(config),
-            loss="categorical_crossentropy",
-            metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
-        )
-        return model
+        model = build_model(config.model, augment=config.augment, seed=self.seed, **config.model_options)
+        return compile_for_training(model, config)
 
 
 def make_tuner(
@@ -93,10 +114,17 @@ def make_tuner(
     max_epochs: int = 10,
     seed: int = 1234,
     overwrite: bool = False,
+    search_space: str = "cnn",
 ) -> kt.Tuner:
-    """A Hyperband, BayesianOptimization or RandomSearch tuner that resumes unless `overwrite`."""
+    """A Hyperband, BayesianOptimization or RandomSearch tuner that resumes unless `overwrite`.
+
+    `search_space` is "cnn" (the plain-CNN family around seed_cnn) or "presets" (the named recipes).
+    """
+    if search_space not in SEARCH_SPACES:
+        raise ValueError(f"unknown search space {search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
+    hypermodel = CnnHyperModel(seed) if search_space == "cnn" else PresetHyperModel(seed)
     common = dict(
-        hypermodel=CnnHyperModel(seed),
+        hypermodel=hypermodel,
         objective="val_accuracy",
         seed=seed,
         directory=str(directory),
@@ -181,7 +209,7 @@ def best_hyperparameters(tuner: kt.Tuner) -> dict:
     trial = best[0]
     values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
     return {"values": values, "val_accuracy": trial.score, "trial_id": trial.trial_id,
-            "model_options": model_options_from(values)}
+            "model_options": train_config_from(values).model_options}
 
 
 def write_best_hyperparameters(best: dict, path: str | Path) -> None:
@@ -202,6 +230,8 @@ def read_best_hyperparameters(path: str | Path) -> dict:
 
 def is_seed_point(values: dict) -> bool:
     """Whether `values` describe exactly the original seed_cnn (for the search-space test)."""
+    if "preset" in values:
+        return values["preset"] == "seed_cnn" and float(values["learning_rate_scale"]) == 1.0
     options = model_options_from(values)
     return (options == model_options_from(SEED_CNN_POINT) and values["optimizer"] == "adam"
             and np.isclose(values["learning_rate"], 1e-3))

@@ -72,3 +72,17 @@ def test_train_then_evaluate_on_generated_data(synthetic_root, tmp_path, capsys)
     evaluated = json.loads(json_out.read_text())
     assert evaluated["top1_accuracy"] == pytest.approx(metrics["top1_accuracy"])
     assert evaluated["confusion_matrix"] == metrics["confusion_matrix"]
+
+
+def test_train_folder_without_test_needs_no_eval(synthetic_root, tmp_path, capsys):
+    """A GPU machine may be sent only train/: training works with --no-eval, and the error says so otherwise."""
+    import shutil
+
+    root = tmp_path / "train_only"
+    shutil.copytree(synthetic_root / "train", root / "train")
+    args = ["train", "--data", str(root), "--epochs", "1", "--precision", "float32"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "has train/ but no test/ folder" in err and "fer train --no-eval" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--no-eval"]) == 0
+    assert (tmp_path / "b" / "model.keras").is_file() and not (tmp_path / "b" / "metrics.json").exists()

@@ -71,6 +71,7 @@ def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_r
     ({"data": "/no/such/folder"}, "data path does not exist"),
     ({"tuner": "grid"}, "unknown tuner 'grid'"),
     ({"preset": "nonexistent"}, "unknown preset"),
+    ({"search_space": "resnet"}, "unknown search space 'resnet'"),
 ])
 def test_parameters_are_validated_before_any_notebook(change, message, tmp_path):
     with pytest.raises(FerError, match=message):

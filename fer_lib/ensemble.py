@@ -1,0 +1,41 @@
+"""Ensembles of saved models as one Keras model that averages the members' probabilities.
+
+The result is an ordinary `.keras` file: `fer evaluate`, `predict_expression`, TTA and the
+results table treat it like any other model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from fer_lib.errors import FerError
+from fer_lib.models import INPUT_SHAPE, load_model, save_model
+
+
+def build_ensemble(members: list[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model whose output is the mean of `members`' softmax outputs (all take 48x48x1 pixels)."""
+    if len(members) < 2:
+        raise FerError(f"an ensemble needs at least 2 models, got {len(members)}")
+    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    outputs = []
+    for i, member in enumerate(members, start=1):
+        # Wrapping gives each member a unique name, which the saved file needs; layers are shared, not copied.
+        renamed = keras.Model(member.input, member.output, name=f"member{i}_{member.name}")
+        outputs.append(renamed(inputs))
+    mean = keras.layers.Average(dtype="float32", name="emotion")(outputs)
+    return keras.Model(inputs, mean, name=name)
+
+
+def ensemble_files(model_paths: list[str | Path], out: str | Path, overwrite: bool = False) -> Path:
+    """Load the saved models (each checked like any model file), average them and save the ensemble to `out`."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise FerError(f"{out}: the ensemble is saved as a .keras file; give a name ending in .keras")
+    if out.exists() and not overwrite:
+        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+    if len({Path(p).resolve() for p in model_paths}) != len(model_paths):
+        raise FerError("the same model file is listed twice; an ensemble of copies only repeats one model")
+    members = [load_model(p) for p in model_paths]
+    return save_model(build_ensemble(members), out)

@@ -1,0 +1,85 @@
+"""Named presets: configs, `fer train --preset`, overrides, the focal loss and the presets search space."""
+
+from __future__ import annotations
+
+import json
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from fer_lib import presets, tuning
+from fer_lib.cli import main
+from fer_lib.data import load_dataset
+from fer_lib.errors import FerError
+from fer_lib.models import build_model
+from fer_lib.training import train
+
+
+@pytest.mark.parametrize("name", presets.preset_names())
+def test_every_preset_is_a_valid_config_that_builds(name):
+    config = presets.preset_config(name, data="d", out="o")
+    config.validate()
+    model = build_model(config.model, augment=config.augment, **config.model_options)
+    assert model.output_shape == (None, 7)
+    assert config.data == "d" and presets.get_preset(name).description
+
+
+def test_preset_values_and_overrides():
+    config = presets.preset_config("fer_cnn", learning_rate=5e-3, epochs=3)
+    assert (config.model, config.optimizer, config.lr_schedule, config.label_smoothing) == ("fer_cnn", "adamw", "cosine", 0.1)
+    assert config.learning_rate == 5e-3 and config.epochs == 3
+    assert config.augment.rotation_deg == 10.0
+    # Overrides never leak into the table.
+    assert presets.preset_config("fer_cnn").learning_rate == 2e-3
+    vgg = presets.preset_config("fer_vgg")
+    assert vgg.optimizer == "sgd" and vgg.lr_factor == 0.75 and vgg.augment.erasing == 0.5
+    assert build_model(vgg.model, **vgg.model_options).count_params() > 3 * build_model("fer_cnn").count_params()
+    with pytest.raises(FerError, match="unknown preset 'nope'; choose one of seed_cnn, fer_cnn"):
+        presets.get_preset("nope")
+
+
+def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "fer_cnn_balanced", "--data", str(synthetic_root), "--epochs", "1",
+                 "--learning-rate", "0.004", "--out", str(out), "--no-eval", "--precision", "float32"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"] == "fer_cnn" and saved["class_weights"] is True and saved["optimizer"] == "adamw"
+    assert saved["learning_rate"] == 0.004 and saved["epochs"] == 1 and saved["augment"]["shift"] == 0.1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--preset", "fer_cnn", "--model", "seed_cnn"], "pass either --preset or --model"),
+    (["--preset", "fer_cnn", "--label-smoothing", "1.5"], "label_smoothing must be in [0, 1), got 1.5"),
+])
+def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_path, capsys):
+    assert main(["train", *args, "--data", str(synthetic_root), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_focal_loss_trains(synthetic_root, tmp_path):
+    config = presets.preset_config("seed_cnn", data=str(synthetic_root), out=str(tmp_path / "f"), epochs=1,
+                                   loss="focal", precision="float32", max_train_images=70)
+    result = train(config, load_dataset(synthetic_root))
+    losses = result.history["loss"]
+    assert len(losses) == 1 and np.isfinite(losses[0])
+
+
+def test_presets_search_space_starts_with_seed_cnn_and_trains_the_best_preset(synthetic_root, tmp_path):
+    hp = kt.HyperParameters()
+    tuning.PresetHyperModel().build(hp)
+    assert tuning.is_seed_point(hp.values) and hp.values["preset"] == "seed_cnn"
+
+    dataset = load_dataset(synthetic_root)
+    search = tuning.make_tuner("random", tmp_path, "p", max_trials=2, seed=3, overwrite=True, search_space="presets")
+    tuning.run_search(search, dataset, epochs=1, max_train_images=70, verbose=0)
+    assert {"preset", "learning_rate_scale"} <= set(tuning.trials_table(search).columns)
+    best = tuning.best_hyperparameters(search)
+    config = tuning.train_config_from(best["values"], epochs=2)
+    preset = presets.get_preset(best["values"]["preset"]).settings
+    assert config.model == preset["model"] and config.epochs == 2
+    assert config.learning_rate == pytest.approx(preset["learning_rate"] * best["values"]["learning_rate_scale"])
+    with pytest.raises(ValueError, match="unknown search space"):
+        tuning.make_tuner("random", tmp_path, "x", search_space="resnet")
