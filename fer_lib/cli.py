@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-schedule", choices=("plateau", "cosine", "none"), default=None)
     train.add_argument("--label-smoothing", type=float, default=None)
     train.add_argument("--loss", choices=("crossentropy", "focal"), default=None)
+    train.add_argument("--init-from", metavar="M.keras", default=None,
+                       help="start from this trained model's weights (same architecture) instead of random ones")
     train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                        help="weight the loss by inverse class frequency (helps macro-F1)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -96,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--preset", default="", help="train this named preset (seed_cnn, fer_cnn, ...) instead of the search's best")
     pipeline.add_argument("--search-space", choices=("cnn", "presets"), default="cnn",
                           help="what the tuner searches: the plain-CNN family around seed_cnn (default) or the named presets")
+    pipeline.add_argument("--tta", choices=("none", "flip", "tencrop"), default=None,
+                          help="test-time augmentation reported beside the plain metrics (default: the profile's: flip for smoke, tencrop for full)")
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
@@ -109,7 +113,7 @@ def _cmd_pipeline(args) -> int:
 
     config = PipelineConfig(data=args.data, profile=args.profile, out=args.out or str(paths.REPORTS_DIR),
                             with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
-                            tuner=args.tuner, preset=args.preset, search_space=args.search_space,
+                            tuner=args.tuner, preset=args.preset, search_space=args.search_space, tta=args.tta,
                             tuner_overwrite=args.tuner_overwrite)
     run_pipeline(config, progress=lambda line: print(line, flush=True))
     return 0
@@ -158,7 +162,7 @@ def _cmd_train(args) -> int:
         settings = dict(data=str(data_path), out=str(out), epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
                         lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, loss=args.loss,
-                        class_weights=args.class_weights, precision=args.precision, seed=args.seed,
+                        class_weights=args.class_weights, init_from=args.init_from, precision=args.precision, seed=args.seed,
                         max_train_images=args.max_train_images)
         settings = {k: v for k, v in settings.items() if v is not None}
         try:

@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 1234
     augment: AugmentConfig | None = None  # None: the model's default augmentation
     model_options: dict = field(default_factory=dict)
+    init_from: str | None = None  # a .keras model whose weights start the run (fine-tuning)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""

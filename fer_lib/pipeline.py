@@ -34,14 +34,14 @@ PROFILES = {
     "smoke": {
         # One random-search trial, which is the seed CNN: the search machinery runs end to end
         # in seconds. Small batches give the few hundred generated faces enough steps to learn.
-        "epochs": 8, "tuner": "random", "max_trials": 1, "tuner_max_epochs": 3, "batch_size": 16,
+        "epochs": 8, "tuner": "random", "max_trials": 1, "tuner_max_epochs": 3, "batch_size": 16, "tta": "flip",
         "tuning_max_train_images": None, "max_train_images": None, "early_stopping_patience": 5,
     },
     # Sized to finish in about two hours on 2 CPU cores: Hyperband (factor 3) up to 9 epochs per
     # trial on a 10k-face subset, then the winner on all of train with early stopping.
     # Raise --epochs / tuner_max_epochs on a GPU.
     "full": {
-        "epochs": 40, "tuner": "hyperband", "max_trials": 30, "tuner_max_epochs": 9,
+        "epochs": 40, "tuner": "hyperband", "max_trials": 30, "tuner_max_epochs": 9, "tta": "tencrop",
         "batch_size": 64, "tuning_max_train_images": 10000, "max_train_images": None, "early_stopping_patience": 6,
     },
 }
@@ -65,6 +65,7 @@ class PipelineConfig:
     tuner: str | None = None
     preset: str = ""  # train this named preset (fer_lib.presets) instead of the search's best
     search_space: str = "cnn"  # cnn (the plain-CNN family around seed_cnn) or presets
+    tta: str | None = None  # test-time augmentation reported beside the plain metrics: none, flip, tencrop
     tuner_overwrite: bool = False
     notebooks_dir: str = str(paths.NOTEBOOKS_DIR)
 
@@ -87,8 +88,11 @@ def validate(config: PipelineConfig) -> None:
         from fer_lib.presets import get_preset
 
         get_preset(config.preset)
+    from fer_lib.evaluation import TTA_MODES
     from fer_lib.tuning import SEARCH_SPACES
 
+    if config.tta is not None and config.tta not in TTA_MODES:
+        raise FerError(f"unknown tta {config.tta!r}; choose one of {', '.join(TTA_MODES)}")
     if config.search_space not in SEARCH_SPACES:
         raise FerError(f"unknown search space {config.search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
     missing = [n for n in NOTEBOOKS if not (Path(config.notebooks_dir) / f"{n}.ipynb").is_file()]
@@ -130,6 +134,8 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         budget["max_trials"] = config.trials
     if config.tuner is not None:
         budget["tuner"] = config.tuner
+    if config.tta is not None:
+        budget["tta"] = config.tta
     return {
         "data": str(data),
         "run_dir": str(run_dir),
@@ -295,6 +301,10 @@ def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
                 ("Recall (macro)", "recall_macro"), ("F1 (macro)", "f1_macro")]
         parts.append("<table><tr><th></th>" + "".join(f"<th>{t}</th>" for t, _ in keys) + "</tr>")
         parts.append("<tr><td>this run</td>" + "".join(f"<td>{metrics[k]:.2%}</td>" for _, k in keys) + "</tr>")
+        tta_metrics = _read_json(run_dir / "metrics_tta.json")
+        if tta_metrics:
+            parts.append(f"<tr><td>this run, {e(str(tta_metrics.get('tta')))} TTA</td>"
+                         + "".join(f"<td>{tta_metrics[k]:.2%}</td>" for _, k in keys) + "</tr>")
         parts.append("<tr><td>original README</td>" + "".join(f"<td>{ORIGINAL_README[k]:.2%}</td>" for _, k in keys) + "</tr></table>")
     else:
         parts.append("<p>No metrics.json was written.</p>")

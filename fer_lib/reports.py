@@ -145,8 +145,11 @@ def per_class_figure(metrics: dict) -> plt.Figure:
     return fig
 
 
-def metrics_table(metrics: dict, name: str = "this model") -> pd.DataFrame:
-    """Headline metrics, one row each, beside the original README's seed CNN (percentages as text)."""
+def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Headline metrics, one row each, beside the original README's seed CNN (percentages as text).
+
+    `more` adds a column per extra set of metrics, e.g. {"with flip TTA": metrics}.
+    """
     rows = {
         "Top-1 accuracy": "top1_accuracy", "Top-2 accuracy": "top2_accuracy",
         "Precision (macro)": "precision_macro", "Recall (macro)": "recall_macro", "F1 (macro)": "f1_macro",
@@ -159,11 +162,9 @@ def metrics_table(metrics: dict, name: str = "this model") -> pd.DataFrame:
             return "\u2014"
         return f"{value:.4f}" if key == "loss" else f"{value:.2%}"
 
-    return pd.DataFrame(
-        {name: [shown(metrics.get(k), k) for k in rows.values()],
-         "original README (seed CNN)": [shown(ORIGINAL_README.get(k), k) for k in rows.values()]},
-        index=list(rows),
-    )
+    columns = {name: metrics, **(more or {}), "original README (seed CNN)": ORIGINAL_README}
+    return pd.DataFrame({column: [shown(values.get(k), k) for k in rows.values()] for column, values in columns.items()},
+                        index=list(rows))
 
 
 def most_confused_pairs(matrix, classes=EMOTIONS, n: int = 6) -> pd.DataFrame:

@@ -106,6 +106,20 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
 
 
+def _init_weights(config: TrainConfig) -> list[np.ndarray]:
+    """The weights of `config.init_from`, checked to fit the model `config` builds (fine-tuning)."""
+    source = load_model(config.init_from)
+    set_precision(config.precision)
+    target = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
+    weights = source.get_weights()
+    expected = [tuple(w.shape) for w in target.get_weights()]
+    if [tuple(w.shape) for w in weights] != expected:
+        raise FerError(f"{config.init_from}: its weights do not fit model {config.model!r} with these options "
+                       f"({len(weights)} arrays, expected {len(expected)} of other shapes); "
+                       "start from a model of the same architecture")
+    return weights
+
+
 def make_loss(config: TrainConfig) -> keras.losses.Loss:
     if config.loss == "focal":
         # gamma 2 down-weights the easy, confident faces (mostly happy and neutral).
@@ -373,6 +387,8 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     except ValueError as exc:
         raise FerError(str(exc)) from None
     out_dir = Path(config.out)
+    # Checked before the output folder is touched, so a wrong --init-from leaves nothing behind.
+    init_weights = _init_weights(config) if config.init_from and not (resume and read_resume_state(out_dir)) else None
     state = prepare_out_dir(out_dir, overwrite, resume)
     if dataset is None:
         dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
@@ -387,6 +403,8 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     initial_epoch, checkpoint_best = 0, None
     resume_dir = out_dir / RESUME_DIR
     if state is None:
+        if init_weights is not None:
+            model.set_weights(init_weights)
         config.save(resume_dir / CONFIG_FILE)
     else:
         model.optimizer.build(model.trainable_variables)

@@ -39,6 +39,9 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     metrics = json.loads((out / "latest" / "metrics.json").read_text())
     assert 0.0 <= metrics["top1_accuracy"] <= 1.0 and len(metrics["confusion_matrix"]) == 7
     assert metrics["data"]["synthetic"] is True
+    with_tta = json.loads((out / "latest" / "metrics_tta.json").read_text())  # smoke reports flip TTA too
+    assert with_tta["tta"] == "flip" and 0.0 <= with_tta["top1_accuracy"] <= 1.0
+    assert "this run, flip TTA" in index and "with flip TTA" in evaluation
     best = json.loads((run_dir / "best_hyperparameters.json").read_text())
     assert best["values"]["conv_blocks"] >= 2
     status = json.loads((run_dir / "status.json").read_text())
@@ -72,6 +75,7 @@ def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_r
     ({"tuner": "grid"}, "unknown tuner 'grid'"),
     ({"preset": "nonexistent"}, "unknown preset"),
     ({"search_space": "resnet"}, "unknown search space 'resnet'"),
+    ({"tta": "fivecrop"}, "unknown tta 'fivecrop'"),
 ])
 def test_parameters_are_validated_before_any_notebook(change, message, tmp_path):
     with pytest.raises(FerError, match=message):

@@ -83,3 +83,28 @@ def test_presets_search_space_starts_with_seed_cnn_and_trains_the_best_preset(sy
     assert config.learning_rate == pytest.approx(preset["learning_rate"] * best["values"]["learning_rate_scale"])
     with pytest.raises(ValueError, match="unknown search space"):
         tuning.make_tuner("random", tmp_path, "x", search_space="resnet")
+
+
+def test_init_from_starts_at_the_given_weights(synthetic_root, tmp_path):
+    from fer_lib.models import load_model, save_model
+
+    start = save_model(build_model("fer_cnn", seed=11), tmp_path / "start.keras")
+    config = presets.preset_config("fer_cnn", data=str(synthetic_root), out=str(tmp_path / "ft"), epochs=1,
+                                   optimizer="sgd", learning_rate=1e-12, weight_decay=0.0, precision="float32",
+                                   init_from=str(start))
+    result = train(config, load_dataset(synthetic_root))
+    tuned = load_model(result.model_path).get_layer("s1_conv1").get_weights()[0]
+    np.testing.assert_allclose(tuned, load_model(start).get_layer("s1_conv1").get_weights()[0], atol=1e-6)
+    fresh = build_model("fer_cnn", seed=config.seed).get_layer("s1_conv1").get_weights()[0]
+    assert np.abs(tuned - fresh).max() > 1e-3  # a run without init_from would start elsewhere
+
+
+def test_init_from_another_architecture_is_refused_before_writing(synthetic_root, tmp_path):
+    from fer_lib.models import save_model
+
+    start = save_model(build_model("seed_cnn", seed=0), tmp_path / "seed.keras")
+    config = presets.preset_config("fer_cnn", data=str(synthetic_root), out=str(tmp_path / "ft"), epochs=1,
+                                   init_from=str(start))
+    with pytest.raises(FerError, match="seed.keras: its weights do not fit model 'fer_cnn'"):
+        train(config, load_dataset(synthetic_root))
+    assert not (tmp_path / "ft").exists()
