@@ -48,11 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a named recipe from fer_lib.presets: seed_cnn (default), fer_cnn, fer_cnn_balanced, fer_vgg; "
                             "the options below override its settings")
     train.add_argument("--model", default=None, help="a registered model name with the plain default recipe, instead of --preset")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="maximum epochs; early stopping may end sooner")
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="maximum epochs; early stopping may end sooner (default: the preset's, 60 for seed_cnn)")
     train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
-    train.add_argument("--batch-size", type=_positive_int, default=None)
-    train.add_argument("--learning-rate", type=_positive_float, default=None)
-    train.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default=None)
+    train.add_argument("--batch-size", type=_positive_int, default=None, help="(default: the preset's, 64)")
+    train.add_argument("--learning-rate", type=_positive_float, default=None, help="(default: the preset's)")
+    train.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default=None, help="(default: the preset's)")
     train.add_argument("--weight-decay", type=float, default=None)
     train.add_argument("--lr-schedule", choices=("plateau", "cosine", "none"), default=None)
     train.add_argument("--label-smoothing", type=float, default=None)
@@ -119,6 +120,11 @@ def _cmd_pipeline(args) -> int:
     return 0
 
 
+# Options that set a run's recipe; a resumed run keeps its saved ones.
+RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
+                  "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "max_train_images")
+
+
 def _cmd_train(args) -> int:
     from fer_lib import paths
     from fer_lib.config import TrainConfig
@@ -148,6 +154,9 @@ def _cmd_train(args) -> int:
                            "pass --overwrite to start over") from None
         if args.data:
             config.data = str(paths.resolve_data_dir(args.data))
+        ignored = [f"--{name.replace('_', '-')}" for name in RECIPE_OPTIONS if getattr(args, name) is not None]
+        if ignored:
+            print(f"Note: {', '.join(ignored)} ignored; a resumed run keeps its saved settings", flush=True)
         print(f"Resuming the interrupted run in {out} ({state['epochs_done']} of {config.epochs} epochs done) "
               f"with its settings from {saved}", flush=True)
     else:

@@ -21,7 +21,7 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "adam"
     learning_rate: float = 1e-3
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: the optimizer's default (1e-4 for adamw, none otherwise)
     label_smoothing: float = 0.0
     loss: str = "crossentropy"  # crossentropy | focal
     class_weights: bool = False
@@ -51,6 +51,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam, adamw or sgd")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be 0 or more, got {self.weight_decay}")
         if self.loss not in ("crossentropy", "focal"):
             raise ValueError(f"unknown loss {self.loss!r}; choose crossentropy or focal")
         if not 0 <= self.label_smoothing < 1:

@@ -33,6 +33,8 @@ def ensemble_files(model_paths: list[str | Path], out: str | Path, overwrite: bo
     out = Path(out)
     if out.suffix != ".keras":
         raise FerError(f"{out}: the ensemble is saved as a .keras file; give a name ending in .keras")
+    if out.resolve() in {Path(p).resolve() for p in model_paths}:
+        raise FerError(f"{out} is one of the ensemble's members; save the ensemble under another name")
     if out.exists() and not overwrite:
         raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
     if len({Path(p).resolve() for p in model_paths}) != len(model_paths):

@@ -45,12 +45,16 @@ def window_backend() -> str | None:
         return None
     if opencv_has_gui():
         return "opencv"
-    return "tk" if tk_available() else None
+    # Tk speaks X11 only (XWayland provides DISPLAY on Wayland desktops).
+    x11 = sys.platform != "linux" or bool(os.environ.get("DISPLAY"))
+    return "tk" if x11 and tk_available() else None
 
 
 def no_window_reason() -> str:
     if not display_available():
         return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    if tk_available() and not os.environ.get("DISPLAY"):
+        return "Tk needs an X11 DISPLAY (XWayland) and this OpenCV has no GUI"
     return "this OpenCV has no GUI and Python has no tkinter (install python3-tk or opencv-python)"
 
 
@@ -104,5 +108,19 @@ class TkWindow:
             pass
 
 
+class WindowError(Exception):
+    """The display was announced but a window could not be opened on it."""
+
+
 def open_window(backend: str, title: str = TITLE) -> OpenCvWindow | TkWindow:
-    return OpenCvWindow(title) if backend == "opencv" else TkWindow(title)
+    """An open window, or WindowError naming the display problem in one line."""
+    try:
+        if backend == "opencv":
+            window = OpenCvWindow(title)
+            cv2.namedWindow(title)
+            return window
+        return TkWindow(title)
+    except Exception as exc:  # tkinter.TclError, cv2.error: e.g. a stale ssh DISPLAY
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WindowError(f"cannot open a window on display {os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')!r} "
+                          f"({detail})") from None

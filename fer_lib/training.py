@@ -102,12 +102,14 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay or 1e-4)
+        return keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4 if config.weight_decay is None else config.weight_decay)
     return keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
 
 
 def _init_weights(config: TrainConfig) -> list[np.ndarray]:
     """The weights of `config.init_from`, checked to fit the model `config` builds (fine-tuning)."""
+    if not Path(config.init_from).is_file():
+        raise FerError(f"{config.init_from}: model file not found; --init-from takes a trained .keras model")
     source = load_model(config.init_from)
     set_precision(config.precision)
     target = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
@@ -122,8 +124,9 @@ def _init_weights(config: TrainConfig) -> list[np.ndarray]:
 
 def make_loss(config: TrainConfig) -> keras.losses.Loss:
     if config.loss == "focal":
-        # gamma 2 down-weights the easy, confident faces (mostly happy and neutral).
-        return keras.losses.CategoricalFocalCrossentropy(gamma=2.0, alpha=0.25, label_smoothing=config.label_smoothing)
+        # gamma 2 down-weights the easy, confident faces (mostly happy and neutral); alpha 1 because
+        # Keras' default 0.25 is a binary-detection balance that here only scales the loss down.
+        return keras.losses.CategoricalFocalCrossentropy(gamma=2.0, alpha=1.0, label_smoothing=config.label_smoothing)
     return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
 
 

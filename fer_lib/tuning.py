@@ -21,7 +21,7 @@ from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.models import build_cnn, build_model
 from fer_lib.presets import get_preset, preset_config, preset_names
-from fer_lib.training import as_model_input, compile_for_training, subset
+from fer_lib.training import as_model_input, class_weights_for, compile_for_training, subset
 
 TUNERS = ("hyperband", "bayesian", "random")
 SEARCH_SPACES = ("cnn", "presets")
@@ -97,12 +97,20 @@ class PresetHyperModel(kt.HyperModel):
         self.seed = seed
         self.presets = list(presets or preset_names())
 
+    def _config(self, hp: kt.HyperParameters) -> TrainConfig:
+        return train_config_from({"preset": hp.Choice("preset", self.presets, default=self.presets[0]),
+                                  "learning_rate_scale": hp.Choice("learning_rate_scale", LEARNING_RATE_SCALES, default=1.0)})
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        values = {"preset": hp.Choice("preset", self.presets, default=self.presets[0]),
-                  "learning_rate_scale": hp.Choice("learning_rate_scale", LEARNING_RATE_SCALES, default=1.0)}
-        config = train_config_from(values)
+        config = self._config(hp)
         model = build_model(config.model, augment=config.augment, seed=self.seed, **config.model_options)
         return compile_for_training(model, config)
+
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, **kwargs):
+        """Train a trial; presets with class weights get them, as in their final training."""
+        if self._config(hp).class_weights:
+            kwargs["class_weight"] = class_weights_for(np.argmax(y, axis=1))
+        return model.fit(x, y, **kwargs)
 
 
 def make_tuner(

@@ -295,7 +295,12 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
     window, writer, frames = None, None, 0
     try:
         if backend is not None:
-            window = live_window.open_window(backend)
+            try:
+                window = live_window.open_window(backend)
+            except live_window.WindowError as exc:
+                if record_dir is None:
+                    raise FerError(f"{exc}; pass --annotate DIR to record the annotated stream instead") from None
+                say(f"no live window ({exc}); recording to {Path(record_dir) / 'webcam.annotated.mp4'} until Ctrl+C")
         while True:
             ok, frame_bgr = capture.read()
             if not ok:

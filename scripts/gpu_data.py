@@ -3,7 +3,8 @@
 FER2013's train JPEGs zip to about 56 MiB, which with the Keras wheels and the repository
 is just over the 64 MiB that may travel to the lent GPU machines. Packed here as decoded
 48x48 pixels with xz they take about 49 MiB, and unpacking writes lossless PNGs in the
-Kaggle layout, so the machine trains on exactly the pixels this machine would.
+Kaggle layout, so the machine trains on the same faces, pixel for pixel (the file order
+differs, so its seeded validation split is a different stratified 10% of them).
 
     python scripts/gpu_data.py pack --data ../shared/datasets/fer2013 --out .carry/fer2013_train.npy.xz
     python scripts/gpu_data.py unpack .carry/fer2013_train.npy.xz --out /tmp/fer   # then: fer train --data /tmp/fer --no-eval

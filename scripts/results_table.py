@@ -4,7 +4,7 @@
     python scripts/results_table.py table                                  # rewrite the README table
 
 `record` reads a training run's folder (model.keras, config.json, train_summary.json,
-metrics.json and, when present, metrics_tta.json), counts parameters and multiply-adds,
+metrics.json or --metrics FILE and, when present, metrics_tta.json beside it), counts parameters and multiply-adds,
 measures CPU inference speed on this machine and writes one JSON record. `table` turns
 every record in docs/results/ into the table between the README's results markers.
 """
@@ -27,7 +27,7 @@ REFERENCES = [
 ]
 
 
-def record(run_dir: Path, name: str) -> Path:
+def record(run_dir: Path, name: str, metrics_file: Path | None = None, note: str = "") -> Path:
     from fer_lib.backend import import_backend_quietly
 
     import_backend_quietly()
@@ -35,8 +35,9 @@ def record(run_dir: Path, name: str) -> Path:
     from fer_lib.models import load_model
 
     summary = json.loads((run_dir / "train_summary.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    tta_file = run_dir / "metrics_tta.json"
+    metrics_file = metrics_file or run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    tta_file = metrics_file.with_name("metrics_tta.json")
     tta = json.loads(tta_file.read_text()) if tta_file.is_file() else None
     model = load_model(run_dir / "model.keras")
     keep = ("top1_accuracy", "top2_accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "n_images")
@@ -48,6 +49,7 @@ def record(run_dir: Path, name: str) -> Path:
         "macs": count_macs(model),
         "training": {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")},
         "training_hardware": summary.get("hardware") or cpu_description(),
+        "note": note,
         "test": {k: metrics[k] for k in keep if k in metrics},
         "test_tta": {k: tta[k] for k in (*keep, "tta") if k in tta} if tta else None,
         "data": metrics.get("data", {}).get("source"),
@@ -71,6 +73,8 @@ def table() -> str:
         with_tta = (f"{tta.get('tta', '?')}: {tta['top1_accuracy']:.2%} / {tta['top2_accuracy']:.2%} / {tta['f1_macro']:.3f}"
                     if tta else "\u2014")
         training = f"{tr['wall_seconds'] / 60:.0f} min, {tr['epochs_run']} epochs, {tr['precision']}, {e['training_hardware']}"
+        if e.get("note"):
+            training += f"; {e['note']}"
         rows.append(f"| `{e['name']}` | {e['parameters'] / 1e6:.2f} M | {e['macs'] / 1e6:.0f} M | {training} | "
                     f"{t['top1_accuracy']:.2%} | {t['top2_accuracy']:.2%} | {t['f1_macro']:.3f} | {with_tta} | "
                     f"{e['cpu_inference_images_per_second']:.0f} faces/s |")
@@ -94,10 +98,13 @@ def main(argv=None) -> int:
     add = commands.add_parser("record", help="record one training run")
     add.add_argument("run_dir", type=Path)
     add.add_argument("--name", required=True)
+    add.add_argument("--metrics", type=Path, default=None,
+                     help="the test metrics file (default: RUN_DIR/metrics.json); metrics_tta.json is read beside it")
+    add.add_argument("--note", default="", help="shown after the training time, e.g. how the run started")
     commands.add_parser("table", help="rewrite the README's results table")
     args = parser.parse_args(argv)
     if args.command == "record":
-        print(f"Wrote {record(args.run_dir, args.name)}")
+        print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note)}")
     else:
         write_table()
         print(table())

@@ -39,6 +39,8 @@ def test_ensemble_mistakes_are_one_line(member_files, tmp_path, capsys):
         build_ensemble([load_model(member_files[0])])
     with pytest.raises(FerError, match="listed twice"):
         ensemble_files([member_files[0], member_files[0]], tmp_path / "e.keras")
+    with pytest.raises(FerError, match="is one of the ensemble's members"):
+        ensemble_files(member_files, member_files[1], overwrite=True)
     with pytest.raises(FerError, match="ending in .keras"):
         ensemble_files(member_files, tmp_path / "e.h5")
     (tmp_path / "bad.keras").write_text("not a model")

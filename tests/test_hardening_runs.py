@@ -123,8 +123,14 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     state = json.loads(state_file.read_text())
     write_json_atomic(state_file, {**state, "checkpoint_best": 0.0})
 
-    assert main(["train", "--resume", "--out", str(out), "--no-eval"]) == 0  # settings come from the run
+    # A run saved before the config grew `loss` and `init_from` (session-1 format) still resumes.
+    saved_config = out / RESUME_DIR / "config.json"
+    old_format = {k: v for k, v in json.loads(saved_config.read_text()).items() if k not in ("loss", "init_from")}
+    write_json_atomic(saved_config, old_format)
+
+    assert main(["train", "--resume", "--out", str(out), "--no-eval", "--learning-rate", "0.5"]) == 0  # settings come from the run
     printed = capsys.readouterr().out
+    assert "Note: --learning-rate ignored; a resumed run keeps its saved settings" in printed
     assert f"Resuming the interrupted run in {out} (3 of 6 epochs done)" in printed
     assert "Trained 6 epoch(s) (resumed after epoch 3)" in printed
     interrupted, resumed = spies.made[0].seen[3], spies.made[-1].seen[3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
@@ -52,6 +53,8 @@ def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--preset", "fer_cnn", "--model", "seed_cnn"], "pass either --preset or --model"),
     (["--preset", "fer_cnn", "--label-smoothing", "1.5"], "label_smoothing must be in [0, 1), got 1.5"),
+    (["--preset", "fer_cnn", "--weight-decay", "-1"], "weight_decay must be 0 or more, got -1.0"),
+    (["--preset", "fer_cnn", "--init-from", "/no/such.keras"], "/no/such.keras: model file not found; --init-from takes"),
 ])
 def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_path, capsys):
     assert main(["train", *args, "--data", str(synthetic_root), "--out", str(tmp_path / "o")]) == 2
@@ -62,6 +65,10 @@ def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_pa
 def test_focal_loss_trains(synthetic_root, tmp_path):
     config = presets.preset_config("seed_cnn", data=str(synthetic_root), out=str(tmp_path / "f"), epochs=1,
                                    loss="focal", precision="float32", max_train_images=70)
+    from fer_lib.training import make_loss
+
+    loss = make_loss(config)
+    assert isinstance(loss, keras.losses.CategoricalFocalCrossentropy) and loss.alpha == 1.0 and loss.gamma == 2.0
     result = train(config, load_dataset(synthetic_root))
     losses = result.history["loss"]
     assert len(losses) == 1 and np.isfinite(losses[0])
@@ -108,3 +115,26 @@ def test_init_from_another_architecture_is_refused_before_writing(synthetic_root
     with pytest.raises(FerError, match="seed.keras: its weights do not fit model 'fer_cnn'"):
         train(config, load_dataset(synthetic_root))
     assert not (tmp_path / "ft").exists()
+
+
+def test_adamw_weight_decay_zero_means_none():
+    from fer_lib.training import make_optimizer
+
+    assert make_optimizer(presets.preset_config("fer_cnn", weight_decay=0.0)).weight_decay == 0.0
+    assert make_optimizer(presets.preset_config("seed_cnn", optimizer="adamw")).weight_decay == pytest.approx(1e-4)
+
+
+def test_presets_search_trials_use_class_weights_when_the_preset_does(monkeypatch):
+    seen = {}
+
+    class FakeModel:
+        def fit(self, x, y, **kwargs):
+            seen.update(kwargs)
+
+    hypermodel = tuning.PresetHyperModel(presets=["fer_cnn_balanced"])
+    labels = np.array([0] * 30 + [1] * 10 + [2, 3, 4, 5, 6] * 2)
+    hypermodel.fit(kt.HyperParameters(), FakeModel(), np.zeros((len(labels), 48, 48, 1)), np.eye(7)[labels], epochs=1)
+    assert seen["class_weight"][1] > seen["class_weight"][0] and seen["epochs"] == 1
+    seen.clear()
+    tuning.PresetHyperModel(presets=["fer_cnn"]).fit(kt.HyperParameters(), FakeModel(), None, np.eye(7)[labels])
+    assert "class_weight" not in seen

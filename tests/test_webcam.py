@@ -38,6 +38,8 @@ def fake_camera(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def display():
     """A display for Tk windows: the existing one, else a private Xvfb server."""
+    if not live_window.tk_available():
+        pytest.skip("no tkinter in this Python")
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
@@ -111,3 +113,22 @@ def test_no_display_and_no_record_dir_is_one_line(fake_camera, untrained_model, 
         video.run_webcam(0, untrained_model, "haar")
     assert str(error.value) == ("cannot open a live window: no display (DISPLAY and WAYLAND_DISPLAY are unset); "
                                 "pass --annotate DIR to record the annotated stream instead")
+
+
+def test_unreachable_display_is_one_line(fake_camera, untrained_model, monkeypatch, tmp_path):
+    if not live_window.tk_available():
+        pytest.skip("no tkinter in this Python")
+    monkeypatch.setenv("DISPLAY", ":59")  # nothing listens there, like a stale ssh forwarding
+    monkeypatch.setattr(live_window, "opencv_has_gui", lambda: False)
+    with pytest.raises(FerError, match=r"cannot open a window on display ':59' \(.*\); pass --annotate DIR"):
+        video.run_webcam(0, untrained_model, "haar")
+    messages = []
+    assert video.run_webcam(0, untrained_model, "haar", record_dir=tmp_path, say=messages.append) == 12
+    assert messages[0].startswith("no live window (cannot open a window on display ':59'")
+
+
+def test_wayland_without_x11_uses_no_tk(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    monkeypatch.setattr(live_window, "opencv_has_gui", lambda: False)
+    assert live_window.window_backend() is None
