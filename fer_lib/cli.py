@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--search-space", choices=("cnn", "presets"), default="cnn",
                           help="what the tuner searches: the plain-CNN family around seed_cnn (default) or the named presets")
     pipeline.add_argument("--tta", choices=("none", "flip", "tencrop"), default=None,
-                          help="test-time augmentation reported beside the plain metrics (default: the profile's: flip for smoke, tencrop for full)")
+                          help="test-time augmentation reported beside the plain metrics (default: flip; ten-crop suits models trained with shifts and zoom, such as the fer_cnn preset)")
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
