@@ -288,9 +288,11 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
         capture.release()
         raise FerError(f"cannot open a live window: {live_window.no_window_reason()}; "
                        "pass --annotate DIR to record the annotated stream instead")
+    def say_recording(reason: str) -> None:
+        say(f"no live window ({reason}); recording to {Path(record_dir) / 'webcam.annotated.mp4'} until Ctrl+C")
+
     if backend is None:
-        say(f"no live window ({live_window.no_window_reason()}); recording to {Path(record_dir) / 'webcam.annotated.mp4'}"
-            " until Ctrl+C")
+        say_recording(live_window.no_window_reason())
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     window, writer, frames = None, None, 0
     try:
@@ -300,7 +302,7 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
             except live_window.WindowError as exc:
                 if record_dir is None:
                     raise FerError(f"{exc}; pass --annotate DIR to record the annotated stream instead") from None
-                say(f"no live window ({exc}); recording to {Path(record_dir) / 'webcam.annotated.mp4'} until Ctrl+C")
+                say_recording(str(exc))
         while True:
             ok, frame_bgr = capture.read()
             if not ok:
