@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
-
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -26,8 +24,9 @@ class AugmentConfig:
         return dict(self.__dict__)
 
 
-def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list[keras.layers.Layer]:
+def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
     """The Keras preprocessing layers for `config`, in application order."""
+    import keras  # here, so that the config (and the CLI's choices) load without a backend
     layers: list[keras.layers.Layer] = []
     if config.flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip"))

@@ -35,6 +35,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_lib.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
     from fer_lib.precision import PRECISIONS
 
     parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013-style data.")
@@ -53,11 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
     train.add_argument("--batch-size", type=_positive_int, default=None, help="(default: the preset's, 64)")
     train.add_argument("--learning-rate", type=_positive_float, default=None, help="(default: the preset's)")
-    train.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default=None, help="(default: the preset's)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the preset's)")
     train.add_argument("--weight-decay", type=float, default=None)
-    train.add_argument("--lr-schedule", choices=("plateau", "cosine", "none"), default=None)
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None)
     train.add_argument("--label-smoothing", type=float, default=None)
-    train.add_argument("--loss", choices=("crossentropy", "focal"), default=None)
+    train.add_argument("--loss", choices=LOSSES, default=None)
     train.add_argument("--init-from", metavar="M.keras", default=None,
                        help="start from this trained model's weights (same architecture) instead of random ones")
     train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,

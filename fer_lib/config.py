@@ -9,6 +9,10 @@ from pathlib import Path
 from fer_lib.augmentation import AugmentConfig
 from fer_lib.artifacts import write_text_atomic
 
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("plateau", "cosine", "none")
+LOSSES = ("crossentropy", "focal")
+
 
 @dataclass
 class TrainConfig:
@@ -49,16 +53,16 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.optimizer not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam, adamw or sgd")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.weight_decay is not None and self.weight_decay < 0:
             raise ValueError(f"weight_decay must be 0 or more, got {self.weight_decay}")
-        if self.loss not in ("crossentropy", "focal"):
-            raise ValueError(f"unknown loss {self.loss!r}; choose crossentropy or focal")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.lr_schedule not in ("plateau", "cosine", "none"):
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose plateau, cosine or none")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.max_train_images is not None and self.max_train_images < 7:

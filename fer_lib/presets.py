@@ -22,6 +22,10 @@ class Preset:
     settings: dict = field(default_factory=dict)  # TrainConfig fields
 
 
+_FER_CNN = dict(model="fer_cnn", epochs=40, batch_size=64, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
+                lr_schedule="cosine", label_smoothing=0.1, early_stopping_patience=12,
+                augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1))
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -35,16 +39,12 @@ PRESETS: dict[str, Preset] = {
             "fer_cnn",
             "Compact VGG-style CNN (32-64-128-256, batch norm, global pooling); AdamW, cosine schedule, "
             "label smoothing, flips/shifts/rotations/zoom. The packaged model's recipe; under 2 h on 2 CPU cores.",
-            dict(model="fer_cnn", epochs=40, batch_size=64, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
-                 lr_schedule="cosine", label_smoothing=0.1, early_stopping_patience=12,
-                 augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)),
+            _FER_CNN,
         ),
         Preset(
             "fer_cnn_balanced",
             "fer_cnn with class-balanced loss weights, for macro-F1 (disgust and fear).",
-            dict(model="fer_cnn", epochs=40, batch_size=64, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
-                 lr_schedule="cosine", label_smoothing=0.1, class_weights=True, early_stopping_patience=12,
-                 augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)),
+            {**_FER_CNN, "class_weights": True},
         ),
         Preset(
             "fer_vgg",

@@ -15,7 +15,7 @@ import keras_tuner as kt
 import numpy as np
 
 from fer_lib.artifacts import write_json_atomic, write_text_atomic
-from fer_lib.config import TrainConfig
+from fer_lib.config import OPTIMIZERS, TrainConfig
 from fer_lib.data import FerDataset
 from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
@@ -79,7 +79,7 @@ class CnnHyperModel(kt.HyperModel):
             values[f"units_{i}"] = hp.Choice(f"units_{i}", UNIT_CHOICES, default=s[f"units_{i}"])
         values["dropout"] = hp.Choice("dropout", [0.0, 0.2, 0.3, 0.5], default=s["dropout"])
         values["batch_norm"] = hp.Boolean("batch_norm", default=s["batch_norm"])
-        values["optimizer"] = hp.Choice("optimizer", ["adam", "adamw", "sgd"], default=s["optimizer"])
+        values["optimizer"] = hp.Choice("optimizer", list(OPTIMIZERS), default=s["optimizer"])
         values["learning_rate"] = hp.Choice("learning_rate", LEARNING_RATES, default=s["learning_rate"])
         model = build_cnn(**model_options_from(values), seed=self.seed)
         return compile_for_training(model, train_config_from(values))
