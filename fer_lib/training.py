@@ -41,6 +41,7 @@ CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 SUMMARY_FILE = "train_summary.json"
 RESUME_DIR = ".resume"
+NO_DECAY_VARIABLES = ["gamma", "beta", "bias"]  # batch-norm scale/offset, layer biases
 STATE_FILE = "state.json"
 BEST_CHECKPOINT = "best.keras"  # in RESUME_DIR
 
@@ -100,10 +101,18 @@ def subset(split: Split, max_images: int | None, seed: int) -> Split:
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None)
-    if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4 if config.weight_decay is None else config.weight_decay)
-    return keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True,
+                                         weight_decay=config.weight_decay or None)
+    elif config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(config.learning_rate,
+                                           weight_decay=1e-4 if config.weight_decay is None else config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+    if optimizer.weight_decay:
+        # Decay only kernels: shrinking batch-norm scales/offsets and biases regularises nothing
+        # and, at the large decays AdamW needs (its decay is multiplied by the learning rate), hurts.
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY_VARIABLES)
+    return optimizer
 
 
 def _init_weights(config: TrainConfig) -> list[np.ndarray]:
