@@ -124,6 +124,19 @@ def test_adamw_weight_decay_zero_means_none():
     assert make_optimizer(presets.preset_config("seed_cnn", optimizer="adamw")).weight_decay == pytest.approx(1e-4)
 
 
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_weight_decay_shrinks_kernels_but_not_batch_norm_or_biases(optimizer):
+    from fer_lib.training import make_optimizer
+
+    model = build_model("fer_cnn", seed=0)
+    opt = make_optimizer(presets.preset_config("fer_cnn", optimizer=optimizer, learning_rate=0.1, weight_decay=0.5))
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    opt.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])  # decay alone
+    shrunk = {v.path for v in model.trainable_variables if not np.allclose(np.array(v), before[v.path])}
+    assert shrunk == {v.path for v in model.trainable_variables if v.path.endswith("/kernel")}
+    assert np.allclose(np.array(model.get_layer("s1_bn1").gamma), 1.0)
+
+
 def test_presets_search_trials_use_class_weights_when_the_preset_does(monkeypatch):
     seen = {}
 
