@@ -1,6 +1,7 @@
 """The README's results table, generated from saved evaluation files.
 
     python scripts/results_table.py record runs/seed_cnn --name seed_cnn   # -> docs/results/seed_cnn.json
+    python scripts/results_table.py record-ensemble ens.keras --members runs/a runs/b --metrics ens/metrics.json --name ens
     python scripts/results_table.py table                                  # rewrite the README table
 
 `record` reads a training run's folder (model.keras, config.json, train_summary.json,
@@ -28,27 +29,49 @@ REFERENCES = [
 
 
 def record(run_dir: Path, name: str, metrics_file: Path | None = None, note: str = "") -> Path:
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
+    config = json.loads((run_dir / "config.json").read_text())
+    return _write_entry(run_dir / "model.keras", name, summary["model"], config, training,
+                        summary.get("hardware"), metrics_file or run_dir / "metrics.json", note)
+
+
+def record_ensemble(model_file: Path, member_dirs: list[Path], name: str, metrics_file: Path, note: str = "") -> Path:
+    """Record an ensemble (`fer ensemble`): its training cost is the sum of its members' runs."""
+    summaries = [json.loads((d / "train_summary.json").read_text()) for d in member_dirs]
+    training = {
+        "wall_seconds": sum(s["wall_seconds"] for s in summaries),
+        "epochs_run": sum(s["epochs_run"] for s in summaries),
+        "precision": summaries[0].get("precision"),
+        "backend": summaries[0].get("backend"),
+        "images_per_second": None,
+    }
+    config = {"ensemble_of": [json.loads((d / "config.json").read_text()) for d in member_dirs]}
+    note = "; ".join(filter(None, [f"ensemble of {len(member_dirs)} runs, training summed", note]))
+    return _write_entry(model_file, name, "ensemble", config, training, summaries[0].get("hardware"), metrics_file, note)
+
+
+def _write_entry(model_file: Path, name: str, model_name: str, config: dict, training: dict, hardware: str | None,
+                 metrics_file: Path, note: str) -> Path:
     from fer_lib.backend import import_backend_quietly
 
     import_backend_quietly()
     from fer_lib.model_stats import count_macs, cpu_description, inference_images_per_second
     from fer_lib.models import load_model
 
-    summary = json.loads((run_dir / "train_summary.json").read_text())
-    metrics_file = metrics_file or run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
     tta_file = metrics_file.with_name("metrics_tta.json")
     tta = json.loads(tta_file.read_text()) if tta_file.is_file() else None
-    model = load_model(run_dir / "model.keras")
+    model = load_model(model_file)
     keep = ("top1_accuracy", "top2_accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "n_images")
     entry = {
         "name": name,
-        "model": summary["model"],
-        "config": json.loads((run_dir / "config.json").read_text()),
+        "model": model_name,
+        "config": config,
         "parameters": int(model.count_params()),
         "macs": count_macs(model),
-        "training": {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")},
-        "training_hardware": summary.get("hardware") or cpu_description(),
+        "training": training,
+        "training_hardware": hardware or cpu_description(),
         "note": note,
         "test": {k: metrics[k] for k in keep if k in metrics},
         "test_tta": {k: tta[k] for k in (*keep, "tta") if k in tta} if tta else None,
@@ -101,10 +124,19 @@ def main(argv=None) -> int:
     add.add_argument("--metrics", type=Path, default=None,
                      help="the test metrics file (default: RUN_DIR/metrics.json); metrics_tta.json is read beside it")
     add.add_argument("--note", default="", help="shown after the training time, e.g. how the run started")
+    ens = commands.add_parser("record-ensemble", help="record an ensemble made by `fer ensemble`")
+    ens.add_argument("model", type=Path, help="the ensemble's .keras file")
+    ens.add_argument("--members", type=Path, nargs="+", required=True, help="the members' training run folders")
+    ens.add_argument("--name", required=True)
+    ens.add_argument("--metrics", type=Path, required=True,
+                     help="the ensemble's test metrics file; metrics_tta.json is read beside it")
+    ens.add_argument("--note", default="")
     commands.add_parser("table", help="rewrite the README's results table")
     args = parser.parse_args(argv)
     if args.command == "record":
         print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note)}")
+    elif args.command == "record-ensemble":
+        print(f"Wrote {record_ensemble(args.model, args.members, args.name, args.metrics, args.note)}")
     else:
         write_table()
         print(table())

@@ -1,0 +1,59 @@
+"""scripts/results_table.py: records of a run and of an ensemble, and the README table built from them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from fer_lib.cli import main
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
+
+
+@pytest.fixture()
+def results_table(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("results_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{module.START}\nold table\n{module.END}\n\nafter\n")
+    monkeypatch.setattr(module, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(module, "README", readme)
+    return module
+
+
+def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic_root, tmp_path, capsys):
+    runs = []
+    for i, model in enumerate(["seed_cnn", "fer_cnn"]):
+        out = tmp_path / f"run{i}"
+        assert main(["train", "--data", str(synthetic_root), "--model", model, "--epochs", "1", "--out", str(out)]) == 0
+        runs.append(out)
+    ensemble = tmp_path / "ens.keras"
+    assert main(["ensemble", str(runs[0] / "model.keras"), str(runs[1] / "model.keras"), "--out", str(ensemble)]) == 0
+    metrics = tmp_path / "ens" / "metrics.json"
+    assert main(["evaluate", "--model", str(ensemble), "--data", str(synthetic_root), "--json", str(metrics)]) == 0
+    assert main(["evaluate", "--model", str(ensemble), "--data", str(synthetic_root), "--tta", "flip",
+                 "--json", str(metrics.with_name("metrics_tta.json"))]) == 0
+
+    assert results_table.main(["record", str(runs[0]), "--name", "single"]) == 0
+    assert results_table.main(["record-ensemble", str(ensemble), "--members", *map(str, runs), "--name", "pair",
+                               "--metrics", str(metrics)]) == 0
+    single = json.loads((tmp_path / "results" / "single.json").read_text())
+    pair = json.loads((tmp_path / "results" / "pair.json").read_text())
+    summaries = [json.loads((r / "train_summary.json").read_text()) for r in runs]
+    assert pair["training"]["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in summaries))
+    assert pair["training"]["epochs_run"] == 2
+    assert pair["parameters"] > single["parameters"] and pair["macs"] > single["macs"]
+    assert [c["model"] for c in pair["config"]["ensemble_of"]] == ["seed_cnn", "fer_cnn"]
+    assert pair["test"]["top1_accuracy"] == pytest.approx(json.loads(metrics.read_text())["top1_accuracy"])
+    assert pair["test_tta"]["tta"] == "flip" and single["test_tta"] is None
+
+    assert results_table.main(["table"]) == 0
+    readme = results_table.README.read_text()
+    assert "old table" not in readme and readme.endswith("after\n")
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and "package" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == ["`pair`", "`single`"]
+    assert "ensemble of 2 runs, training summed" in rows[0] and "flip: " in rows[0]
