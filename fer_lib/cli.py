@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=None, help="(default: the preset's, 64)")
     train.add_argument("--learning-rate", type=_positive_float, default=None, help="(default: the preset's)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the preset's)")
-    train.add_argument("--weight-decay", type=float, default=None)
+    train.add_argument("--weight-decay", type=float, default=None,
+                       help="decay of conv and dense kernels, not of batch norm or biases (default: the preset's)")
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None)
     train.add_argument("--label-smoothing", type=float, default=None)
     train.add_argument("--loss", choices=LOSSES, default=None)
