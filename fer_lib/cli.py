@@ -37,6 +37,7 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     from fer_lib.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
     from fer_lib.precision import PRECISIONS
+    from fer_lib.presets import preset_names
 
     parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013-style data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="dataset: Kaggle folders (train/, test/), a folder of <emotion>/ folders, or fer2013.csv "
                                       "(default: $FER_DATA, then data/fer2013)")
     train.add_argument("--preset", default=None,
-                       help="a named recipe from fer_lib.presets: seed_cnn (default), fer_cnn, fer_cnn_balanced, fer_vgg; "
+                       help=f"a named recipe from fer_lib.presets: {', '.join(preset_names())} (default: seed_cnn); "
                             "the options below override its settings")
     train.add_argument("--model", default=None, help="a registered model name with the plain default recipe, instead of --preset")
     train.add_argument("--epochs", type=_positive_int, default=None,
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", choices=LOSSES, default=None)
     train.add_argument("--init-from", metavar="M.keras", default=None,
                        help="start from this trained model's weights (same architecture) instead of random ones")
+    train.add_argument("--teacher", metavar="T.keras", default=None,
+                       help="distil this trained model or ensemble: train on a mix of the labels and its probabilities")
+    train.add_argument("--distillation", type=float, default=None, metavar="W",
+                       help="weight of the teacher's probabilities in the targets, in (0, 1] (default 0.5)")
     train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                        help="weight the loss by inverse class frequency (helps macro-F1)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -124,7 +129,8 @@ def _cmd_pipeline(args) -> int:
 
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
-                  "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "max_train_images")
+                  "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "teacher", "distillation",
+                  "max_train_images")
 
 
 def _cmd_train(args) -> int:
@@ -173,7 +179,8 @@ def _cmd_train(args) -> int:
         settings = dict(data=str(data_path), out=str(out), epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
                         lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, loss=args.loss,
-                        class_weights=args.class_weights, init_from=args.init_from, precision=args.precision, seed=args.seed,
+                        class_weights=args.class_weights, init_from=args.init_from, teacher=args.teacher,
+                        distillation=args.distillation, precision=args.precision, seed=args.seed,
                         max_train_images=args.max_train_images)
         settings = {k: v for k, v in settings.items() if v is not None}
         try:

@@ -40,6 +40,8 @@ class TrainConfig:
     augment: AugmentConfig | None = None  # None: the model's default augmentation
     model_options: dict = field(default_factory=dict)
     init_from: str | None = None  # a .keras model whose weights start the run (fine-tuning)
+    teacher: str | None = None  # a .keras model (or ensemble) whose predictions soften the training targets
+    distillation: float = 0.5  # weight of the teacher's probabilities in the targets, against the labels
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 < self.distillation <= 1:
+            raise ValueError(f"distillation must be in (0, 1], got {self.distillation}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
         if self.precision not in PRECISIONS:

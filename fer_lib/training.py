@@ -131,6 +131,27 @@ def _init_weights(config: TrainConfig) -> list[np.ndarray]:
     return weights
 
 
+def _load_teacher(config: TrainConfig) -> keras.Model:
+    """The model of `config.teacher`, checked to exist (distillation)."""
+    if not Path(config.teacher).is_file():
+        raise FerError(f"{config.teacher}: teacher model not found; --teacher takes a trained .keras model "
+                       "or an ensemble saved by `fer ensemble`")
+    return load_model(config.teacher)
+
+
+def training_targets(labels: np.ndarray, teacher_probabilities: np.ndarray | None = None,
+                     distillation: float = 0.5) -> np.ndarray:
+    """One-hot targets, mixed with a teacher's probabilities when given (knowledge distillation).
+
+    The teacher's probabilities carry what one-hot labels cannot: which faces are ambiguous
+    and between which emotions, the soft knowledge that lets one small model approach an ensemble.
+    """
+    onehot = keras.utils.to_categorical(labels, NUM_CLASSES).astype(np.float32)
+    if teacher_probabilities is None:
+        return onehot
+    return ((1.0 - distillation) * onehot + distillation * teacher_probabilities).astype(np.float32)
+
+
 def make_loss(config: TrainConfig) -> keras.losses.Loss:
     if config.loss == "focal":
         # gamma 2 down-weights the easy, confident faces (mostly happy and neutral); alpha 1 because
@@ -401,6 +422,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     out_dir = Path(config.out)
     # Checked before the output folder is touched, so a wrong --init-from leaves nothing behind.
     init_weights = _init_weights(config) if config.init_from and not (resume and read_resume_state(out_dir)) else None
+    teacher = _load_teacher(config) if config.teacher else None
     state = prepare_out_dir(out_dir, overwrite, resume)
     if dataset is None:
         dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
@@ -408,6 +430,19 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         _check_same_run(config, out_dir, state, dataset)
     train_split = subset(dataset.train, config.max_train_images, config.seed)
 
+    teacher_probabilities = None
+    if teacher is not None:
+        from fer_lib.evaluation import predict_probabilities
+
+        # Averaged with the mirror image, so the targets do not depend on a face's orientation,
+        # which the flip augmentation changes at random anyway.
+        teacher_probabilities = predict_probabilities(teacher, train_split.images, tta="flip")
+        if verbose:
+            agreement = float(np.mean(np.argmax(teacher_probabilities, axis=1) == train_split.labels))
+            print(f"Teacher {config.teacher}: agrees with {agreement:.2%} of the training labels; "
+                  f"targets are {1 - config.distillation:g} x labels + {config.distillation:g} x its probabilities",
+                  flush=True)
+        del teacher
     keras.utils.set_random_seed(config.seed)
     precision = set_precision(config.precision)
     model = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
@@ -444,7 +479,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     if not finished:
         model.fit(
             as_model_input(train_split.images),
-            keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
+            training_targets(train_split.labels, teacher_probabilities, config.distillation),
             validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
             epochs=config.epochs,
             initial_epoch=initial_epoch,

@@ -55,6 +55,8 @@ def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
     (["--preset", "fer_cnn", "--label-smoothing", "1.5"], "label_smoothing must be in [0, 1), got 1.5"),
     (["--preset", "fer_cnn", "--weight-decay", "-1"], "weight_decay must be 0 or more, got -1.0"),
     (["--preset", "fer_cnn", "--init-from", "/no/such.keras"], "/no/such.keras: model file not found; --init-from takes"),
+    (["--preset", "fer_cnn", "--teacher", "/no/teacher.keras"], "/no/teacher.keras: teacher model not found; --teacher takes"),
+    (["--preset", "fer_cnn", "--distillation", "1.5"], "distillation must be in (0, 1], got 1.5"),
 ])
 def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_path, capsys):
     assert main(["train", *args, "--data", str(synthetic_root), "--out", str(tmp_path / "o")]) == 2
@@ -115,6 +117,40 @@ def test_init_from_another_architecture_is_refused_before_writing(synthetic_root
     with pytest.raises(FerError, match="seed.keras: its weights do not fit model 'fer_cnn'"):
         train(config, load_dataset(synthetic_root))
     assert not (tmp_path / "ft").exists()
+
+
+def test_distillation_targets_mix_labels_and_teacher_probabilities():
+    from fer_lib.training import training_targets
+
+    labels = np.array([0, 3])
+    teacher = np.full((2, 7), 0.1, np.float32)
+    teacher[:, 6] = 0.4
+    np.testing.assert_array_equal(training_targets(labels), np.eye(7, dtype=np.float32)[labels])
+    mixed = training_targets(labels, teacher, distillation=0.25)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(mixed[0], 0.75 * np.eye(7)[0] + 0.25 * teacher[0], rtol=1e-6)
+    np.testing.assert_allclose(training_targets(labels, teacher, distillation=1.0), teacher)
+
+
+def test_fer_train_with_a_teacher_fits_its_soft_targets(synthetic_root, tmp_path, monkeypatch, capsys):
+    from fer_lib import training
+    from fer_lib.models import save_model
+
+    teacher = save_model(build_model("seed_cnn", seed=5), tmp_path / "teacher.keras")
+    seen = []
+    mix = training.training_targets
+    monkeypatch.setattr(training, "training_targets", lambda *a, **k: seen.append(mix(*a, **k)) or seen[-1])
+    out = tmp_path / "student"
+    assert main(["train", "--preset", "fer_cnn", "--data", str(synthetic_root), "--epochs", "1", "--out", str(out),
+                 "--teacher", str(teacher), "--distillation", "0.7", "--max-train-images", "70", "--no-eval",
+                 "--precision", "float32"]) == 0
+    assert "agrees with" in capsys.readouterr().out
+    targets = seen[0]
+    assert targets.shape == (70, 7) and targets.max() < 1.0  # no one-hot row left: every face got the teacher's share
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-5)
+    assert targets.max(axis=1).min() >= 0.3 - 1e-6  # the label keeps its 1 - 0.7 share
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["teacher"] == str(teacher) and saved["distillation"] == 0.7 and (out / "model.keras").is_file()
 
 
 def test_adamw_weight_decay_zero_means_none():
