@@ -1,7 +1,9 @@
 """Data augmentation as Keras layers inside the model: active in training, identity at inference.
 
 Living in the model keeps augmentation off Python per-image loops, runs it on whatever
-backend trains (TensorFlow here, JAX on a GPU) and saves it with the model.
+backend trains (TensorFlow here, JAX on a GPU) and saves it with the model. MixUp and
+CutMix blend labels as well as pixels, so they cannot live in the model: `mixing_layer`
+gives the Keras layer that the training input pipeline applies to whole batches.
 """
 
 from __future__ import annotations
@@ -45,3 +47,17 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
     if config.erasing > 0:
         layers.append(keras.layers.RandomErasing(factor=config.erasing, value_range=(0, 1), seed=seed, name="aug_erasing"))
     return layers
+
+
+MIXINGS = ("none", "mixup", "cutmix")
+
+
+def mixing_layer(kind: str, strength: float | None = None, seed: int | None = None):
+    """Keras' MixUp (`strength` = Beta alpha, default 0.2) or CutMix (`strength` = factor, default 1.0) layer."""
+    import keras
+    # float32 whatever the global policy: the blended pixels and labels feed the model as data.
+    if kind == "mixup":
+        return keras.layers.MixUp(alpha=0.2 if strength is None else strength, seed=seed, dtype="float32")
+    if kind == "cutmix":
+        return keras.layers.CutMix(factor=1.0 if strength is None else strength, seed=seed, dtype="float32")
+    raise ValueError(f"unknown mixing {kind!r}; choose one of {', '.join(MIXINGS)}")

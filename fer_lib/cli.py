@@ -35,6 +35,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_lib.augmentation import MIXINGS
     from fer_lib.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
     from fer_lib.precision import PRECISIONS
     from fer_lib.presets import preset_names
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", choices=LOSSES, default=None)
     train.add_argument("--init-from", metavar="M.keras", default=None,
                        help="start from this trained model's weights (same architecture) instead of random ones")
+    train.add_argument("--mixing", choices=MIXINGS, default=None,
+                       help="blend pairs of training faces and their labels: mixup or cutmix (default: the preset's, none)")
+    train.add_argument("--mixing-strength", type=_positive_float, default=None, metavar="S",
+                       help="mixup's Beta alpha (default 0.2) or cutmix's factor in (0, 1] (default 1.0)")
     train.add_argument("--teacher", metavar="T.keras", default=None,
                        help="distil this trained model or ensemble: train on a mix of the labels and its probabilities")
     train.add_argument("--distillation", type=float, default=None, metavar="W",
@@ -129,8 +134,8 @@ def _cmd_pipeline(args) -> int:
 
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
-                  "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "teacher", "distillation",
-                  "max_train_images")
+                  "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
+                  "teacher", "distillation", "max_train_images")
 
 
 def _cmd_train(args) -> int:
@@ -179,8 +184,8 @@ def _cmd_train(args) -> int:
         settings = dict(data=str(data_path), out=str(out), epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
                         lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, loss=args.loss,
-                        class_weights=args.class_weights, init_from=args.init_from, teacher=args.teacher,
-                        distillation=args.distillation, precision=args.precision, seed=args.seed,
+                        class_weights=args.class_weights, init_from=args.init_from, mixing=args.mixing,
+                        mixing_strength=args.mixing_strength, teacher=args.teacher, distillation=args.distillation, precision=args.precision, seed=args.seed,
                         max_train_images=args.max_train_images)
         settings = {k: v for k, v in settings.items() if v is not None}
         try:

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from fer_lib.augmentation import AugmentConfig
+from fer_lib.augmentation import MIXINGS, AugmentConfig
 from fer_lib.artifacts import write_text_atomic
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -40,6 +40,8 @@ class TrainConfig:
     augment: AugmentConfig | None = None  # None: the model's default augmentation
     model_options: dict = field(default_factory=dict)
     init_from: str | None = None  # a .keras model whose weights start the run (fine-tuning)
+    mixing: str = "none"  # none | mixup | cutmix: blend pairs of training faces and their targets
+    mixing_strength: float | None = None  # MixUp's alpha (default 0.2) or CutMix's factor (default 1.0)
     teacher: str | None = None  # a .keras model (or ensemble) whose predictions soften the training targets
     distillation: float = 0.5  # weight of the teacher's probabilities in the targets, against the labels
 
@@ -63,6 +65,11 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.mixing not in MIXINGS:
+            raise ValueError(f"unknown mixing {self.mixing!r}; choose one of {', '.join(MIXINGS)}")
+        if self.mixing_strength is not None and not 0 < self.mixing_strength <= (1 if self.mixing == "cutmix" else 10):
+            raise ValueError(f"mixing_strength must be in (0, {1 if self.mixing == 'cutmix' else 10}] for {self.mixing}, "
+                             f"got {self.mixing_strength}")
         if not 0 < self.distillation <= 1:
             raise ValueError(f"distillation must be in (0, 1], got {self.distillation}")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from fer_lib.augmentation import mixing_layer
 from fer_lib.artifacts import atomic_path, check_writable, copy_atomic, write_json_atomic, write_text_atomic
 from fer_lib.config import TrainConfig
 from fer_lib.data import FerDataset, Split, load_dataset, stratified_holdout
@@ -89,6 +91,35 @@ class ThroughputMeter(keras.callbacks.Callback):
 def as_model_input(images: np.ndarray) -> np.ndarray:
     """(N, 48, 48) uint8 to the (N, 48, 48, 1) float32 batch every model takes."""
     return images[..., None].astype(np.float32)
+
+
+class MixedBatches(keras.utils.PyDataset):
+    """Shuffled training batches blended by a MixUp or CutMix layer: pixels and targets alike, a batch at a time."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, layer, seed: int):
+        super().__init__()
+        self.images, self.targets, self.batch_size, self.layer = images, targets, batch_size, layer
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        mixed = self.layer({"images": self.images[rows], "labels": self.targets[rows]}, training=True)
+        return keras.ops.convert_to_numpy(mixed["images"]), keras.ops.convert_to_numpy(mixed["labels"])
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.images))
+
+
+def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, seed: int) -> dict:
+    """`fit` arguments for the training data: arrays, or MixedBatches when the config mixes faces."""
+    if config.mixing == "none":
+        return dict(x=images, y=targets, batch_size=config.batch_size, shuffle=True)
+    layer = mixing_layer(config.mixing, config.mixing_strength, seed=seed)
+    return dict(x=MixedBatches(images, targets, config.batch_size, layer, seed))
 
 
 def subset(split: Split, max_images: int | None, seed: int) -> Split:
@@ -478,13 +509,12 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     finished = state is not None and (state.get("stopped") or initial_epoch >= config.epochs)
     if not finished:
         model.fit(
-            as_model_input(train_split.images),
-            training_targets(train_split.labels, teacher_probabilities, config.distillation),
+            **training_batches(config, as_model_input(train_split.images),
+                               training_targets(train_split.labels, teacher_probabilities, config.distillation),
+                               seed=config.seed + initial_epoch),
             validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
             epochs=config.epochs,
             initial_epoch=initial_epoch,
-            batch_size=config.batch_size,
-            shuffle=True,
             class_weight=class_weights_for(train_split.labels) if config.class_weights else None,
             callbacks=[*callbacks, tracker],  # the tracker last: it saves what the others did this epoch
             verbose=verbose,

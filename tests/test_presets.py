@@ -57,6 +57,7 @@ def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
     (["--preset", "fer_cnn", "--init-from", "/no/such.keras"], "/no/such.keras: model file not found; --init-from takes"),
     (["--preset", "fer_cnn", "--teacher", "/no/teacher.keras"], "/no/teacher.keras: teacher model not found; --teacher takes"),
     (["--preset", "fer_cnn", "--distillation", "1.5"], "distillation must be in (0, 1], got 1.5"),
+    (["--preset", "fer_cnn", "--mixing", "cutmix", "--mixing-strength", "2"], "mixing_strength must be in (0, 1] for cutmix, got 2.0"),
 ])
 def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_path, capsys):
     assert main(["train", *args, "--data", str(synthetic_root), "--out", str(tmp_path / "o")]) == 2
@@ -151,6 +152,43 @@ def test_fer_train_with_a_teacher_fits_its_soft_targets(synthetic_root, tmp_path
     assert targets.max(axis=1).min() >= 0.3 - 1e-6  # the label keeps its 1 - 0.7 share
     saved = json.loads((out / "config.json").read_text())
     assert saved["teacher"] == str(teacher) and saved["distillation"] == 0.7 and (out / "model.keras").is_file()
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mixed_batches_blend_faces_and_targets_and_cover_the_data(kind):
+    from fer_lib.augmentation import mixing_layer
+    from fer_lib.training import MixedBatches
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 7
+    # Each face a flat grey level unique to it, so a blend of two faces shows as new pixel values.
+    images = np.repeat(np.linspace(0, 255, 40, dtype=np.float32)[:, None, None, None], 48, axis=1).repeat(48, axis=2)
+    targets = np.eye(7, dtype=np.float32)[labels]
+    batches = MixedBatches(images, targets, batch_size=16, layer=mixing_layer(kind, 1.0, seed=3), seed=3)
+    assert len(batches) == 3
+    seen_images, seen_targets = zip(*(batches[i] for i in range(len(batches))))
+    mixed_images, mixed_targets = np.concatenate(seen_images), np.concatenate(seen_targets)
+    assert mixed_images.shape == (40, 48, 48, 1) and mixed_targets.shape == (40, 7)
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, rtol=1e-5)
+    assert (mixed_targets.max(axis=1) < 0.999).mean() > 0.5  # most targets are blends of two labels
+    blended = [not np.isin(np.unique(face), images[:, 0, 0, 0]).all() if kind == "mixup" else len(np.unique(face)) > 1
+               for face in mixed_images]
+    assert np.mean(blended) > 0.5
+    # Every face takes part once an epoch: the first batch's faces are a permutation's slice.
+    assert len(set(batches.order)) == 40
+    before = batches.order.copy()
+    batches.on_epoch_end()
+    assert not np.array_equal(before, batches.order)
+
+
+def test_fer_train_with_cutmix_and_class_weights(synthetic_root, tmp_path):
+    out = tmp_path / "mix"
+    assert main(["train", "--preset", "fer_cnn_balanced", "--data", str(synthetic_root), "--epochs", "2", "--out", str(out),
+                 "--mixing", "cutmix", "--max-train-images", "70", "--no-eval", "--precision", "bfloat16"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["mixing"] == "cutmix" and saved["mixing_strength"] is None
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "nan" not in history[-1]
 
 
 def test_adamw_weight_decay_zero_means_none():
