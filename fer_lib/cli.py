@@ -6,6 +6,7 @@ User mistakes end in one line on stderr and exit status 2, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -185,9 +186,13 @@ def _cmd_train(args) -> int:
                         learning_rate=args.learning_rate, optimizer=args.optimizer, weight_decay=args.weight_decay,
                         lr_schedule=args.lr_schedule, label_smoothing=args.label_smoothing, loss=args.loss,
                         class_weights=args.class_weights, init_from=args.init_from, mixing=args.mixing,
-                        mixing_strength=args.mixing_strength, teacher=args.teacher, distillation=args.distillation, precision=args.precision, seed=args.seed,
+                        mixing_strength=args.mixing_strength,
+                        teacher=os.path.abspath(args.teacher) if args.teacher else None,  # resumable from anywhere
+                        distillation=args.distillation, precision=args.precision, seed=args.seed,
                         max_train_images=args.max_train_images)
         settings = {k: v for k, v in settings.items() if v is not None}
+        if args.distillation is not None and not args.teacher:
+            raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")
         try:
             config = TrainConfig(model=args.model, **settings) if args.model else preset_config(recipe, **settings)
             config.validate()

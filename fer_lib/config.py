@@ -67,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.mixing not in MIXINGS:
             raise ValueError(f"unknown mixing {self.mixing!r}; choose one of {', '.join(MIXINGS)}")
+        if self.mixing_strength is not None and self.mixing == "none":
+            raise ValueError(f"mixing_strength {self.mixing_strength} given without mixing; choose mixing mixup or cutmix")
         if self.mixing_strength is not None and not 0 < self.mixing_strength <= (1 if self.mixing == "cutmix" else 10):
             raise ValueError(f"mixing_strength must be in (0, {1 if self.mixing == 'cutmix' else 10}] for {self.mixing}, "
                              f"got {self.mixing_strength}")

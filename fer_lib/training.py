@@ -46,6 +46,7 @@ RESUME_DIR = ".resume"
 NO_DECAY_VARIABLES = ["gamma", "beta", "bias"]  # batch-norm scale/offset, layer biases
 STATE_FILE = "state.json"
 BEST_CHECKPOINT = "best.keras"  # in RESUME_DIR
+TEACHER_FILE = "teacher_probabilities.npy"  # in RESUME_DIR: a resumed run keeps its targets without the teacher
 
 
 @dataclass
@@ -94,11 +95,12 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 
 
 class MixedBatches(keras.utils.PyDataset):
-    """Shuffled training batches blended by a MixUp or CutMix layer: pixels and targets alike, a batch at a time."""
+    """Shuffled training batches blended by a MixUp or CutMix layer: pixels, targets and face weights alike."""
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, layer, seed: int):
+    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, layer, seed: int,
+                 weights: np.ndarray | None = None):
         super().__init__()
-        self.images, self.targets, self.batch_size, self.layer = images, targets, batch_size, layer
+        self.images, self.targets, self.batch_size, self.layer, self.weights = images, targets, batch_size, layer, weights
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
@@ -107,19 +109,33 @@ class MixedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        mixed = self.layer({"images": self.images[rows], "labels": self.targets[rows]}, training=True)
-        return keras.ops.convert_to_numpy(mixed["images"]), keras.ops.convert_to_numpy(mixed["labels"])
+        labels = self.targets[rows]
+        if self.weights is not None:  # an extra column, so a face's weight blends exactly as its target does
+            labels = np.concatenate([labels, self.weights[rows, None]], axis=1)
+        mixed = self.layer({"images": self.images[rows], "labels": labels}, training=True)
+        images, labels = keras.ops.convert_to_numpy(mixed["images"]), keras.ops.convert_to_numpy(mixed["labels"])
+        if self.weights is None:
+            return images, labels
+        return images, labels[:, :-1], labels[:, -1]
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.images))
 
 
-def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, seed: int) -> dict:
-    """`fit` arguments for the training data: arrays, or MixedBatches when the config mixes faces."""
+def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """`fit` arguments for the training data: arrays, or MixedBatches when the config mixes faces.
+
+    Class weights are given as each face's weight by its true label, not as Keras' class_weight,
+    which weighs a face by its largest target: with a teacher or mixing that need not be its label.
+    """
+    weights = None
+    if config.class_weights:
+        by_class = class_weights_for(labels)
+        weights = np.array([by_class.get(c, 1.0) for c in range(NUM_CLASSES)], np.float32)[labels]
     if config.mixing == "none":
-        return dict(x=images, y=targets, batch_size=config.batch_size, shuffle=True)
+        return dict(x=images, y=targets, sample_weight=weights, batch_size=config.batch_size, shuffle=True)
     layer = mixing_layer(config.mixing, config.mixing_strength, seed=seed)
-    return dict(x=MixedBatches(images, targets, config.batch_size, layer, seed))
+    return dict(x=MixedBatches(images, targets, config.batch_size, layer, seed, weights))
 
 
 def subset(split: Split, max_images: int | None, seed: int) -> Split:
@@ -168,6 +184,30 @@ def _load_teacher(config: TrainConfig) -> keras.Model:
         raise FerError(f"{config.teacher}: teacher model not found; --teacher takes a trained .keras model "
                        "or an ensemble saved by `fer ensemble`")
     return load_model(config.teacher)
+
+
+def _teacher_probabilities(config: TrainConfig, teacher: keras.Model | None, train_split: Split, saved: Path,
+                           verbose: int) -> np.ndarray | None:
+    """The teacher's probabilities for the training faces: predicted once, then read back on --resume."""
+    if not config.teacher:
+        return None
+    if teacher is None:
+        probabilities = np.load(saved)
+        if probabilities.shape == (len(train_split), NUM_CLASSES):
+            return probabilities
+        teacher = _load_teacher(config)
+    from fer_lib.evaluation import predict_probabilities
+
+    # Averaged with the mirror image, so the targets do not depend on a face's orientation,
+    # which the flip augmentation changes at random anyway.
+    probabilities = predict_probabilities(teacher, train_split.images, tta="flip")
+    with atomic_path(saved) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, probabilities)
+    if verbose:
+        agreement = float(np.mean(np.argmax(probabilities, axis=1) == train_split.labels))
+        print(f"Teacher {config.teacher}: agrees with {agreement:.2%} of the training labels; "
+              f"targets are {1 - config.distillation:g} x labels + {config.distillation:g} x its probabilities", flush=True)
+    return probabilities
 
 
 def training_targets(labels: np.ndarray, teacher_probabilities: np.ndarray | None = None,
@@ -452,8 +492,10 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         raise FerError(str(exc)) from None
     out_dir = Path(config.out)
     # Checked before the output folder is touched, so a wrong --init-from leaves nothing behind.
-    init_weights = _init_weights(config) if config.init_from and not (resume and read_resume_state(out_dir)) else None
-    teacher = _load_teacher(config) if config.teacher else None
+    resuming = resume and read_resume_state(out_dir) is not None
+    init_weights = _init_weights(config) if config.init_from and not resuming else None
+    saved_teacher = out_dir / RESUME_DIR / TEACHER_FILE
+    teacher = _load_teacher(config) if config.teacher and not (resuming and saved_teacher.is_file()) else None
     state = prepare_out_dir(out_dir, overwrite, resume)
     if dataset is None:
         dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
@@ -461,19 +503,8 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         _check_same_run(config, out_dir, state, dataset)
     train_split = subset(dataset.train, config.max_train_images, config.seed)
 
-    teacher_probabilities = None
-    if teacher is not None:
-        from fer_lib.evaluation import predict_probabilities
-
-        # Averaged with the mirror image, so the targets do not depend on a face's orientation,
-        # which the flip augmentation changes at random anyway.
-        teacher_probabilities = predict_probabilities(teacher, train_split.images, tta="flip")
-        if verbose:
-            agreement = float(np.mean(np.argmax(teacher_probabilities, axis=1) == train_split.labels))
-            print(f"Teacher {config.teacher}: agrees with {agreement:.2%} of the training labels; "
-                  f"targets are {1 - config.distillation:g} x labels + {config.distillation:g} x its probabilities",
-                  flush=True)
-        del teacher
+    teacher_probabilities = _teacher_probabilities(config, teacher, train_split, saved_teacher, verbose)
+    del teacher
     keras.utils.set_random_seed(config.seed)
     precision = set_precision(config.precision)
     model = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
@@ -511,11 +542,10 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         model.fit(
             **training_batches(config, as_model_input(train_split.images),
                                training_targets(train_split.labels, teacher_probabilities, config.distillation),
-                               seed=config.seed + initial_epoch),
+                               train_split.labels, seed=config.seed + initial_epoch),
             validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
             epochs=config.epochs,
             initial_epoch=initial_epoch,
-            class_weight=class_weights_for(train_split.labels) if config.class_weights else None,
             callbacks=[*callbacks, tracker],  # the tracker last: it saves what the others did this epoch
             verbose=verbose,
         )

@@ -56,13 +56,16 @@ def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
     (["--preset", "fer_cnn", "--weight-decay", "-1"], "weight_decay must be 0 or more, got -1.0"),
     (["--preset", "fer_cnn", "--init-from", "/no/such.keras"], "/no/such.keras: model file not found; --init-from takes"),
     (["--preset", "fer_cnn", "--teacher", "/no/teacher.keras"], "/no/teacher.keras: teacher model not found; --teacher takes"),
-    (["--preset", "fer_cnn", "--distillation", "1.5"], "distillation must be in (0, 1], got 1.5"),
+    (["--preset", "fer_cnn", "--teacher", "t.keras", "--distillation", "1.5"], "distillation must be in (0, 1], got 1.5"),
+    (["--preset", "fer_cnn", "--distillation", "0.6"], "--distillation 0.6 needs --teacher T.keras"),
     (["--preset", "fer_cnn", "--mixing", "cutmix", "--mixing-strength", "2"], "mixing_strength must be in (0, 1] for cutmix, got 2.0"),
+    (["--preset", "fer_cnn", "--mixing-strength", "0.4"], "mixing_strength 0.4 given without mixing; choose mixing mixup or cutmix"),
 ])
 def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_path, capsys):
     assert main(["train", *args, "--data", str(synthetic_root), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists()
 
 
 def test_focal_loss_trains(synthetic_root, tmp_path):
@@ -133,29 +136,98 @@ def test_distillation_targets_mix_labels_and_teacher_probabilities():
     np.testing.assert_allclose(training_targets(labels, teacher, distillation=1.0), teacher)
 
 
-def test_fer_train_with_a_teacher_fits_its_soft_targets(synthetic_root, tmp_path, monkeypatch, capsys):
-    from fer_lib import training
+@pytest.fixture()
+def fit_calls(monkeypatch):
+    """Records the keyword arguments of every Model.fit; `fit_calls.stop_after_epoch = N` Ctrl-C's the next fit then."""
+    calls = []
+    original = keras.Model.fit
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self, epochs):
+            super().__init__()
+            self.epochs = epochs
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == self.epochs:
+                raise KeyboardInterrupt
+
+    def recording_fit(model, *args, **kwargs):
+        calls.append(kwargs)
+        stop, record.stop_after_epoch = record.stop_after_epoch, None
+        if stop:  # last, after the run's own state tracker has saved the epoch
+            kwargs = {**kwargs, "callbacks": [*kwargs["callbacks"], StopAfter(stop)]}
+        return original(model, *args, **kwargs)
+
+    def record():
+        return calls
+
+    record.stop_after_epoch = None
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    return record
+
+
+def test_fer_train_with_a_teacher_fits_its_soft_targets_and_resumes_without_it(synthetic_root, tmp_path, fit_calls, capsys):
     from fer_lib.models import save_model
 
     teacher = save_model(build_model("seed_cnn", seed=5), tmp_path / "teacher.keras")
-    seen = []
-    mix = training.training_targets
-    monkeypatch.setattr(training, "training_targets", lambda *a, **k: seen.append(mix(*a, **k)) or seen[-1])
     out = tmp_path / "student"
-    assert main(["train", "--preset", "fer_cnn", "--data", str(synthetic_root), "--epochs", "1", "--out", str(out),
+    fit_calls.stop_after_epoch = 1
+    assert main(["train", "--preset", "fer_cnn", "--data", str(synthetic_root), "--epochs", "2", "--out", str(out),
                  "--teacher", str(teacher), "--distillation", "0.7", "--max-train-images", "70", "--no-eval",
-                 "--precision", "float32"]) == 0
+                 "--precision", "float32"]) == 130
     assert "agrees with" in capsys.readouterr().out
-    targets = seen[0]
+    targets = fit_calls()[0]["y"]
     assert targets.shape == (70, 7) and targets.max() < 1.0  # no one-hot row left: every face got the teacher's share
     np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-5)
     assert targets.max(axis=1).min() >= 0.3 - 1e-6  # the label keeps its 1 - 0.7 share
+
+    teacher.rename(tmp_path / "moved.keras")  # a resumed run needs only the probabilities it saved
+    assert main(["train", "--resume", "--out", str(out), "--no-eval"]) == 0
+    np.testing.assert_array_equal(fit_calls()[1]["y"], targets)
     saved = json.loads((out / "config.json").read_text())
     assert saved["teacher"] == str(teacher) and saved["distillation"] == 0.7 and (out / "model.keras").is_file()
 
 
+def test_class_weights_follow_the_true_label_not_the_largest_target():
+    from fer_lib.training import class_weights_for, training_batches, training_targets
+
+    labels = np.array([0] * 10 + [1] * 2 + [2] * 4)
+    teacher = np.zeros((16, 7), np.float32)
+    teacher[:, 2] = 1.0  # a teacher sure that every face is class 2
+    config = presets.preset_config("fer_cnn_balanced")
+    batches = training_batches(config, np.zeros((16, 48, 48, 1), np.float32), training_targets(labels, teacher, 0.9),
+                               labels, seed=0)
+    by_class = class_weights_for(labels)
+    np.testing.assert_allclose(batches["sample_weight"], [by_class[c] for c in labels])
+    assert "class_weight" not in batches and len(set(np.round(batches["sample_weight"], 5))) == 3
+
+
+def test_mixing_blends_each_faces_weight_like_its_target():
+    from fer_lib.training import training_batches, training_targets
+
+    labels = np.array([0] * 12 + [1] * 4)
+    config = presets.preset_config("fer_cnn_balanced", mixing="mixup", mixing_strength=1.0)
+    batches = training_batches(config, np.zeros((16, 48, 48, 1), np.float32), training_targets(labels), labels, seed=0)["x"]
+    images, targets, weights = batches[0]
+    # Balanced weights: 16 / (2 * 12) for class 0, 16 / (2 * 4) for class 1; a blend lies on the line between.
+    np.testing.assert_allclose(weights, targets[:, 0] * 16 / 24 + targets[:, 1] * 16 / 8, rtol=1e-5)
+    assert images.shape == (16, 48, 48, 1) and ((weights > 16 / 24 + 1e-3) & (weights < 2 - 1e-3)).any()
+
+
+def test_mixed_batches_cover_every_face_once_an_epoch():
+    from fer_lib.training import MixedBatches
+
+    images = np.arange(40, dtype=np.float32)[:, None, None, None] * np.ones((1, 48, 48, 1), np.float32)
+    targets = np.eye(7, dtype=np.float32)[np.arange(40) % 7]
+    batches = MixedBatches(images, targets, 16, layer=lambda data, training: data, seed=1)  # no blending
+    seen = [batches[i] for i in range(len(batches))]
+    faces = np.concatenate([x for x, _ in seen])[:, 0, 0, 0]
+    assert sorted(faces.tolist()) == list(range(40))
+    np.testing.assert_array_equal(np.concatenate([y for _, y in seen]), targets[faces.astype(int)])
+
+
 @pytest.mark.parametrize("kind", ["mixup", "cutmix"])
-def test_mixed_batches_blend_faces_and_targets_and_cover_the_data(kind):
+def test_mixed_batches_blend_faces_and_targets(kind):
     from fer_lib.augmentation import mixing_layer
     from fer_lib.training import MixedBatches
 
@@ -174,17 +246,19 @@ def test_mixed_batches_blend_faces_and_targets_and_cover_the_data(kind):
     blended = [not np.isin(np.unique(face), images[:, 0, 0, 0]).all() if kind == "mixup" else len(np.unique(face)) > 1
                for face in mixed_images]
     assert np.mean(blended) > 0.5
-    # Every face takes part once an epoch: the first batch's faces are a permutation's slice.
-    assert len(set(batches.order)) == 40
     before = batches.order.copy()
     batches.on_epoch_end()
     assert not np.array_equal(before, batches.order)
 
 
-def test_fer_train_with_cutmix_and_class_weights(synthetic_root, tmp_path):
+def test_fer_train_with_cutmix_trains_on_mixed_batches(synthetic_root, tmp_path, fit_calls):
+    from fer_lib.training import MixedBatches
+
     out = tmp_path / "mix"
     assert main(["train", "--preset", "fer_cnn_balanced", "--data", str(synthetic_root), "--epochs", "2", "--out", str(out),
                  "--mixing", "cutmix", "--max-train-images", "70", "--no-eval", "--precision", "bfloat16"]) == 0
+    batches = fit_calls()[0]["x"]
+    assert isinstance(batches, MixedBatches) and batches.weights is not None and type(batches.layer).__name__ == "CutMix"
     saved = json.loads((out / "config.json").read_text())
     assert saved["mixing"] == "cutmix" and saved["mixing_strength"] is None
     history = (out / "history.csv").read_text().splitlines()
