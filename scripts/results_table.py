@@ -1,6 +1,7 @@
 """The README's results table, generated from saved evaluation files.
 
     python scripts/results_table.py record runs/seed_cnn --name seed_cnn   # -> docs/results/seed_cnn.json
+    python scripts/results_table.py record runs/x --model runs/x/model_rebalanced.keras --metrics runs/x/rebalanced/metrics.json --name x_rebalanced
     python scripts/results_table.py record-ensemble ens.keras --members runs/a runs/b --metrics ens/metrics.json --name ens
     python scripts/results_table.py table                                  # rewrite the README table
 
@@ -28,11 +29,13 @@ REFERENCES = [
 ]
 
 
-def record(run_dir: Path, name: str, metrics_file: Path | None = None, note: str = "") -> Path:
+def record(run_dir: Path, name: str, metrics_file: Path | None = None, note: str = "",
+           model_file: Path | None = None) -> Path:
+    """Record a training run; `model_file` records another model made from it (e.g. by `fer rebalance`)."""
     summary = json.loads((run_dir / "train_summary.json").read_text())
     training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
     config = json.loads((run_dir / "config.json").read_text())
-    return _write_entry(run_dir / "model.keras", name, summary["model"], config, training,
+    return _write_entry(model_file or run_dir / "model.keras", name, summary["model"], config, training,
                         summary.get("hardware"), metrics_file or run_dir / "metrics.json", note)
 
 
@@ -124,6 +127,8 @@ def main(argv=None) -> int:
     add.add_argument("--metrics", type=Path, default=None,
                      help="the test metrics file (default: RUN_DIR/metrics.json); metrics_tta.json is read beside it")
     add.add_argument("--note", default="", help="shown after the training time, e.g. how the run started")
+    add.add_argument("--model", type=Path, default=None, dest="model_file",
+                     help="a model made from the run, e.g. by `fer rebalance` (default: RUN_DIR/model.keras)")
     ens = commands.add_parser("record-ensemble", help="record an ensemble made by `fer ensemble`")
     ens.add_argument("model", type=Path, help="the ensemble's .keras file")
     ens.add_argument("--members", type=Path, nargs="+", required=True, help="the members' training run folders")
@@ -134,7 +139,7 @@ def main(argv=None) -> int:
     commands.add_parser("table", help="rewrite the README's results table")
     args = parser.parse_args(argv)
     if args.command == "record":
-        print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note)}")
+        print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note, args.model_file)}")
     elif args.command == "record-ensemble":
         print(f"Wrote {record_ensemble(args.model, args.members, args.name, args.metrics, args.note)}")
     else:

@@ -51,9 +51,20 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert pair["test"]["top1_accuracy"] == pytest.approx(json.loads(metrics.read_text())["top1_accuracy"])
     assert pair["test_tta"]["tta"] == "flip" and single["test_tta"] is None
 
+    # A model made from a run (here by `fer rebalance`) is recorded with the run's training cost and its own metrics.
+    assert main(["rebalance", "--model", str(runs[0] / "model.keras"), "--strength", "0.5", "--data", str(synthetic_root)]) == 0
+    rebalanced_metrics = runs[0] / "rebalanced" / "metrics.json"
+    assert main(["evaluate", "--model", str(runs[0] / "model_rebalanced.keras"), "--data", str(synthetic_root),
+                 "--json", str(rebalanced_metrics)]) == 0
+    assert results_table.main(["record", str(runs[0]), "--model", str(runs[0] / "model_rebalanced.keras"),
+                               "--metrics", str(rebalanced_metrics), "--name", "single_rebalanced"]) == 0
+    rebalanced = json.loads((tmp_path / "results" / "single_rebalanced.json").read_text())
+    assert rebalanced["test"]["top1_accuracy"] == pytest.approx(json.loads(rebalanced_metrics.read_text())["top1_accuracy"])
+    assert rebalanced["parameters"] == single["parameters"] and rebalanced["training"] == single["training"]
+
     assert results_table.main(["table"]) == 0
     readme = results_table.README.read_text()
     assert "old table" not in readme and readme.endswith("after\n")
     rows = [line for line in readme.splitlines() if line.startswith("| `") and "package" not in line]
-    assert [row.split("|")[1].strip() for row in rows] == ["`pair`", "`single`"]
+    assert [row.split("|")[1].strip() for row in rows] == ["`pair`", "`single`", "`single_rebalanced`"]
     assert "ensemble of 2 runs, training summed" in rows[0] and "flip: " in rows[0]

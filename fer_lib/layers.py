@@ -1,0 +1,39 @@
+"""Keras layers of our own, registered so that saved models using them load with safe mode on."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+EPSILON = 1e-7  # floor for probabilities before the log: a softmax output can underflow to 0
+
+
+@keras.saving.register_keras_serializable(package="fer_lib")
+class PriorCorrection(keras.layers.Layer):
+    """Divides class probabilities by the training prior raised to `strength`, then renormalises.
+
+    Post-hoc logit adjustment (Menon et al., 2021): softmax(log p - strength * log prior).
+    strength 0 leaves the probabilities unchanged; 1 treats every class as equally likely a priori,
+    which raises recall of rare classes (disgust, fear) at the expense of frequent ones.
+    """
+
+    def __init__(self, priors, strength: float, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        priors = np.asarray(priors, np.float64)
+        if priors.ndim != 1 or np.any(priors <= 0):
+            raise ValueError(f"priors must be positive class frequencies, got {priors.tolist()}")
+        self.priors = (priors / priors.sum()).tolist()
+        self.strength = float(strength)
+        self._offsets = (-self.strength * np.log(np.asarray(self.priors))).astype(np.float32)
+
+    def call(self, probabilities):
+        probabilities = keras.ops.cast(probabilities, "float32")
+        logits = keras.ops.log(keras.ops.maximum(probabilities, EPSILON)) + self._offsets
+        return keras.ops.softmax(logits, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "priors": self.priors, "strength": self.strength}
