@@ -145,6 +145,20 @@ def per_class_figure(metrics: dict) -> plt.Figure:
     return fig
 
 
+def rebalancing_figure(scores: dict[float, tuple[float, float]], chosen: float) -> plt.Figure:
+    """Validation top-1 and macro-F1 against the prior-correction strength, the chosen one marked."""
+    strengths = sorted(scores)
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.plot(strengths, [scores[s][0] for s in strengths], marker="o", label="top-1")
+    ax.plot(strengths, [scores[s][1] for s in strengths], marker="o", label="macro-F1")
+    ax.axvline(chosen, color="grey", linestyle="--", label=f"chosen: {chosen:g}")
+    ax.set_xlabel("strength (0: as trained, 1: uniform prior)")
+    ax.set_title("Prior correction on the validation split")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict] | None = None) -> pd.DataFrame:
     """Headline metrics, one row each, beside the original README's seed CNN (percentages as text).
 

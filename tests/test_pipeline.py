@@ -34,7 +34,8 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     for name in NOTEBOOKS:
         assert f"href='{name}.html'" in index
     evaluation = (out / "latest" / "04_evaluation.html").read_text()
-    assert "Confusion matrix" in evaluation and evaluation.count("data:image/png;base64") >= 2
+    assert "Confusion matrix" in evaluation and evaluation.count("data:image/png;base64") >= 3
+    assert "Rebalancing the class prior" in evaluation and "rebalanced (strength " in evaluation
     assert "import " not in evaluation.split("<body", 1)[1]  # code is hidden by default
     metrics = json.loads((out / "latest" / "metrics.json").read_text())
     assert 0.0 <= metrics["top1_accuracy"] <= 1.0 and len(metrics["confusion_matrix"]) == 7
