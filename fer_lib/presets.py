@@ -49,7 +49,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "fer_cnn_long",
             "fer_cnn for 60 epochs with more regularisation: AdamW weight decay 0.05 on kernels, random erasing, "
-            "zoom 15%. 110 min on 2 CPU cores; distilled from a three-model ensemble (--teacher), the packaged model.",
+            "zoom 15%. 110 min on 2 CPU cores; distilled from a three-model ensemble (--teacher) and rebalanced (fer rebalance), the packaged model.",
             {**_FER_CNN, "epochs": 60, "weight_decay": 0.05, "early_stopping_patience": 60,
              "augment": AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5)},
         ),
