@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from fer_lib.errors import FerError
+from fer_lib.labels import EMOTIONS
 from fer_lib.layers import PriorCorrection
 from fer_lib.models import INPUT_SHAPE, load_model, save_model
 
@@ -52,7 +53,7 @@ def training_priors(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Class frequencies of the training labels; every class needs at least one face."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     if np.any(counts == 0):
-        missing = [str(i) for i in np.flatnonzero(counts == 0)]
+        missing = [EMOTIONS[i] if n_classes == len(EMOTIONS) else str(i) for i in np.flatnonzero(counts == 0)]
         raise FerError(f"the training split has no faces of class(es) {', '.join(missing)}, so their prior is unknown; "
                        "rebalance with data that has every class")
     return counts / counts.sum()

@@ -79,8 +79,10 @@ def test_strength_is_chosen_by_validation_macro_f1():
 
 def test_training_priors_need_every_class():
     np.testing.assert_allclose(training_priors(np.array([0, 1, 1, 2]), 3), [0.25, 0.5, 0.25])
-    with pytest.raises(FerError, match="no faces of class"):
+    with pytest.raises(FerError, match=r"no faces of class\(es\) 1,"):
         training_priors(np.array([0, 0, 2]), 3)
+    with pytest.raises(FerError, match=r"no faces of class\(es\) disgust, fear, so"):
+        training_priors(np.array([0, 3, 4, 5, 6]), 7)
 
 
 def test_rebalanced_model_saves_loads_and_predicts_the_correction(tmp_path):
