@@ -49,15 +49,20 @@ def tta_views(images: np.ndarray, mode: str = "none") -> list[np.ndarray]:
     return views
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
-    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images, averaged over the TTA views."""
+def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:
+    """The model's probabilities (N, 7) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
     from fer_lib.training import as_model_input
 
+    return [np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64)
+            for view in tta_views(images, tta)]
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images, averaged over the TTA views."""
     if len(images) == 0:
         return np.zeros((0, len(EMOTIONS)), np.float32)
-    views = tta_views(images, tta)
-    total = sum(np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64) for view in views)
-    return (total / len(views)).astype(np.float32)
+    views = predict_views(model, images, batch_size, tta)
+    return (sum(views) / len(views)).astype(np.float32)
 
 
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTIONS) -> dict:

@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS
-from fer_lib.layers import PriorCorrection
+from fer_lib.layers import EPSILON, PriorCorrection
 from fer_lib.models import INPUT_SHAPE, load_model, save_model
 
 STRENGTHS = tuple(np.round(np.arange(0.0, 1.0001, 0.05), 2).tolist())  # the grid searched on validation
@@ -45,7 +45,7 @@ class Rebalancing:
 
 def corrected(probabilities: np.ndarray, priors: np.ndarray, strength: float) -> np.ndarray:
     """What PriorCorrection computes, in NumPy: probabilities / priors**strength, renormalised."""
-    scaled = np.maximum(probabilities, 1e-7) / np.asarray(priors) ** strength
+    scaled = np.maximum(probabilities, EPSILON) / np.asarray(priors) ** strength
     return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
@@ -97,8 +97,7 @@ def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength
 
     Returns (None, result) without writing anything when no strength above 0 improves validation macro-F1.
     """
-    from fer_lib.evaluation import tta_views
-    from fer_lib.training import as_model_input
+    from fer_lib.evaluation import predict_views
 
     model_path, out = Path(model_path), Path(out)
     if out.suffix != ".keras":
@@ -117,9 +116,8 @@ def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength
     if strength is not None:
         result = Rebalancing(strength, priors.tolist(), 0, tta)
     else:
-        views = tta_views(dataset.val.images, tta)
-        outputs = [np.asarray(model.predict(as_model_input(v), batch_size=batch_size, verbose=0), np.float64) for v in views]
-        best, scores = choose_strength(outputs, dataset.val.labels, priors)
+        views = predict_views(model, dataset.val.images, batch_size, tta)
+        best, scores = choose_strength(views, dataset.val.labels, priors)
         result = Rebalancing(best, priors.tolist(), len(dataset.val.labels), tta, scores)
         if best == 0.0:
             return None, result
