@@ -26,6 +26,9 @@ SPLIT_NAMES = ("train", "val", "test")
 # FER2013's `Usage` column, also encoded in Kaggle file names as Training_<id>.jpg etc.
 USAGE_CODES = {"training": 0, "publictest": 1, "privatetest": 2}
 USAGE_UNKNOWN = -1
+# Generated demo faces per class (data/demo): enough for every notebook to run end to end,
+# few enough to train on in seconds.
+DEMO_TRAIN_PER_CLASS, DEMO_TEST_PER_CLASS = 120, 30
 # Which folder a record came from in the Kaggle layout.
 FOLDER_TRAIN, FOLDER_TEST, FOLDER_OTHER = 0, 1, 2
 _EMOTION_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
@@ -635,7 +638,7 @@ def load_eval_split(path: str | os.PathLike, split: str = "test", **kwargs) -> E
                     dataset.synthetic, dataset.skipped, dataset.warnings)
 
 
-def resolve_data_or_demo(explicit: str | os.PathLike | None = None, demo_per_class: int = 150) -> tuple[Path, bool]:
+def resolve_data_or_demo(explicit: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """The dataset to use and whether it is generated demo data.
 
     Falls back to synthetic faces in data/demo when no dataset is given or found, so the
@@ -644,7 +647,19 @@ def resolve_data_or_demo(explicit: str | os.PathLike | None = None, demo_per_cla
     resolved = paths.resolve_data_dir(explicit)
     if resolved is not None:
         return resolved, False
-    from fer_lib.synthetic import generate_dataset
+    return demo_dataset(), True
 
-    generate_dataset(paths.DEMO_DATA_DIR, train_per_class=demo_per_class, test_per_class=max(demo_per_class // 5, 10))
-    return paths.DEMO_DATA_DIR, True
+
+def demo_dataset() -> Path:
+    """data/demo: generated faces, written on first use and reused afterwards."""
+    from fer_lib.synthetic import generate_dataset, is_complete_synthetic_dataset
+
+    root = paths.DEMO_DATA_DIR
+    # Demo faces written with other sizes (an earlier version) serve a demo just as well.
+    if is_complete_synthetic_dataset(root):
+        return root
+    try:
+        return generate_dataset(root, train_per_class=DEMO_TRAIN_PER_CLASS, test_per_class=DEMO_TEST_PER_CLASS)
+    except FileExistsError:
+        raise DataError(f"{root}: holds files that are not the project's generated demo faces; "
+                        "move them away, or pass --data") from None

@@ -28,7 +28,6 @@ REPORT_TITLES = {
     "04_evaluation": "Evaluation",
 }
 KERNEL_NAME = "fer-lib"
-DEMO_TRAIN_PER_CLASS, DEMO_TEST_PER_CLASS = 120, 30
 # Budgets per profile; the command line may override epochs and trials.
 PROFILES = {
     "smoke": {
@@ -103,26 +102,20 @@ def validate(config: PipelineConfig) -> None:
 
 def resolve_data(config: PipelineConfig) -> tuple[Path, bool, str]:
     """(data path, synthetic?, profile): explicit data, else real data for full, else demo faces."""
-    from fer_lib.data import resolve_data_or_demo
+    from fer_lib.data import demo_dataset, resolve_data_or_demo
 
-    if config.data is not None:
-        data, synthetic = Path(config.data).expanduser(), False
-    elif config.profile == "smoke":
-        data, synthetic = _demo_data(), True
+    if config.profile == "smoke" and config.data is None:
+        data, synthetic = demo_dataset(), True
     else:
-        data, synthetic = resolve_data_or_demo(None, DEMO_TRAIN_PER_CLASS)
+        data, synthetic = resolve_data_or_demo(config.data)
+    # Absolute, because the notebooks run inside the run folder.
+    data = data.resolve()
     if not synthetic:
         from fer_lib.synthetic import is_synthetic_dataset
 
         synthetic = is_synthetic_dataset(data)
     profile = config.profile if config.profile != "auto" else ("smoke" if synthetic else "full")
     return data, synthetic, profile
-
-
-def _demo_data() -> Path:
-    from fer_lib.synthetic import generate_dataset
-
-    return generate_dataset(paths.DEMO_DATA_DIR, train_per_class=DEMO_TRAIN_PER_CLASS, test_per_class=DEMO_TEST_PER_CLASS)
 
 
 def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synthetic: bool, profile: str) -> dict:
@@ -145,7 +138,7 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         "seed": config.seed,
         "preset": config.preset,
         "search_space": config.search_space,
-        "tuner_dir": str(Path(config.out) / "tuning"),
+        "tuner_dir": str(run_dir.parent / "tuning"),
         "tuner_overwrite": config.tuner_overwrite,
         **budget,
     }
@@ -196,6 +189,9 @@ def _execute(notebook: Path, executed: Path, parameters: dict, cwd: Path) -> Non
             f"{notebook.name} failed in cell {exc.exec_count} (`{first_line[:80]}`): {exc.ename}: {exc.evalue}. "
             f"Partial notebook kept at {executed}"
         ) from None
+    except Exception as exc:  # the kernel died (e.g. out of memory) or did not answer in time
+        raise PipelineError(f"{notebook.name} stopped: {type(exc).__name__}: {exc}. "
+                            f"Partial notebook kept at {executed}") from None
 
 
 def render_html(executed: Path, target: Path, with_code: bool) -> None:
@@ -253,8 +249,9 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print
         executed = run_dir / "notebooks" / f"{name}.ipynb"
         try:
             _execute(Path(config.notebooks_dir) / f"{name}.ipynb", executed, parameters, run_dir)
-        except PipelineError:
-            write_json_atomic(run_dir / "status.json", {"status": "failed", "failed_notebook": name, "timings_s": timings})
+        except (PipelineError, KeyboardInterrupt) as exc:
+            status = "failed" if isinstance(exc, PipelineError) else "interrupted"
+            write_json_atomic(run_dir / "status.json", {"status": status, "failed_notebook": name, "timings_s": timings})
             raise
         timings[name] = round(time.perf_counter() - begin, 1)
         progress(f"[{index}/{len(NOTEBOOKS)}] {name} done in {timings[name]:.1f} s")

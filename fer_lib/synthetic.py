@@ -236,6 +236,12 @@ def is_synthetic_dataset(path) -> bool:
     return (path / SYNTHETIC_MARKER).is_file() or (path.parent / SYNTHETIC_MARKER).is_file()
 
 
+def is_complete_synthetic_dataset(path) -> bool:
+    """True if `path` is a dataset root that generate_dataset finished writing."""
+    marker = _read_marker(Path(path))
+    return bool(marker and marker.get("complete"))
+
+
 def generate_dataset(
     out_dir,
     train_per_class: int = 60,

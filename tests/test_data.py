@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import kaggle_layout, make_image_folders, write_face
 from fer_lib import paths
-from fer_lib.data import detect_format, load_dataset, load_eval_split, stratified_holdout
+from fer_lib.data import demo_dataset, detect_format, load_dataset, load_eval_split, stratified_holdout
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS
 
@@ -196,3 +196,21 @@ def test_real_fer2013_loads_with_expected_counts():
     assert len(dataset.test) == 3589
     assert dataset.test.class_counts()["disgust"] == 56
     assert not dataset.synthetic
+
+
+def test_demo_data_of_any_size_is_reused_and_foreign_files_are_refused(tmp_path, monkeypatch):
+    from fer_lib.synthetic import generate_dataset
+
+    # Demo faces an earlier version wrote with other sizes serve as they are, instead of failing.
+    demo = generate_dataset(tmp_path / "demo", train_per_class=3, test_per_class=2)
+    monkeypatch.setattr(paths, "DEMO_DATA_DIR", demo)
+    assert demo_dataset() == demo
+    assert len(load_dataset(demo, val_fraction=0.34).test) == 2 * len(EMOTIONS)
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("my notes")
+    monkeypatch.setattr(paths, "DEMO_DATA_DIR", foreign)
+    with pytest.raises(DataError, match=r"mine: holds files that are not the project's generated demo faces; move them away, or pass --data"):
+        demo_dataset()
+    assert (foreign / "notes.txt").read_text() == "my notes"

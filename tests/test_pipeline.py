@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from fer_lib.errors import FerError
-from fer_lib.pipeline import NOTEBOOKS, PipelineConfig, PipelineError, run_pipeline, validate
+from fer_lib.pipeline import NOTEBOOKS, PipelineConfig, PipelineError, notebook_parameters, resolve_data, run_pipeline, validate
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,15 @@ def test_parameters_are_validated_before_any_notebook(change, message, tmp_path)
     with pytest.raises(FerError, match=message):
         validate(PipelineConfig(out=str(tmp_path), **change))
     assert not any(tmp_path.iterdir())
+
+
+def test_relative_data_and_out_reach_the_notebooks_as_absolute_paths(synthetic_root, tmp_path, monkeypatch):
+    # The notebooks run inside the run folder, so a path relative to the caller would not be found there.
+    monkeypatch.chdir(synthetic_root.parent)
+    config = PipelineConfig(data=synthetic_root.name, profile="auto", out="reports")
+    data, synthetic, profile = resolve_data(config)
+    assert data == synthetic_root.resolve() and synthetic and profile == "smoke"
+    run_dir = (Path("reports") / "20260101-000000-smoke").resolve()
+    parameters = notebook_parameters(config, run_dir, data, synthetic, profile)
+    assert parameters["data"] == str(synthetic_root.resolve())
+    assert parameters["tuner_dir"] == str(synthetic_root.parent.resolve() / "reports" / "tuning")
