@@ -272,13 +272,23 @@ def open_camera(index: int) -> cv2.VideoCapture:
     return capture
 
 
+def recording_path(record_dir: str | Path) -> Path:
+    """RECORD_DIR/webcam.annotated.mp4, or webcam-2, -3, ... so an earlier recording is never replaced."""
+    record_dir = Path(record_dir)
+    path, n = record_dir / "webcam.annotated.mp4", 1
+    while path.exists():
+        n += 1
+        path = record_dir / f"webcam-{n}.annotated.mp4"
+    return path
+
+
 def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | Path | None = None,
                say=print) -> int:
     """Show camera `index` live with each face's emotion until q, Esc or closing the window (Ctrl+C also stops).
 
     The window is OpenCV's when it has a GUI, else Tk's. With `record_dir` the annotated stream is
-    also recorded to RECORD_DIR/webcam.annotated.mp4, which is the only output where no window can
-    be opened. Returns the number of frames shown or recorded.
+    also recorded to RECORD_DIR/webcam.annotated.mp4 (webcam-2... when that exists), which is the
+    only output where no window can be opened. Returns the number of frames shown or recorded.
     """
     from fer_lib import live_window
 
@@ -288,8 +298,10 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
         capture.release()
         raise FerError(f"cannot open a live window: {live_window.no_window_reason()}; "
                        "pass --annotate DIR to record the annotated stream instead")
+    recording = recording_path(record_dir) if record_dir is not None else None
+
     def say_recording(reason: str) -> None:
-        say(f"no live window ({reason}); recording to {Path(record_dir) / 'webcam.annotated.mp4'} until Ctrl+C")
+        say(f"no live window ({reason}); recording to {recording} until Ctrl+C")
 
     if backend is None:
         say_recording(live_window.no_window_reason())
@@ -311,10 +323,10 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
             faces = classify_decoded([DecodedImage("webcam", rgb, array_to_grayscale(rgb))], model, detector)[0]
             annotated = draw_faces(rgb, faces)
             frames += 1
-            if record_dir is not None:
+            if recording is not None:
                 if writer is None:
-                    Path(record_dir).mkdir(parents=True, exist_ok=True)
-                    writer = _video_writer(Path(record_dir) / "webcam.annotated.mp4", fps, rgb.shape)
+                    recording.parent.mkdir(parents=True, exist_ok=True)
+                    writer = _video_writer(recording, fps, rgb.shape)
                 writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
             if window is not None and not window.show(annotated):
                 break

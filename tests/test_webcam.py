@@ -104,6 +104,11 @@ def test_no_display_records_and_says_so(fake_camera, untrained_model, monkeypatc
     assert messages == [f"no live window (no display (DISPLAY and WAYLAND_DISPLAY are unset)); "
                         f"recording to {tmp_path / 'webcam.annotated.mp4'} until Ctrl+C"]
     assert int(cv2.VideoCapture(str(tmp_path / "webcam.annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    # A second recording goes beside the first instead of replacing it.
+    video.run_webcam(0, untrained_model, "haar", record_dir=tmp_path, say=messages.append)
+    assert messages[-1].endswith(f"recording to {tmp_path / 'webcam-2.annotated.mp4'} until Ctrl+C")
+    assert int(cv2.VideoCapture(str(tmp_path / "webcam.annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert int(cv2.VideoCapture(str(tmp_path / "webcam-2.annotated.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 12
 
 
 def test_no_display_and_no_record_dir_is_one_line(fake_camera, untrained_model, monkeypatch):
