@@ -1,4 +1,4 @@
-"""The `fer` command line: train, evaluate (and more as the project grows).
+"""The `fer` command line: train, evaluate, ensemble, rebalance, pipeline and predict.
 
 User mistakes end in one line on stderr and exit status 2, never a stack trace.
 """
@@ -10,29 +10,10 @@ import os
 import sys
 from pathlib import Path
 
+from fer_lib.arguments import positive_float, positive_int
 from fer_lib.predict_cli import add_predict_parser, run_predict
 
 DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"a named recipe from fer_lib.presets: {', '.join(preset_names())} (default: seed_cnn); "
                             "the options below override its settings")
     train.add_argument("--model", default=None, help="a registered model name with the plain default recipe, instead of --preset")
-    train.add_argument("--epochs", type=_positive_int, default=None,
-                       help="maximum epochs; early stopping may end sooner (default: the preset's, 60 for seed_cnn)")
+    train.add_argument("--epochs", type=positive_int, default=None,
+                       help="maximum epochs; early stopping may end sooner (default: the preset's, 60 for seed_cnn; 30 with --model)")
     train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
-    train.add_argument("--batch-size", type=_positive_int, default=None, help="(default: the preset's, 64)")
-    train.add_argument("--learning-rate", type=_positive_float, default=None, help="(default: the preset's)")
+    train.add_argument("--batch-size", type=positive_int, default=None, help="(default: the preset's, 64)")
+    train.add_argument("--learning-rate", type=positive_float, default=None, help="(default: the preset's)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the preset's)")
     train.add_argument("--weight-decay", type=float, default=None,
                        help="decay of conv and dense kernels, not of batch norm or biases (default: the preset's)")
@@ -67,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start from this trained model's weights (same architecture) instead of random ones")
     train.add_argument("--mixing", choices=MIXINGS, default=None,
                        help="blend pairs of training faces and their labels: mixup or cutmix (default: the preset's, none)")
-    train.add_argument("--mixing-strength", type=_positive_float, default=None, metavar="S",
+    train.add_argument("--mixing-strength", type=positive_float, default=None, metavar="S",
                        help="mixup's Beta alpha (default 0.2) or cutmix's factor in (0, 1] (default 1.0)")
     train.add_argument("--teacher", metavar="T.keras", default=None,
                        help="distil this trained model or ensemble: train on a mix of the labels and its probabilities")
@@ -75,10 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weight of the teacher's probabilities in the targets, in (0, 1] (default 0.5)")
     train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                        help="weight the loss by inverse class frequency (helps macro-F1)")
-    train.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="auto uses mixed bfloat16 on CPUs with native bf16, else float32")
-    train.add_argument("--seed", type=int, default=1234)
-    train.add_argument("--max-train-images", type=_positive_int, default=None, help="train on a stratified subset of this size")
+    train.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="auto (the default) uses mixed bfloat16 on CPUs with native bf16, else float32")
+    train.add_argument("--seed", type=int, default=None,
+                       help="seeds the validation split, the initial weights and the augmentation (default: 1234)")
+    train.add_argument("--max-train-images", type=positive_int, default=None, help="train on a stratified subset of this size")
     train.add_argument("--overwrite", action="store_true",
                        help="replace a finished or interrupted run in --out (the old model is kept as model.previous.keras)")
     train.add_argument("--resume", action="store_true",
@@ -92,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="dataset root or a single folder of <emotion>/ images (default: $FER_DATA, then data/fer2013)")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
     evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    evaluate.add_argument("--batch-size", type=positive_int, default=256)
     evaluate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                           help="test-time augmentation: average over the mirror image (flip) or ten crops (tencrop)")
     ensemble = commands.add_parser("ensemble", help="combine saved models into one model that averages their predictions",
@@ -107,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebalance.add_argument("--model", required=True, metavar="M.keras", help="a trained model or ensemble")
     rebalance.add_argument("--data", help="the dataset it was trained on (default: $FER_DATA, then data/fer2013)")
     rebalance.add_argument("--out", default=None, metavar="R.keras", help="where to save it (default: <model>_rebalanced.keras beside it)")
-    rebalance.add_argument("--strength", type=_positive_float, default=None,
+    rebalance.add_argument("--strength", type=positive_float, default=None,
                            help="use this strength in (0, 1] instead of choosing one on the validation split")
     rebalance.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                            help="choose the strength for predictions made with this test-time augmentation")
@@ -121,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "or auto: full on real data, smoke otherwise (default)")
     pipeline.add_argument("--out", default=None, help="reports folder (default: reports/)")
     pipeline.add_argument("--epochs", type=int, default=None, help="override the profile's training epochs")
-    pipeline.add_argument("--trials", type=int, default=None, help="override the profile's tuner trials")
+    pipeline.add_argument("--trials", type=int, default=None, help="override the profile's tuner trials (random and bayesian; Hyperband sizes itself from the epochs)")
     pipeline.add_argument("--tuner", default=None, help="hyperband (default), bayesian or random")
     pipeline.add_argument("--preset", default="", help="train this named preset (seed_cnn, fer_cnn, ...) instead of the search's best")
     pipeline.add_argument("--search-space", choices=("cnn", "presets"), default="cnn",
@@ -150,7 +132,7 @@ def _cmd_pipeline(args) -> int:
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
                   "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
-                  "teacher", "distillation", "max_train_images")
+                  "teacher", "distillation", "max_train_images", "precision", "seed")
 
 
 def _cmd_train(args) -> int:
@@ -287,14 +269,15 @@ def _cmd_rebalance(args) -> int:
     from fer_lib.data import load_dataset
     from fer_lib.errors import DataError
     from fer_lib.rebalance import rebalance_file
-    from fer_lib.training import CONFIG_FILE
+    from fer_lib.training import CONFIG_FILE, MODEL_FILE
 
     model_path = Path(args.model)
     out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_rebalanced.keras")
     # The validation split must be the one the model was not trained on: the run's own, when its config is there.
+    # A run folder's config.json describes its model.keras only (not model.previous.keras or a copy).
     run_config = model_path.parent / CONFIG_FILE
     saved = None
-    if run_config.is_file():
+    if model_path.name == MODEL_FILE and run_config.is_file():
         try:
             saved = TrainConfig.load(run_config)
         except (OSError, ValueError, TypeError):
@@ -307,7 +290,7 @@ def _cmd_rebalance(args) -> int:
         print(f"Note: the model was trained with seed {saved.seed}; with --seed {seed} its validation split "
               "holds faces it was trained on, which biases the choice", flush=True)
     elif saved is None and args.seed is None and args.strength is None:
-        print(f"Note: no {CONFIG_FILE} beside the model; choosing on the validation split of seed 1234 "
+        print(f"Note: {model_path} has no run {CONFIG_FILE} beside it; choosing on the validation split of seed 1234 "
               "(pass --seed to use the split the model was trained without)", flush=True)
     dataset = load_dataset(data_path, val_fraction=saved.val_fraction if saved else 0.1, seed=seed, require_test=False)
     path, result = rebalance_file(model_path, dataset, out, strength=args.strength, tta=args.tta,

@@ -22,7 +22,7 @@ from fer_lib import paths
 from fer_lib.detection import Box, clip_box, crop_face, detect_faces_batch, resolve_detector
 from fer_lib.errors import DataError, FerError, ModelFileError
 from fer_lib.labels import EMOTIONS
-from fer_lib.preprocessing import array_to_grayscale, open_image, to_face_array, to_grayscale
+from fer_lib.preprocessing import MIN_FACE_SIDE, array_to_grayscale, open_image, to_face_array, to_grayscale
 
 ImageInput = Union[str, os.PathLike, np.ndarray, Image.Image]
 
@@ -30,8 +30,6 @@ DEFAULT_MODEL_PATH = paths.PRETRAINED_MODEL
 # An input this small and this square is taken to be a face crop already, like FER2013's.
 CROP_MAX_SIDE = 64
 CROP_MAX_ASPECT = 1.25
-# Below this no face can be read; such inputs are reported, not classified.
-MIN_IMAGE_SIDE = 16
 PREDICT_BATCH_SIZE = 256
 # How many inputs are held decoded at once by `classify_images`.
 IMAGES_PER_CHUNK = 64
@@ -121,8 +119,8 @@ def _decode_array(array: np.ndarray, source: str) -> DecodedImage:
 
 
 def _check_size(width: int, height: int, source: str) -> None:
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise DataError(f"{source}: image is {width}x{height} pixels, too small to hold a face (needs {MIN_IMAGE_SIDE}+ px a side)")
+    if min(width, height) < MIN_FACE_SIDE:
+        raise DataError(f"{source}: image is {width}x{height} pixels, too small to hold a face (needs {MIN_FACE_SIDE}+ px a side)")
 
 
 def face_boxes(images: list[DecodedImage], detector: str | None = None) -> list[list[Box]]:

@@ -1,4 +1,4 @@
-"""Where things live: one place resolves the project root, data, reports, models and caches.
+"""Where things live: one place resolves the project root, data, reports, notebooks and caches.
 
 The same code runs from JupyterLab, papermill, pytest and the CLI, whatever the working
 directory, so every default path is derived here.
@@ -28,7 +28,6 @@ DATA_DIR = ROOT / "data"
 DEFAULT_DATA_DIR = DATA_DIR / "fer2013"
 DEMO_DATA_DIR = DATA_DIR / "demo"
 REPORTS_DIR = ROOT / "reports"
-MODELS_DIR = ROOT / "models"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 
 

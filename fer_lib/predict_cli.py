@@ -14,25 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from fer_lib.arguments import positive_float, positive_int
 from fer_lib.labels import EMOTIONS
 
 CSV_FIELDS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *EMOTIONS, "error"]
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
 
 
 def _camera_index(text: str) -> int:
@@ -57,8 +42,8 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     predict.add_argument("--out", metavar="DIR", default="fer_output",
                          help="folder for each video's per-frame CSV and summaries (default: fer_output)")
     predict.add_argument("--model", metavar="M.keras", help="a trained .keras model (default: the packaged model)")
-    predict.add_argument("--every", type=_positive_int, default=1, metavar="N", help="classify every Nth video frame (default: 1)")
-    predict.add_argument("--bin-seconds", type=_positive_float, default=1.0, metavar="S",
+    predict.add_argument("--every", type=positive_int, default=1, metavar="N", help="classify every Nth video frame (default: 1)")
+    predict.add_argument("--bin-seconds", type=positive_float, default=1.0, metavar="S",
                          help="time bin of the video summaries (default: 1 s)")
     predict.add_argument("--webcam", type=_camera_index, nargs="?", const=0, default=None, metavar="N",
                          help="show camera N (default 0) live with emotions in a window (q, Esc or closing it quits); with --annotate DIR also records it")

@@ -30,6 +30,7 @@ from fer_lib.artifacts import atomic_path, check_writable, copy_atomic, write_js
 from fer_lib.config import TrainConfig
 from fer_lib.data import FerDataset, Split, load_dataset, stratified_holdout
 from fer_lib.errors import FerError
+from fer_lib.evaluation import predict_probabilities
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.models import build_model, load_model, save_model
 from fer_lib.precision import set_precision
@@ -52,7 +53,7 @@ TEACHER_FILE = "teacher_probabilities.npy"  # in RESUME_DIR: a resumed run keeps
 @dataclass
 class TrainResult:
     out_dir: Path
-    model: keras.Model
+    model: keras.Model  # the published model.keras (best val_accuracy), not the last epoch's weights
     history: dict
     summary: dict
 
@@ -474,7 +475,7 @@ def _measured_checkpoint_best(partial: Path, dataset: FerDataset, batch_size: in
     except FerError:
         partial.unlink(missing_ok=True)  # unreadable: the run will save a new one
         return None
-    probabilities = model.predict(as_model_input(dataset.val.images), batch_size=max(batch_size, 256), verbose=0)
+    probabilities = predict_probabilities(model, dataset.val.images, batch_size=max(batch_size, 256))
     return float(np.mean(np.argmax(probabilities, axis=1) == dataset.val.labels))
 
 
@@ -576,7 +577,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     }
     _publish(out_dir, model, checkpoint, config, dataset, rows, summary)
     shutil.rmtree(resume_dir, ignore_errors=True)  # last: until here a kill leaves a resumable run
-    return TrainResult(out_dir=out_dir, model=model, history=history, summary=summary)
+    return TrainResult(out_dir=out_dir, model=load_model(out_dir / MODEL_FILE), history=history, summary=summary)
 
 
 def _publish(out_dir: Path, model: keras.Model, checkpoint: BestCheckpoint, config: TrainConfig, dataset: FerDataset,

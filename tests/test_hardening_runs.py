@@ -128,9 +128,9 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     old_format = {k: v for k, v in json.loads(saved_config.read_text()).items() if k not in ("loss", "init_from")}
     write_json_atomic(saved_config, old_format)
 
-    assert main(["train", "--resume", "--out", str(out), "--no-eval", "--learning-rate", "0.5"]) == 0  # settings come from the run
+    assert main(["train", "--resume", "--out", str(out), "--no-eval", "--learning-rate", "0.5", "--seed", "7"]) == 0  # settings come from the run
     printed = capsys.readouterr().out
-    assert "Note: --learning-rate ignored; a resumed run keeps its saved settings" in printed
+    assert "Note: --learning-rate, --seed ignored; a resumed run keeps its saved settings" in printed
     assert f"Resuming the interrupted run in {out} (3 of 6 epochs done)" in printed
     assert "Trained 6 epoch(s) (resumed after epoch 3)" in printed
     interrupted, resumed = spies.made[0].seen[3], spies.made[-1].seen[3]
