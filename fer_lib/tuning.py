@@ -7,6 +7,7 @@ TrainConfig, so the final model is rebuilt from a file, not from tuner state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -111,6 +112,22 @@ class PresetHyperModel(kt.HyperModel):
         if self._config(hp).class_weights:
             kwargs["class_weight"] = class_weights_for(np.argmax(y, axis=1))
         return model.fit(x, y, **kwargs)
+
+
+def project_name(data: str | Path, profile: str, kind: str, search_space: str, *, seed: int, max_trials: int,
+                 max_epochs: int, batch_size: int, max_train_images: int | None) -> str:
+    """The search's folder name: readable settings plus a key of everything that shapes its trials.
+
+    A search resumes only with the same data and budgets; changing any of them starts a new
+    one beside it instead of quietly continuing the old.
+    """
+    settings = {"data": str(Path(data).expanduser().resolve()), "seed": seed, "max_epochs": max_epochs,
+                "batch_size": batch_size, "max_train_images": max_train_images,
+                # Hyperband sizes itself from max_epochs; the trial count only bounds the others.
+                "max_trials": None if kind == "hyperband" else max_trials}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    space = "" if search_space == "cnn" else f"-{search_space}"
+    return f"{profile}-{kind}{space}-{key}"
 
 
 def make_tuner(

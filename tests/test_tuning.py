@@ -32,3 +32,24 @@ def test_a_fresh_search_starts_with_the_seed_cnn_and_records_its_best(kind, synt
     best = tuning.best_hyperparameters(search)
     tuning.write_best_hyperparameters(best, tmp_path / "best.json")
     assert tuning.read_best_hyperparameters(tmp_path / "best.json")["values"] == best["values"]
+
+
+def test_project_name_changes_with_every_setting_that_shapes_the_search(tmp_path, monkeypatch):
+    from fer_lib.tuning import project_name
+
+    monkeypatch.chdir(tmp_path)
+    base = dict(seed=1, max_trials=5, max_epochs=3, batch_size=64, max_train_images=None)
+    name = project_name("data", "smoke", "random", "cnn", **base)
+    assert name.startswith("smoke-random-")
+    assert project_name(tmp_path / "data", "smoke", "random", "cnn", **base) == name  # relative or absolute
+    changed = [project_name("other", "smoke", "random", "cnn", **base),
+               project_name("data", "full", "random", "cnn", **base),
+               project_name("data", "smoke", "bayesian", "cnn", **base),
+               project_name("data", "smoke", "random", "presets", **base)]
+    changed += [project_name("data", "smoke", "random", "cnn", **{**base, key: value})
+                for key, value in (("seed", 2), ("max_trials", 6), ("max_epochs", 4), ("batch_size", 32),
+                                   ("max_train_images", 1000))]
+    assert len({name, *changed}) == len(changed) + 1
+    # Hyperband's size comes from max_epochs alone: another trial count resumes the same search.
+    assert (project_name("data", "smoke", "hyperband", "cnn", **base)
+            == project_name("data", "smoke", "hyperband", "cnn", **{**base, "max_trials": 9}))
