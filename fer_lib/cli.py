@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto (the default) uses mixed bfloat16 on CPUs with native bf16, else float32")
     train.add_argument("--seed", type=int, default=None,
                        help="seeds the validation split, the initial weights and the augmentation (default: 1234)")
-    train.add_argument("--max-train-images", type=positive_int, default=None, help="train on a stratified subset of this size")
+    train.add_argument("--max-train-images", type=positive_int, default=None, help="train on a stratified subset of about this size")
     train.add_argument("--overwrite", action="store_true",
                        help="replace a finished or interrupted run in --out (the old model is kept as model.previous.keras)")
     train.add_argument("--resume", action="store_true",

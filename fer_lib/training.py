@@ -140,7 +140,11 @@ def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarra
 
 
 def subset(split: Split, max_images: int | None, seed: int) -> Split:
-    """A stratified subset of at most `max_images` images (all of them when None or larger)."""
+    """A stratified subset of about `max_images` images (all of them when None or larger).
+
+    Each class keeps its share, rounded, and at least one image, so the size can differ from
+    `max_images` by up to one image per class.
+    """
     if max_images is None or max_images >= len(split):
         return split
     mask = stratified_holdout(split.labels, max_images / len(split), seed)

@@ -54,3 +54,21 @@ def test_brief_training_on_real_fer2013_beats_chance(tmp_path):
     print("real-data brief training:", {k: round(metrics[k], 4) for k in ("top1_accuracy", "top2_accuracy", "f1_macro")})
     # Chance is 14%, always answering "happy" scores 25%; a learning model clears 35% within minutes.
     assert metrics["top1_accuracy"] > 0.35
+
+
+def test_subset_keeps_each_class_share():
+    from fer_lib.data import Split
+    from fer_lib.training import subset
+
+    # FER2013's training class counts, scaled down by 10.
+    counts = [360, 39, 369, 649, 435, 285, 447]
+    labels = np.repeat(np.arange(7), counts)
+    split = Split("train", np.arange(len(labels)), labels)
+    small = subset(split, 1000, seed=3)
+    assert abs(len(small) - 1000) <= 7
+    assert np.bincount(small.labels, minlength=7).tolist() == [round(n * 1000 / len(labels)) for n in counts]
+    assert len(set(small.images.tolist())) == len(small)  # drawn without repeats
+    assert subset(split, 1000, seed=3).images.tolist() == small.images.tolist()  # reproducible
+    assert subset(split, None, seed=3) is split and subset(split, 10**6, seed=3) is split
+    tiny = np.bincount(subset(split, 7, seed=3).labels, minlength=7).tolist()
+    assert tiny == [max(1, round(n * 7 / len(labels))) for n in counts] == [1, 1, 1, 2, 1, 1, 1]  # rare classes kept
