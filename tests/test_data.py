@@ -147,10 +147,20 @@ def test_empty_class_folder_and_missing_class_are_reported(tmp_path):
     assert any("no images of disgust" in w for w in dataset.warnings)
 
 
-def test_cache_is_used_and_invalidated_when_files_change(tmp_path):
+def test_cache_is_used_and_invalidated_when_files_change(tmp_path, monkeypatch):
+    from fer_lib import data
+
     root = make_image_folders(tmp_path / "fer", kaggle_layout(n_train=3, n_test=1))
     first = load_dataset(root)
-    assert any(paths.cache_dir().glob("*.npz"))
+    decode = data._decode_files
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again although nothing changed")
+
+    monkeypatch.setattr(data, "_decode_files", no_decoding)
+    cached = load_dataset(root)  # served from the cache
+    assert np.array_equal(cached.train.images, first.train.images) and np.array_equal(cached.test.labels, first.test.labels)
+    monkeypatch.setattr(data, "_decode_files", decode)
     target = root / "train" / "angry" / "Training_angry0.png"
     write_face(target, value=250)
     os.utime(target, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))

@@ -44,7 +44,9 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     assert with_tta["tta"] == "flip" and 0.0 <= with_tta["top1_accuracy"] <= 1.0
     assert "this run, flip TTA" in index and "with flip TTA" in evaluation
     best = json.loads((run_dir / "best_hyperparameters.json").read_text())
-    assert best["values"]["conv_blocks"] >= 2
+    from fer_lib.tuning import is_seed_point
+
+    assert is_seed_point(best["values"])  # the smoke search's one trial is the seed CNN
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
 
