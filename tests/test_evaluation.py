@@ -54,6 +54,13 @@ def test_tta_views_and_averaging():
     ten = tta_views(faces, "tencrop")
     assert len(ten) == 10 and all(v.shape == faces.shape and v.dtype == np.uint8 for v in ten)
     assert np.array_equal(ten[1], ten[0][:, :, ::-1])
+    # Each crop comes from its own corner: on a face that brightens left to right (4 grey levels a
+    # column) and top to bottom (1 a row), a 42-pixel crop covers columns and rows 0-41 or 6-47.
+    ramp = (np.arange(48)[None, :] * 4 + np.arange(48)[:, None]).astype(np.uint8)[None]
+    crops = tta_views(ramp, "tencrop")[::2]  # top-left, top-right, bottom-left, bottom-right, centre
+    spans = [(int(c.min()), int(c.max())) for c in crops]
+    corner = [(0, 0), (0, 6), (6, 0), (6, 6), (3, 3)]  # (first row, first column) of each crop
+    assert spans == [(r + 4 * c, r + 41 + 4 * (c + 41)) for r, c in corner]
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         tta_views(faces, "rotate")
     model = build_model("seed_cnn", seed=0)
