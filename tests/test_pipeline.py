@@ -28,7 +28,7 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
         outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
         assert not [o for o in outputs if o.output_type == "error"], name
         assert not [o for o in outputs if o.get("name") == "stderr"], f"{name} printed to stderr"
-        assert (out / "latest" / f"{name}.html").is_file()
+        assert "SYNTHETIC DEMO DATA" in (out / "latest" / f"{name}.html").read_text(), f"{name} has no synthetic-data banner"
     index = (out / "latest" / "index.html").read_text()
     assert "SYNTHETIC DEMO DATA" in index
     for name in NOTEBOOKS:
