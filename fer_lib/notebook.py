@@ -26,9 +26,9 @@ def start_notebook(data: str | None, run_dir: str | None, *, seed: int,
     setup_notebook()
     folder = Path(run_dir or paths.REPORTS_DIR / "interactive")
     folder.mkdir(parents=True, exist_ok=True)
-    data_path, generated = resolve_data_or_demo(data)
+    data_path, _ = resolve_data_or_demo(data)
     dataset = load_dataset(data_path, seed=seed)
-    if generated or synthetic or dataset.synthetic:
+    if synthetic or dataset.synthetic:  # demo faces carry the generator's marker, so dataset.synthetic covers them
         display(Markdown(SYNTHETIC_BANNER))
     print(dataset.describe())
     return folder, data_path, dataset
