@@ -21,6 +21,7 @@ class AugmentConfig:
     zoom: float = 0.0  # fraction, e.g. 0.1 for +-10%
     contrast: float = 0.0
     erasing: float = 0.0  # probability of one random erased rectangle
+    crop: int = 0  # train on the central crop x crop pixels, after the shifts; inference sees the whole face
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -46,6 +47,9 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=seed, name="aug_contrast"))
     if config.erasing > 0:
         layers.append(keras.layers.RandomErasing(factor=config.erasing, value_range=(0, 1), seed=seed, name="aug_erasing"))
+    if config.crop > 0:
+        from fer_lib.layers import TrainingCrop
+        layers.append(TrainingCrop(config.crop, name="aug_crop"))
     return layers
 
 

@@ -37,3 +37,35 @@ class PriorCorrection(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "priors": self.priors, "strength": self.strength}
+
+
+@keras.saving.register_keras_serializable(package="fer_lib")
+class TrainingCrop(keras.layers.Layer):
+    """The central `size` x `size` pixels of training batches; the whole image at inference.
+
+    After random shifts this is a random crop of each face. Convolutions on the smaller
+    crops cost (size/48)^2 of the compute per training face, and a network with global pooling
+    then classifies whole faces at the scale it learnt (Touvron et al. 2019, FixRes).
+    """
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+        if self.size < 1:
+            raise ValueError(f"crop size must be a positive number of pixels, got {size}")
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        height, width = images.shape[1], images.shape[2]
+        if self.size > min(height, width):
+            raise ValueError(f"crop size {self.size} is larger than the {height}x{width} images")
+        top, left = (height - self.size) // 2, (width - self.size) // 2
+        return images[:, top:top + self.size, left:left + self.size, :]
+
+    def compute_output_shape(self, input_shape):
+        # The inference shape: what the layers after it, and their cost, are built for.
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}

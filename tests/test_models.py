@@ -44,6 +44,32 @@ def test_augmentation_is_identity_at_inference():
     np.testing.assert_allclose(model.predict(batch, verbose=0), bare.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def test_training_crop_trains_on_crops_and_classifies_whole_faces(tmp_path):
+    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.layers import TrainingCrop
+    from fer_lib.models import save_model
+
+    faces = np.arange(2 * 48 * 48, dtype="float32").reshape(2, 48, 48, 1)
+    crop = TrainingCrop(40)
+    np.testing.assert_array_equal(crop(faces, training=True), faces[:, 4:44, 4:44])
+    np.testing.assert_array_equal(crop(faces), faces)
+    with pytest.raises(ValueError, match="crop size 50 is larger than the 48x48 images"):
+        TrainingCrop(50)(faces, training=True)
+    with pytest.raises(ValueError, match="positive number of pixels, got 0"):
+        TrainingCrop(0)
+
+    # A fer_cnn with the crop trains on 40x40 crops, keeps 48x48 inputs and saves and loads with safe mode.
+    model = build_model("fer_cnn", augment=AugmentConfig(flip=True, shift=0.1, crop=40), seed=1)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    labels = keras.utils.to_categorical(np.arange(8) % 7, 7)
+    batch = np.random.default_rng(0).integers(0, 255, (8, 48, 48, 1)).astype("float32")
+    assert np.isfinite(model.fit(batch, labels, epochs=1, verbose=0).history["loss"][0])
+    save_model(model, tmp_path / "crop.keras")
+    loaded = load_model(tmp_path / "crop.keras")
+    assert loaded.get_layer("aug_crop").size == 40
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_precision_choice():
     assert resolve_precision("float32") == "float32"
     assert resolve_precision("auto") in ("float32", "bfloat16")
