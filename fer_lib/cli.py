@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seeds the validation split, the initial weights and the augmentation (default: 1234)")
     train.add_argument("--max-train-images", type=positive_int, default=None, help="train on a stratified subset of about this size")
     train.add_argument("--overwrite", action="store_true",
-                       help="replace a finished or interrupted run in --out (the old model is kept as model.previous.keras)")
+                       help="replace a finished or interrupted run in --out (a finished one is kept as model.previous.keras, "
+                            "config.previous.json, ...)")
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in --out from its last completed epoch, with its saved settings")
     train.add_argument("--demo", action="store_true", help="use generated demo data when no dataset is found")
@@ -214,7 +215,8 @@ def _cmd_train(args) -> int:
     print(f"Trained {s['epochs_run']} epoch(s){resumed} in {s['wall_seconds']:.0f} s ({s['precision']}{rate}){best}")
     print(f"Model: {result.model_path}")
     if s.get("previous_model"):
-        print(f"The model it replaced is kept as {s['previous_model']}")
+        print(f"The run it replaced is kept as {s['previous_model']}, with its config, history and metrics "
+              "as *.previous.* beside it")
     if not args.no_eval:
         model = load_model(result.model_path)
         metrics = evaluate_model(model, dataset.test.images, dataset.test.labels)

@@ -7,8 +7,8 @@ the run's config, the best checkpoint so far, `history.csv` (updated every epoch
 after every epoch, the training state (weights, optimizer, callback counters), so an
 interrupted run continues from its last completed epoch with `resume=True`
 (`fer train --resume`), and the folder's published files always belong together.
-`overwrite=True` keeps the replaced model and its metrics as `model.previous.keras` and
-`metrics.previous.json`.
+`overwrite=True` keeps the replaced run as `model.previous.keras` with its metrics, config,
+history, data and summary beside it (`metrics.previous.json`, `config.previous.json`, ...).
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ NO_DECAY_VARIABLES = ["gamma", "beta", "bias"]  # batch-norm scale/offset, layer
 STATE_FILE = "state.json"
 BEST_CHECKPOINT = "best.keras"  # in RESUME_DIR
 TEACHER_FILE = "teacher_probabilities.npy"  # in RESUME_DIR: a resumed run keeps its targets without the teacher
+REPLACED_DIR = "replaced"  # in RESUME_DIR: the finished run that --overwrite replaces, copied when it starts
+# A finished run's files and the names they keep once a new run replaces them.
+PREVIOUS_NAMES = {MODEL_FILE: PREVIOUS_MODEL_FILE, METRICS_FILE: PREVIOUS_METRICS_FILE,
+                  CONFIG_FILE: "config.previous.json", HISTORY_FILE: "history.previous.csv",
+                  DATA_FILE: "data.previous.json", SUMMARY_FILE: "train_summary.previous.json"}
 
 
 @dataclass
@@ -449,7 +454,26 @@ def prepare_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> dic
     if overwrite or state is None:  # the leftovers of a run killed before its first epoch ended go too
         shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
     check_writable(out_dir / RESUME_DIR)
+    if overwrite and (out_dir / MODEL_FILE).exists():
+        _keep_replaced_run(out_dir)
     return state if resume else None
+
+
+def _keep_replaced_run(out_dir: Path) -> None:
+    """Copy the finished run that is being replaced into .resume/, before anything of it changes.
+
+    Copied now, not when the new run publishes, so that a publish redone after a kill
+    cannot mistake the new run's files for the old ones.
+    """
+    replaced = out_dir / RESUME_DIR / REPLACED_DIR
+    try:
+        replaced.mkdir(parents=True)
+        for name in PREVIOUS_NAMES:
+            if (out_dir / name).exists():
+                copy_atomic(out_dir / name, replaced / name)
+    except OSError as exc:
+        raise FerError(f"{replaced}: could not keep a copy of the run being replaced ({exc.strerror}); "
+                       "free some space or choose another --out. Nothing of that run was changed") from None
 
 
 def _check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: FerDataset) -> None:
@@ -588,13 +612,14 @@ def _publish(out_dir: Path, model: keras.Model, checkpoint: BestCheckpoint, conf
              rows: list[dict], summary: dict) -> None:
     """Move the finished run out of .resume/: its files, then the best checkpoint as model.keras.
 
-    A model being replaced is kept as model.previous.keras (copied first, so model.keras
-    always exists), with its metrics as metrics.previous.json. Every step can be redone,
-    so a run killed halfway through this finishes it on --resume.
+    A run being replaced (`--overwrite`) is kept from the copy made when the new run
+    started: model.previous.keras, config.previous.json and so on, all in place before the
+    new model.keras is renamed in (so a model.keras always exists). Every step can be
+    redone, so a run killed halfway through this finishes it on --resume.
     """
     resume_dir, model_file = out_dir / RESUME_DIR, out_dir / MODEL_FILE
-    best = resume_dir / BEST_CHECKPOINT
-    keeps_previous = model_file.exists() and (best.exists() or checkpoint.best is None)
+    best, replaced = resume_dir / BEST_CHECKPOINT, resume_dir / REPLACED_DIR
+    keeps_previous = (replaced / MODEL_FILE).exists()
     summary["previous_model"] = str(out_dir / PREVIOUS_MODEL_FILE) if keeps_previous else None
     write_text_atomic(out_dir / HISTORY_FILE, history_csv(rows))
     config.save(out_dir / CONFIG_FILE)
@@ -605,10 +630,13 @@ def _publish(out_dir: Path, model: keras.Model, checkpoint: BestCheckpoint, conf
             return  # published already, by the run that was killed just after doing it
         save_model(model, best)  # no epoch had a finite val_accuracy: keep the final weights
     try:
-        if model_file.exists():
-            copy_atomic(model_file, out_dir / PREVIOUS_MODEL_FILE)
-            if (out_dir / METRICS_FILE).exists():  # they describe the old model, not the new one
-                (out_dir / METRICS_FILE).replace(out_dir / PREVIOUS_METRICS_FILE)
+        if keeps_previous:
+            for name, previous_name in PREVIOUS_NAMES.items():
+                if (replaced / name).exists():
+                    copy_atomic(replaced / name, out_dir / previous_name)
+                else:  # an older generation's file would be taken for the replaced run's
+                    (out_dir / previous_name).unlink(missing_ok=True)
+            (out_dir / METRICS_FILE).unlink(missing_ok=True)  # it describes the old model, not the new one
         best.replace(model_file)
     except OSError as exc:
         raise FerError(f"{model_file}: could not be written ({exc.strerror}); free some space or choose another folder. "

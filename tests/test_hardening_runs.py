@@ -150,10 +150,20 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     # Finished: nothing to resume; --overwrite replaces it but keeps the old model.
     assert main(["train", "--resume", "--out", str(out)]) == 2
     assert "this run already finished, there is nothing to resume" in capsys.readouterr().err
-    old_model = (out / "model.keras").read_bytes()
+    # The whole replaced run is kept beside the new one, and nothing older passes for it.
+    kept = {"model.keras": "model.previous.keras", "config.json": "config.previous.json",
+            "history.csv": "history.previous.csv", "train_summary.json": "train_summary.previous.json",
+            "data.json": "data.previous.json"}
+    old_files = {name: (out / name).read_bytes() for name in kept}
+    (out / "metrics.previous.json").write_text("{}")  # from an older generation; the replaced run has no metrics
     assert main([*argv[:-1], "--epochs", "1", "--seed", "5", "--overwrite", "--no-eval"]) == 0
-    assert (out / "model.previous.keras").read_bytes() == old_model
-    assert (out / "model.keras").read_bytes() != old_model
+    assert "The run it replaced is kept as" in capsys.readouterr().out
+    for name, previous in kept.items():
+        assert (out / previous).read_bytes() == old_files[name], previous
+    assert (out / "model.keras").read_bytes() != old_files["model.keras"]
+    assert not (out / "metrics.previous.json").exists()
+    assert json.loads((out / "config.json").read_text())["seed"] == 5
+    assert json.loads((out / "config.previous.json").read_text())["seed"] != 5
     assert read_history(out)["epoch"].tolist() == [0]
 
 
@@ -340,3 +350,31 @@ def test_pipeline_rerun_gets_its_own_folder_and_leaves_the_first_untouched(synth
     assert set(snapshot(second)) == set(before)
     for name in ("pipeline_config.json", "status.json", "index.html", "latest", *(f"{n}.html" for n in pipeline.NOTEBOOKS)):
         assert name in renamed, name
+
+
+def test_a_publish_redone_after_a_failure_keeps_the_replaced_run_not_the_new_one(tiny_model, synthetic_root, tmp_path,
+                                                                                  monkeypatch, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--model", tiny_model, "--data", str(synthetic_root), "--out", str(out), "--epochs", "1",
+            "--precision", "float32", "--no-eval"]
+    assert main(argv) == 0
+    old_config, old_model = (out / "config.json").read_bytes(), (out / "model.keras").read_bytes()
+    real_replace = os.replace
+
+    def fail_at_the_swap(source, target):
+        if Path(target) == out / "model.keras":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_at_the_swap)
+    assert main([*argv, "--overwrite", "--seed", "5"]) == 2
+    assert "run again with --resume" in capsys.readouterr().err
+    # The new run's config was already published when the swap failed ...
+    assert json.loads((out / "config.json").read_text())["seed"] == 5
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert main(["train", "--resume", "--out", str(out), "--no-eval"]) == 0
+    # ... yet the redone publish keeps the replaced run's own files.
+    assert (out / "config.previous.json").read_bytes() == old_config
+    assert (out / "model.previous.keras").read_bytes() == old_model
+    assert json.loads((out / "config.json").read_text())["seed"] == 5
+    assert not (out / RESUME_DIR).exists()
