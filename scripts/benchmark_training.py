@@ -1,10 +1,13 @@
-"""Training throughput of registered models in float32 against mixed bfloat16, side by side.
+"""Training throughput of registered models or presets, in float32 against mixed bfloat16, side by side.
 
-Runs are interleaved (f32, bf16, f32, bf16, ...) so that background load hits both alike;
-each run trains 2 epochs on the same images and times the second (the first traces graphs).
-Prints medians and the bf16/f32 ratio; --json saves them.
+A name is a registered model (with its default augmentation) or a preset (its model, options
+and augmentation, e.g. fer_cnn_crop's 40x40 training crops). Runs are interleaved (every name
+and precision once, then again) so that background load hits all alike; each run trains
+2 epochs on the same images and times the second (the first traces graphs). Prints medians,
+the bf16/f32 ratio and each name's speed relative to the first; --json saves them.
 
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn --images 6400 --repeats 3
+    python scripts/benchmark_training.py --data $FER_DATA --models fer_cnn_long fer_cnn_crop --precisions bfloat16
 """
 
 from __future__ import annotations
@@ -18,18 +21,28 @@ import sys
 from fer_lib.backend import import_backend_quietly
 
 
-def measure(model_name: str, precision: str, train, val, batch_size: int, seed: int) -> float:
+def build(name: str, seed: int):
+    """The registered model `name`, or the model of the preset `name` with its augmentation."""
+    from fer_lib.models import MODEL_BUILDERS, build_model
+    from fer_lib.presets import preset_config
+
+    if name in MODEL_BUILDERS:
+        return build_model(name, seed=seed)
+    config = preset_config(name)
+    return build_model(config.model, augment=config.augment, seed=seed, **config.model_options)
+
+
+def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -> float:
     import keras
 
     from fer_lib.config import TrainConfig
     from fer_lib.labels import NUM_CLASSES
-    from fer_lib.models import build_model
     from fer_lib.precision import set_precision
     from fer_lib.training import ThroughputMeter, as_model_input, make_optimizer
 
     keras.utils.set_random_seed(seed)
     set_precision(precision)
-    model = build_model(model_name, seed=seed)
+    model = build(name, seed)
     model.compile(optimizer=make_optimizer(TrainConfig()), loss="categorical_crossentropy", metrics=["accuracy"])
     meter = ThroughputMeter(len(train))
     model.fit(as_model_input(train.images), keras.utils.to_categorical(train.labels, NUM_CLASSES),
@@ -42,7 +55,8 @@ def measure(model_name: str, precision: str, train, val, batch_size: int, seed: 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated faces)")
-    parser.add_argument("--models", nargs="+", default=["seed_cnn"])
+    parser.add_argument("--models", nargs="+", default=["seed_cnn"], help="registered models or presets")
+    parser.add_argument("--precisions", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
     parser.add_argument("--images", type=int, default=6400, help="training images per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -51,6 +65,14 @@ def main(argv=None) -> int:
 
     import_backend_quietly()
     import keras
+
+    from fer_lib.models import MODEL_BUILDERS
+    from fer_lib.presets import PRESETS
+
+    known = list(dict.fromkeys([*MODEL_BUILDERS, *PRESETS]))
+    unknown = [name for name in args.models if name not in known]
+    if unknown:
+        parser.error(f"unknown model or preset {', '.join(unknown)}; choose from {', '.join(known)}")
 
     from fer_lib.data import Split, load_dataset, resolve_data_or_demo
     from fer_lib.precision import cpu_supports_bf16
@@ -63,22 +85,32 @@ def main(argv=None) -> int:
     results = {"data": str(data), "synthetic": synthetic, "images": len(train), "batch_size": args.batch_size,
                "repeats": args.repeats, "backend": keras.backend.backend(), "cpu_bf16": cpu_supports_bf16(),
                "machine": platform.processor() or platform.machine(), "models": {}}
-    for name in args.models:
-        rates = {"float32": [], "bfloat16": []}
-        for repeat in range(args.repeats):
-            for precision in rates:
+    rates = {name: {precision: [] for precision in args.precisions} for name in args.models}
+    for repeat in range(args.repeats):
+        for name in args.models:
+            for precision in args.precisions:
                 rate = measure(name, precision, train, val, args.batch_size, seed=repeat)
-                rates[precision].append(round(rate, 1))
+                rates[name][precision].append(round(rate, 1))
                 print(f"{name} {precision:8s} run {repeat + 1}: {rate:7.1f} images/s", flush=True)
-        medians = {p: statistics.median(r) for p, r in rates.items()}
-        # Each f32 run and the bf16 run right after it share the machine's state; their ratio
-        # is steadier than the ratio of medians when the host's speed drifts between runs.
-        paired = statistics.median(b / f for f, b in zip(rates["float32"], rates["bfloat16"]))
-        results["models"][name] = {"images_per_second": rates, "median": medians,
-                                   "bf16_over_f32_medians": round(medians["bfloat16"] / medians["float32"], 2),
-                                   "bf16_over_f32_paired_median": round(paired, 2)}
-        print(f"{name}: median float32 {medians['float32']:.0f} images/s, bfloat16 {medians['bfloat16']:.0f} images/s; "
-              f"ratio of medians {medians['bfloat16'] / medians['float32']:.2f}x, median paired ratio {paired:.2f}x")
+    first = args.models[0]
+    for name in args.models:
+        medians = {p: statistics.median(r) for p, r in rates[name].items()}
+        summary = {"images_per_second": rates[name], "median": medians}
+        line = f"{name}: " + ", ".join(f"median {p} {m:.0f} images/s" for p, m in medians.items())
+        if len(args.precisions) == 2:
+            # Each f32 run and the bf16 run right after it share the machine's state; their ratio
+            # is steadier than the ratio of medians when the host's speed drifts between runs.
+            paired = statistics.median(b / f for f, b in zip(rates[name]["float32"], rates[name]["bfloat16"]))
+            summary["bf16_over_f32_medians"] = round(medians["bfloat16"] / medians["float32"], 2)
+            summary["bf16_over_f32_paired_median"] = round(paired, 2)
+            line += f"; bf16/f32: ratio of medians {summary['bf16_over_f32_medians']:.2f}x, median paired ratio {paired:.2f}x"
+        if name != first:
+            # Paired per repeat and precision, like the bf16/f32 ratio.
+            paired = statistics.median(r / f for p in args.precisions for f, r in zip(rates[first][p], rates[name][p]))
+            summary[f"over_{first}_paired_median"] = round(paired, 2)
+            line += f"; {paired:.2f}x {first}'s speed (median paired ratio)"
+        results["models"][name] = summary
+        print(line, flush=True)
     if args.json:
         from fer_lib.artifacts import write_json_atomic
 
