@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
 import zlib
@@ -16,6 +17,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from fer_lib.labels import EMOTIONS  # noqa: E402
 
 REAL_DATA = os.environ.get("FER_DATA")
+SCRIPTS_DIR = Path(__file__).resolve().parents[1] / "scripts"
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Loads scripts/NAME.py as a module (the scripts are not a package)."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS_DIR / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(autouse=True)

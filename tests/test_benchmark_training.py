@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_training.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_model_and_a_preset_are_measured_in_interleaved_runs(synthetic_root, tmp_path, capsys):
-    benchmark = load_script()
+def test_a_model_and_a_preset_are_measured_in_interleaved_runs(synthetic_root, tmp_path, capsys, load_script):
+    benchmark = load_script("benchmark_training")
     out = tmp_path / "bench.json"
     assert benchmark.main(["--data", str(synthetic_root), "--models", "seed_cnn", "fer_cnn_crop", "--images", "32",
                            "--repeats", "2", "--batch-size", "16", "--precisions", "float32", "--json", str(out)]) == 0
@@ -33,7 +22,7 @@ def test_a_model_and_a_preset_are_measured_in_interleaved_runs(synthetic_root, t
     assert benchmark.build("fer_cnn_crop", seed=0).get_layer("aug_crop").size == 40
 
 
-def test_an_unknown_name_is_refused_in_one_line(capsys):
+def test_an_unknown_name_is_refused_in_one_line(capsys, load_script):
     with pytest.raises(SystemExit):
-        load_script().main(["--models", "nope"])
+        load_script("benchmark_training").main(["--models", "nope"])
     assert "unknown model or preset nope; choose from cnn, seed_cnn" in capsys.readouterr().err

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 from fer_lib.data import load_dataset
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_data.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("gpu_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _rows(images, labels):
     return sorted((int(label), image.tobytes()) for image, label in zip(images, labels))
 
 
-def test_pack_then_unpack_gives_the_same_training_faces(synthetic_root, tmp_path):
-    gpu_data = _script()
+def test_pack_then_unpack_gives_the_same_training_faces(synthetic_root, tmp_path, load_script):
+    gpu_data = load_script("gpu_data")
     packed = tmp_path / "carry" / "train.npy.xz"
     assert gpu_data.main(["pack", "--data", str(synthetic_root), "--out", str(packed)]) == 0
     assert gpu_data.main(["unpack", str(packed), "--out", str(tmp_path / "fer")]) == 0

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from fer_lib.cli import main
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
-
-
 @pytest.fixture()
-def results_table(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("results_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def results_table(tmp_path, monkeypatch, load_script):
+    module = load_script("results_table")
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{module.START}\nold table\n{module.END}\n\nafter\n")
     monkeypatch.setattr(module, "RESULTS_DIR", tmp_path / "results")
