@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from fer_lib.data import load_dataset
+
 
 def _rows(images, labels):
     return sorted((int(label), image.tobytes()) for image, label in zip(images, labels))

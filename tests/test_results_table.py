@@ -8,6 +8,7 @@ import pytest
 
 from fer_lib.cli import main
 
+
 @pytest.fixture()
 def results_table(tmp_path, monkeypatch, load_script):
     module = load_script("results_table")
