@@ -21,7 +21,7 @@ class AugmentConfig:
     zoom: float = 0.0  # fraction, e.g. 0.1 for +-10%
     contrast: float = 0.0
     erasing: float = 0.0  # probability of one random erased rectangle
-    crop: int = 0  # train on the central crop x crop pixels, after the shifts; inference sees the whole face
+    crop: int = 0  # the model sees the central crop x crop pixels (after the shifts, so random crops in training)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

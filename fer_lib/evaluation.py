@@ -25,11 +25,14 @@ TTA_MODES = ("none", "flip", "tencrop")
 TENCROP_SIZE = 42  # crops of 42 of the 48 pixels: the shifts training augmentation covers
 
 
-def tta_views(images: np.ndarray, mode: str = "none") -> list[np.ndarray]:
+def tta_views(images: np.ndarray, mode: str = "none", model_crop: int | None = None) -> list[np.ndarray]:
     """The views of (N, 48, 48) uint8 faces averaged by test-time augmentation.
 
     flip: the face and its mirror image. tencrop: four corner crops and the centre crop,
-    each resized back to 48x48, and their mirror images.
+    each resized back to 48x48, and their mirror images. For a model that classifies the
+    central `model_crop` pixels (a TrainingCrop layer), tencrop instead moves each face so
+    that this central crop is one of the five `model_crop`-pixel crops, unresized: the
+    crops it was trained on, at their scale.
     """
     if mode not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
@@ -37,6 +40,8 @@ def tta_views(images: np.ndarray, mode: str = "none") -> list[np.ndarray]:
         return [images]
     if mode == "flip":
         return [images, images[:, :, ::-1]]
+    if model_crop:
+        return _shifted_crop_views(images, model_crop)
     size, crop = images.shape[1], TENCROP_SIZE
     offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), ((size - crop) // 2, (size - crop) // 2)]
     views = []
@@ -49,12 +54,41 @@ def tta_views(images: np.ndarray, mode: str = "none") -> list[np.ndarray]:
     return views
 
 
+def _shifted_crop_views(images: np.ndarray, crop: int) -> list[np.ndarray]:
+    """Ten views whose central `crop` pixels are the faces' corner and centre crops and their mirrors."""
+    size = images.shape[1]
+    margin = (size - crop) // 2
+    # Edge-padded, so a model without the crop layer (in an ensemble) sees shifted faces, not wrapped ones.
+    padded = np.pad(images, ((0, 0), (margin, margin), (margin, margin)), mode="edge")
+    offsets = [(0, 0), (0, 2 * margin), (2 * margin, 0), (2 * margin, 2 * margin), (margin, margin)]
+    views = []
+    for top, left in offsets:
+        view = padded[:, top:top + size, left:left + size]
+        views += [view, view[:, :, ::-1]]
+    return views
+
+
+def model_crop_size(model: keras.Model) -> int | None:
+    """The central crop a model classifies (its TrainingCrop layer, in any member), or None."""
+    from fer_lib.layers import TrainingCrop
+
+    def sizes(layer) -> set[int]:
+        found = {layer.size} if isinstance(layer, TrainingCrop) else set()
+        for inner in getattr(layer, "layers", []):
+            found |= sizes(inner)
+        return found
+
+    found = sizes(model)
+    return found.pop() if len(found) == 1 else None
+
+
 def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:
     """The model's probabilities (N, 7) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
     from fer_lib.training import as_model_input
 
+    crop = model_crop_size(model) if tta == "tencrop" else None
     return [np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64)
-            for view in tta_views(images, tta)]
+            for view in tta_views(images, tta, model_crop=crop)]
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:

@@ -41,11 +41,13 @@ class PriorCorrection(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="fer_lib")
 class TrainingCrop(keras.layers.Layer):
-    """The central `size` x `size` pixels of training batches; the whole image at inference.
+    """The central `size` x `size` pixels of every face, in training and at inference.
 
-    After random shifts this is a random crop of each face. Convolutions on the smaller
-    crops cost (size/48)^2 of the compute per training face, and a network with global pooling
-    then classifies whole faces at the scale it learnt (Touvron et al. 2019, FixRes).
+    After random shifts this is a random crop of each training face; at inference the model
+    sees the central crop (and ten-crop TTA moves the face so that it sees the corner crops,
+    as Khaireddin & Chen 2021 do). Convolutions on the crops cost (size/48)^2 of the compute
+    per face. Whole faces at inference were tried first: the network, trained on crops,
+    lost 10 pt of validation accuracy on them (44.6% against 54.5% on the central crop).
     """
 
     def __init__(self, size: int, **kwargs):
@@ -55,8 +57,6 @@ class TrainingCrop(keras.layers.Layer):
             raise ValueError(f"crop size must be a positive number of pixels, got {size}")
 
     def call(self, images, training=None):
-        if not training:
-            return images
         height, width = images.shape[1], images.shape[2]
         if self.size > min(height, width):
             raise ValueError(f"crop size {self.size} is larger than the {height}x{width} images")
@@ -64,8 +64,7 @@ class TrainingCrop(keras.layers.Layer):
         return images[:, top:top + self.size, left:left + self.size, :]
 
     def compute_output_shape(self, input_shape):
-        # The inference shape: what the layers after it, and their cost, are built for.
-        return input_shape
+        return (input_shape[0], self.size, self.size, *input_shape[3:])
 
     def get_config(self):
         return {**super().get_config(), "size": self.size}

@@ -55,8 +55,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "fer_cnn_crop",
-            "fer_cnn_long trained on random 40x40 crops (shifts, then the central crop) and applied to whole faces: "
-            "about 0.7x the training compute per face.",
+            "fer_cnn_long on 40x40 crops: random ones in training (shifts, then the central crop), the central "
+            "crop at inference and the five crops with ten-crop TTA; about 0.7x the compute per face.",
             {**_FER_CNN, "epochs": 60, "weight_decay": 0.05, "early_stopping_patience": 60,
              "augment": AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5, crop=40)},
         ),

@@ -61,6 +61,13 @@ def test_tta_views_and_averaging():
     spans = [(int(c.min()), int(c.max())) for c in crops]
     corner = [(0, 0), (0, 6), (6, 0), (6, 6), (3, 3)]  # (first row, first column) of each crop
     assert spans == [(r + 4 * c, r + 41 + 4 * (c + 41)) for r, c in corner]
+    # For a model that classifies central 40x40 crops, the views move the face so that the central
+    # crop is each corner crop itself, unresized: the same pixels as slicing the face.
+    shifted = tta_views(ramp, "tencrop", model_crop=40)
+    assert len(shifted) == 10 and all(v.shape == ramp.shape for v in shifted)
+    for view, (top, left) in zip(shifted[::2], [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]):
+        np.testing.assert_array_equal(view[:, 4:44, 4:44], ramp[:, top:top + 40, left:left + 40])
+    np.testing.assert_array_equal(shifted[1], shifted[0][:, :, ::-1])
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         tta_views(faces, "rotate")
     model = build_model("seed_cnn", seed=0)

@@ -44,21 +44,22 @@ def test_augmentation_is_identity_at_inference():
     np.testing.assert_allclose(model.predict(batch, verbose=0), bare.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
 
 
-def test_training_crop_trains_on_crops_and_classifies_whole_faces(tmp_path):
+def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path):
     from fer_lib.augmentation import AugmentConfig
+    from fer_lib.evaluation import model_crop_size, predict_probabilities
     from fer_lib.layers import TrainingCrop
     from fer_lib.models import save_model
 
     faces = np.arange(2 * 48 * 48, dtype="float32").reshape(2, 48, 48, 1)
     crop = TrainingCrop(40)
     np.testing.assert_array_equal(crop(faces, training=True), faces[:, 4:44, 4:44])
-    np.testing.assert_array_equal(crop(faces), faces)
+    np.testing.assert_array_equal(crop(faces), faces[:, 4:44, 4:44])
     with pytest.raises(ValueError, match="crop size 50 is larger than the 48x48 images"):
         TrainingCrop(50)(faces, training=True)
     with pytest.raises(ValueError, match="positive number of pixels, got 0"):
         TrainingCrop(0)
 
-    # A fer_cnn with the crop trains on 40x40 crops, keeps 48x48 inputs and saves and loads with safe mode.
+    # A fer_cnn with the crop keeps 48x48 inputs, trains, and saves and loads with safe mode.
     model = build_model("fer_cnn", augment=AugmentConfig(flip=True, shift=0.1, crop=40), seed=1)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     labels = keras.utils.to_categorical(np.arange(8) % 7, 7)
@@ -66,8 +67,22 @@ def test_training_crop_trains_on_crops_and_classifies_whole_faces(tmp_path):
     assert np.isfinite(model.fit(batch, labels, epochs=1, verbose=0).history["loss"][0])
     save_model(model, tmp_path / "crop.keras")
     loaded = load_model(tmp_path / "crop.keras")
-    assert loaded.get_layer("aug_crop").size == 40
+    assert loaded.get_layer("aug_crop").size == 40 and model_crop_size(loaded) == 40
+    assert model_crop_size(build_model("fer_cnn", seed=1)) is None
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
+    # At inference only the central crop counts: a different border changes nothing.
+    reframed = batch.copy()
+    reframed[:, :4] = 0
+    reframed[:, :, 44:] = 255
+    np.testing.assert_allclose(loaded.predict(reframed, verbose=0), loaded.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
+    # Ten-crop on it averages the five 40x40 crops and their mirrors.
+    faces = batch[..., 0].astype(np.uint8)
+    crops = [faces[:, t:t + 40, l:l + 40] for t, l in [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]]
+    after_crop = loaded.layers[loaded.layers.index(loaded.get_layer("aug_crop")) + 1:]
+    bare = keras.Sequential([keras.Input((40, 40, 1))] + after_crop)  # the same weights on 40x40 inputs in [0, 1]
+    expected = np.mean([bare.predict(v[..., None].astype("float32") / 255.0, verbose=0)
+                        for c in crops for v in (c, c[:, :, ::-1])], axis=0)
+    np.testing.assert_allclose(predict_probabilities(loaded, faces, tta="tencrop"), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_precision_choice():
