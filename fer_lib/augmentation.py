@@ -1,4 +1,5 @@
-"""Data augmentation as Keras layers inside the model: active in training, identity at inference.
+"""Data augmentation as Keras layers inside the model: active in training, identity at inference
+(except the crop, which the model takes at inference too).
 
 Living in the model keeps augmentation off Python per-image loops, runs it on whatever
 backend trains (TensorFlow here, JAX on a GPU) and saves it with the model. MixUp and

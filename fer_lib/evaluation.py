@@ -9,6 +9,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from fer_lib.artifacts import write_json_atomic
+from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS
 
 # The original project's README figures, for comparison rows in reports.
@@ -55,17 +56,15 @@ def tta_views(images: np.ndarray, mode: str = "none", model_crop: int | None = N
 
 
 def _shifted_crop_views(images: np.ndarray, crop: int) -> list[np.ndarray]:
-    """Ten views whose central `crop` pixels are the faces' corner and centre crops and their mirrors."""
+    """Ten views whose central `crop` pixels (as TrainingCrop takes them) are the corner and centre crops, and of the mirrors."""
     size = images.shape[1]
-    margin = (size - crop) // 2
+    low = (size - crop) // 2  # where TrainingCrop's central crop starts
     # Edge-padded, so a model without the crop layer (in an ensemble) sees shifted faces, not wrapped ones.
-    padded = np.pad(images, ((0, 0), (margin, margin), (margin, margin)), mode="edge")
-    offsets = [(0, 0), (0, 2 * margin), (2 * margin, 0), (2 * margin, 2 * margin), (margin, margin)]
-    views = []
-    for top, left in offsets:
-        view = padded[:, top:top + size, left:left + size]
-        views += [view, view[:, :, ::-1]]
-    return views
+    pad = ((0, 0), (low, size - crop - low), (low, size - crop - low))
+    # A view cut at (top, left) of the padded face has the face's crop at (top, left) in its centre.
+    offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), (low, low)]
+    padded, mirrored = np.pad(images, pad, mode="edge"), np.pad(images[:, :, ::-1], pad, mode="edge")
+    return [p[:, top:top + size, left:left + size] for top, left in offsets for p in (padded, mirrored)]
 
 
 def model_crop_size(model: keras.Model) -> int | None:
@@ -79,7 +78,10 @@ def model_crop_size(model: keras.Model) -> int | None:
         return found
 
     found = sizes(model)
-    return found.pop() if len(found) == 1 else None
+    if len(found) > 1:
+        raise FerError(f"{model.name}: its members classify central crops of different sizes ({', '.join(map(str, sorted(found)))} "
+                       "pixels), so no ten crops suit them all; use --tta flip or none, or ensemble models of one crop size")
+    return found.pop() if found else None
 
 
 def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:

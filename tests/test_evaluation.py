@@ -63,11 +63,16 @@ def test_tta_views_and_averaging():
     assert spans == [(r + 4 * c, r + 41 + 4 * (c + 41)) for r, c in corner]
     # For a model that classifies central 40x40 crops, the views move the face so that the central
     # crop is each corner crop itself, unresized: the same pixels as slicing the face.
-    shifted = tta_views(ramp, "tencrop", model_crop=40)
-    assert len(shifted) == 10 and all(v.shape == ramp.shape for v in shifted)
-    for view, (top, left) in zip(shifted[::2], [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]):
-        np.testing.assert_array_equal(view[:, 4:44, 4:44], ramp[:, top:top + 40, left:left + 40])
-    np.testing.assert_array_equal(shifted[1], shifted[0][:, :, ::-1])
+    from fer_lib.layers import TrainingCrop
+
+    for crop in (40, 41):  # an odd margin too: 3 pixels before TrainingCrop's central crop, 4 after
+        shifted = tta_views(ramp, "tencrop", model_crop=crop)
+        assert len(shifted) == 10 and all(v.shape == ramp.shape for v in shifted)
+        seen = [np.asarray(TrainingCrop(crop)(v[..., None].astype("float32")))[..., 0] for v in shifted]
+        far = 48 - crop
+        for i, (top, left) in enumerate([(0, 0), (0, far), (far, 0), (far, far), ((48 - crop) // 2, (48 - crop) // 2)]):
+            for face, view in ((ramp, seen[2 * i]), (ramp[:, :, ::-1], seen[2 * i + 1])):  # the face, then its mirror
+                np.testing.assert_array_equal(view, face[:, top:top + crop, left:left + crop])
     with pytest.raises(ValueError, match="unknown test-time augmentation"):
         tta_views(faces, "rotate")
     model = build_model("seed_cnn", seed=0)

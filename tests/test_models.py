@@ -68,7 +68,18 @@ def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path)
     save_model(model, tmp_path / "crop.keras")
     loaded = load_model(tmp_path / "crop.keras")
     assert loaded.get_layer("aug_crop").size == 40 and model_crop_size(loaded) == 40
-    assert model_crop_size(build_model("fer_cnn", seed=1)) is None
+    plain = build_model("fer_cnn", seed=1)
+    assert model_crop_size(plain) is None
+    # Found inside an ensemble's members and under a prior correction; two crop sizes cannot share ten crops.
+    from fer_lib.ensemble import build_ensemble
+    from fer_lib.errors import FerError
+    from fer_lib.rebalance import with_prior_correction
+
+    assert model_crop_size(build_ensemble([plain, loaded])) == 40
+    assert model_crop_size(with_prior_correction(loaded, np.full(7, 1 / 7), 0.5)) == 40
+    other = build_model("fer_cnn", augment=AugmentConfig(crop=36), seed=2)
+    with pytest.raises(FerError, match=r"central crops of different sizes \(36, 40 pixels\)"):
+        model_crop_size(build_ensemble([other, loaded]))
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
     # At inference only the central crop counts: a different border changes nothing.
     reframed = batch.copy()
