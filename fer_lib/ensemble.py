@@ -28,6 +28,15 @@ def build_ensemble(members: list[keras.Model], name: str = "ensemble") -> keras.
     return keras.Model(inputs, mean, name=name)
 
 
+def ensemble_members(model: keras.Model) -> list[keras.Model] | None:
+    """The members of a model made by `build_ensemble` (saved and loaded too), or None for any other model."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    others = [layer for layer in model.layers if not isinstance(layer, (keras.Model, keras.layers.InputLayer))]
+    if len(members) >= 2 and len(others) == 1 and isinstance(others[0], keras.layers.Average):
+        return members
+    return None
+
+
 def ensemble_files(model_paths: list[str | Path], out: str | Path, overwrite: bool = False) -> Path:
     """Load the saved models (each checked like any model file), average them and save the ensemble to `out`."""
     out = Path(out)

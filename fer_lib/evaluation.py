@@ -59,7 +59,7 @@ def _shifted_crop_views(images: np.ndarray, crop: int) -> list[np.ndarray]:
     """Ten views whose central `crop` pixels (as TrainingCrop takes them) are the corner and centre crops, and of the mirrors."""
     size = images.shape[1]
     low = (size - crop) // 2  # where TrainingCrop's central crop starts
-    # Edge-padded, so a model without the crop layer (in an ensemble) sees shifted faces, not wrapped ones.
+    # Edge-padded, so a model without the crop layer (in a rebalanced ensemble) sees shifted faces, not wrapped ones.
     pad = ((0, 0), (low, size - crop - low), (low, size - crop - low))
     # A view cut at (top, left) of the padded face has the face's crop at (top, left) in its centre.
     offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), (low, low)]
@@ -79,15 +79,23 @@ def model_crop_size(model: keras.Model) -> int | None:
 
     found = sizes(model)
     if len(found) > 1:
-        raise FerError(f"{model.name}: its members classify central crops of different sizes ({', '.join(map(str, sorted(found)))} "
-                       "pixels), so no ten crops suit them all; use --tta flip or none, or ensemble models of one crop size")
+        raise FerError(f"{model.name}: it joins models that classify central crops of different sizes "
+                       f"({', '.join(map(str, sorted(found)))} pixels) behind one output, so no ten crops suit them all; "
+                       "use --tta flip or none")
     return found.pop() if found else None
 
 
 def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:
     """The model's probabilities (N, 7) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
+    from fer_lib.ensemble import ensemble_members
     from fer_lib.training import as_model_input
 
+    members = ensemble_members(model) if tta == "tencrop" else None
+    if members:
+        # Each member gets its own ten crops (a crop model its unresized crops, the others resized ones),
+        # averaged view by view: the ensemble's mean, without giving whole-face members shifted faces.
+        per_member = [predict_views(member, images, batch_size, tta) for member in members]
+        return [sum(views) / len(members) for views in zip(*per_member)]
     crop = model_crop_size(model) if tta == "tencrop" else None
     return [np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64)
             for view in tta_views(images, tta, model_crop=crop)]

@@ -68,18 +68,6 @@ def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path)
     save_model(model, tmp_path / "crop.keras")
     loaded = load_model(tmp_path / "crop.keras")
     assert loaded.get_layer("aug_crop").size == 40 and model_crop_size(loaded) == 40
-    plain = build_model("fer_cnn", seed=1)
-    assert model_crop_size(plain) is None
-    # Found inside an ensemble's members and under a prior correction; two crop sizes cannot share ten crops.
-    from fer_lib.ensemble import build_ensemble
-    from fer_lib.errors import FerError
-    from fer_lib.rebalance import with_prior_correction
-
-    assert model_crop_size(build_ensemble([plain, loaded])) == 40
-    assert model_crop_size(with_prior_correction(loaded, np.full(7, 1 / 7), 0.5)) == 40
-    other = build_model("fer_cnn", augment=AugmentConfig(crop=36), seed=2)
-    with pytest.raises(FerError, match=r"central crops of different sizes \(36, 40 pixels\)"):
-        model_crop_size(build_ensemble([other, loaded]))
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
     # At inference only the central crop counts: a different border changes nothing.
     reframed = batch.copy()
@@ -94,6 +82,31 @@ def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path)
     expected = np.mean([bare.predict(v[..., None].astype("float32") / 255.0, verbose=0)
                         for c in crops for v in (c, c[:, :, ::-1])], axis=0)
     np.testing.assert_allclose(predict_probabilities(loaded, faces, tta="tencrop"), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_ten_crop_finds_the_crop_in_ensembles_and_rebalanced_models():
+    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.ensemble import build_ensemble
+    from fer_lib.errors import FerError
+    from fer_lib.evaluation import model_crop_size, predict_probabilities
+    from fer_lib.rebalance import with_prior_correction
+
+    faces = np.random.default_rng(3).integers(0, 256, (6, 48, 48)).astype(np.uint8)
+    crop40 = build_model("fer_cnn", augment=AugmentConfig(crop=40), seed=1)
+    crop36 = build_model("fer_cnn", augment=AugmentConfig(crop=36), seed=2)
+    plain = build_model("fer_cnn", seed=3)
+    mixed = build_ensemble([plain, crop40])
+    assert model_crop_size(plain) is None and model_crop_size(mixed) == 40
+    assert model_crop_size(with_prior_correction(crop40, np.full(7, 1 / 7), 0.5)) == 40
+    # An ensemble's ten-crop gives each member its own ten crops: the crop model its 40-pixel crops,
+    # the whole-face model its resized ones.
+    own = (predict_probabilities(plain, faces, tta="tencrop") + predict_probabilities(crop40, faces, tta="tencrop")) / 2
+    np.testing.assert_allclose(predict_probabilities(mixed, faces, tta="tencrop"), own, rtol=1e-4, atol=1e-5)
+    assert predict_probabilities(build_ensemble([crop36, crop40]), faces, tta="tencrop").shape == (6, 7)
+    # Behind one prior correction the members cannot get their own crops, and two crop sizes share none.
+    joined = with_prior_correction(build_ensemble([crop36, crop40]), np.full(7, 1 / 7), 0.5)
+    with pytest.raises(FerError, match=r"central crops of different sizes \(36, 40 pixels\)"):
+        predict_probabilities(joined, faces, tta="tencrop")
 
 
 def test_precision_choice():
