@@ -67,17 +67,19 @@ def _shifted_crop_views(images: np.ndarray, crop: int) -> list[np.ndarray]:
     return [p[:, top:top + size, left:left + size] for top, left in offsets for p in (padded, mirrored)]
 
 
-def model_crop_size(model: keras.Model) -> int | None:
-    """The central crop a model classifies (its TrainingCrop layer, in any member), or None."""
+def _crop_sizes(layer) -> set[int]:
+    """The sizes of the TrainingCrop layers in `layer` and everything nested in it."""
     from fer_lib.layers import TrainingCrop
 
-    def sizes(layer) -> set[int]:
-        found = {layer.size} if isinstance(layer, TrainingCrop) else set()
-        for inner in getattr(layer, "layers", []):
-            found |= sizes(inner)
-        return found
+    found = {layer.size} if isinstance(layer, TrainingCrop) else set()
+    for inner in getattr(layer, "layers", []):
+        found |= _crop_sizes(inner)
+    return found
 
-    found = sizes(model)
+
+def model_crop_size(model: keras.Model) -> int | None:
+    """The central crop a model classifies (its TrainingCrop layer, in any member), or None."""
+    found = _crop_sizes(model)
     if len(found) > 1:
         raise FerError(f"{model.name}: it joins models that classify central crops of different sizes "
                        f"({', '.join(map(str, sorted(found)))} pixels) behind one output, so no ten crops suit them all; "
@@ -91,7 +93,7 @@ def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256,
     from fer_lib.training import as_model_input
 
     members = ensemble_members(model) if tta == "tencrop" else None
-    if members:
+    if members and _crop_sizes(model):
         # Each member gets its own ten crops (a crop model its unresized crops, the others resized ones),
         # averaged view by view: the ensemble's mean, without giving whole-face members shifted faces.
         per_member = [predict_views(member, images, batch_size, tta) for member in members]
