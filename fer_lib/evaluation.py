@@ -11,6 +11,7 @@ from sklearn import metrics as skm
 from fer_lib.artifacts import write_json_atomic
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS
+from fer_lib.model_stats import leaf_layers
 
 # The original project's README figures, for comparison rows in reports.
 ORIGINAL_README = {
@@ -67,14 +68,11 @@ def _shifted_crop_views(images: np.ndarray, crop: int) -> list[np.ndarray]:
     return [p[:, top:top + size, left:left + size] for top, left in offsets for p in (padded, mirrored)]
 
 
-def _crop_sizes(layer) -> set[int]:
-    """The sizes of the TrainingCrop layers in `layer` and everything nested in it."""
+def _crop_sizes(model: keras.Model) -> set[int]:
+    """The sizes of the TrainingCrop layers in `model` and everything nested in it."""
     from fer_lib.layers import TrainingCrop
 
-    found = {layer.size} if isinstance(layer, TrainingCrop) else set()
-    for inner in getattr(layer, "layers", []):
-        found |= _crop_sizes(inner)
-    return found
+    return {layer.size for layer in leaf_layers(model) if isinstance(layer, TrainingCrop)}
 
 
 def model_crop_size(model: keras.Model) -> int | None:

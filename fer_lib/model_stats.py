@@ -14,7 +14,7 @@ import numpy as np
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates for one input through the conv, depthwise and dense layers."""
     total = 0
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
             out_shape = layer.output.shape
             positions = int(np.prod(out_shape[1:-1])) if len(out_shape) > 2 else 1
@@ -27,10 +27,11 @@ def count_macs(model: keras.Model) -> int:
     return total
 
 
-def _leaf_layers(model):
+def leaf_layers(model):
+    """The layers of `model` that are not models themselves, nested members and sub-models included."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
+            yield from leaf_layers(layer)
         else:
             yield layer
 
