@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None,
                        help="seeds the validation split, the initial weights and the augmentation (default: 1234)")
     train.add_argument("--max-train-images", type=positive_int, default=None, help="train on a stratified subset of about this size")
+    train.add_argument("--val-fraction", type=float, default=None, metavar="F",
+                       help="share of train held out for validation, checkpoint choice and early stopping (default 0.1); "
+                            "0 trains on every training face and keeps the final epoch (a final run of a settled recipe)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace a finished or interrupted run in --out (a finished one is kept as model.previous.keras, "
                             "config.previous.json, ...)")
@@ -133,7 +136,7 @@ def _cmd_pipeline(args) -> int:
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
                   "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
-                  "teacher", "distillation", "max_train_images", "precision", "seed")
+                  "teacher", "distillation", "max_train_images", "val_fraction", "precision", "seed")
 
 
 def _cmd_train(args) -> int:
@@ -186,7 +189,7 @@ def _cmd_train(args) -> int:
                         mixing_strength=args.mixing_strength,
                         teacher=os.path.abspath(args.teacher) if args.teacher else None,  # resumable from anywhere
                         distillation=args.distillation, precision=args.precision, seed=args.seed,
-                        max_train_images=args.max_train_images)
+                        max_train_images=args.max_train_images, val_fraction=args.val_fraction)
         settings = {k: v for k, v in settings.items() if v is not None}
         if args.distillation is not None and not args.teacher:
             raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")
@@ -200,6 +203,9 @@ def _cmd_train(args) -> int:
     dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed,
                            require_test=not args.no_eval)
     print(dataset.describe(), flush=True)
+    if len(dataset.val) == 0:
+        print("No validation split: every training face is trained on, without early stopping; "
+              "model.keras will be the final epoch's weights", flush=True)
     try:
         result = train(config, dataset, overwrite=args.overwrite, resume=args.resume)
     except KeyboardInterrupt:

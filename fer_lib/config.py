@@ -33,7 +33,7 @@ class TrainConfig:
     lr_factor: float = 0.5
     lr_patience: int = 2
     early_stopping_patience: int = 5
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  # 0: no validation; train on every training face and keep the final epoch
     max_train_images: int | None = None
     precision: str = "auto"
     seed: int = 1234
@@ -76,6 +76,11 @@ class TrainConfig:
             raise ValueError(f"distillation must be in (0, 1], got {self.distillation}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+        if not 0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in [0, 0.5), got {self.val_fraction} (0: no validation split)")
+        if self.val_fraction == 0 and self.lr_schedule == "plateau":
+            raise ValueError("lr_schedule plateau watches the validation loss, and val_fraction 0 holds out none; "
+                             "choose lr_schedule cosine or none, or a val_fraction above 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.max_train_images is not None and self.max_train_images < 7:

@@ -23,6 +23,7 @@ from fer_lib.preprocessing import IMAGE_EXTENSIONS, MIN_FACE_SIDE, load_face_fil
 
 CACHE_VERSION = 2  # 2: images under MIN_FACE_SIDE skipped, skip reasons by category
 SPLIT_NAMES = ("train", "val", "test")
+DEFAULT_VAL_FRACTION = 0.1
 # FER2013's `Usage` column, also encoded in Kaggle file names as Training_<id>.jpg etc.
 USAGE_CODES = {"training": 0, "publictest": 1, "privatetest": 2}
 USAGE_UNKNOWN = -1
@@ -546,15 +547,20 @@ def _apply_protocol(records: _Records, data_format: str, val_fraction: float, se
             half = "PublicTest" if 1 in present else "PrivateTest"
             why = f"Usage has only one test half ({half}), which is the test split"
         else:
+            # The test carve keeps its usual size when no validation is held out (val_fraction 0).
+            test_fraction = val_fraction or DEFAULT_VAL_FRACTION
             test = np.zeros(len(usage), bool)
-            test[stratified_holdout(records.labels, val_fraction, seed + 1)] = True
+            test[stratified_holdout(records.labels, test_fraction, seed + 1)] = True
             train_pool = ~test
-            why = f"no Usage known: a seeded stratified {val_fraction:.0%} test split is carved from all images"
+            why = f"no Usage known: a seeded stratified {test_fraction:.0%} test split is carved from all images"
         val = np.zeros(len(usage), bool)
-        pool_index = np.flatnonzero(train_pool)
-        val[pool_index[stratified_holdout(records.labels[pool_index], val_fraction, seed)]] = True
+        if val_fraction > 0:
+            pool_index = np.flatnonzero(train_pool)
+            val[pool_index[stratified_holdout(records.labels[pool_index], val_fraction, seed)]] = True
+            protocol = f"{why}; validation is a seeded stratified {val_fraction:.0%} of train (seed {seed})"
+        else:
+            protocol = f"{why}; no validation split (val_fraction 0): every train image is trained on"
         selections = {"train": train_pool & ~val, "val": val, "test": test}
-        protocol = f"{why}; validation is a seeded stratified {val_fraction:.0%} of train (seed {seed})"
     return selections, protocol
 
 
@@ -569,13 +575,15 @@ def load_dataset(
     """Load a FER dataset in any supported format and split it by FER2013's protocol.
 
     `path` defaults to `paths.resolve_data_dir()` (--data, then FER_DATA, then data/fer2013).
+    `val_fraction` 0 holds out no validation from train (a final run on every training face);
+    FER2013's csv with Usage keeps PublicTest as its validation split either way.
     With `require_test=False` a train/ folder without test/ loads with an empty test split
     (training elsewhere, e.g. on a GPU machine that was sent only the training images).
     """
     from fer_lib.synthetic import is_synthetic_dataset
 
-    if not 0.0 < val_fraction < 0.5:
-        raise DataError(f"val_fraction {val_fraction} is out of range; use a value between 0 and 0.5, e.g. 0.1")
+    if not 0.0 <= val_fraction < 0.5:
+        raise DataError(f"val_fraction {val_fraction} is out of range; use a value in [0, 0.5), e.g. 0.1 (0: no validation)")
     resolved = paths.resolve_data_dir(path)
     if resolved is None:
         raise DataError(
@@ -591,7 +599,7 @@ def load_dataset(
     warnings = list(records.warnings)
     for name, split in splits.items():
         if len(split) == 0:
-            if name == "test" and not require_test:
+            if (name == "test" and not require_test) or (name == "val" and val_fraction == 0):
                 continue
             if name == "val":
                 raise DataError(f"{resolved}: the val split is empty: train has too few images per class to hold "

@@ -115,6 +115,9 @@ def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength
     priors = training_priors(dataset.train.labels, model.output_shape[-1])
     if strength is not None:
         result = Rebalancing(strength, priors.tolist(), 0, tta)
+    elif len(dataset.val.labels) == 0:
+        raise FerError(f"{model_path}: no validation split to choose a strength on (its run held none out, val_fraction 0); "
+                       "pass --strength S, e.g. the one chosen for the same recipe trained with validation")
     else:
         views = predict_views(model, dataset.val.images, batch_size, tta)
         best, scores = choose_strength(views, dataset.val.labels, priors)

@@ -305,8 +305,8 @@ class TrainingState(keras.callbacks.Callback):
         with atomic_path(self.resume_dir / weights, suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
         es = self.early_stopping
-        es_weights = self.state.get("early_stopping", {}).get("best_weights_file")
-        if es.best_weights is not None and es.best_epoch == epoch:
+        es_weights = (self.state.get("early_stopping") or {}).get("best_weights_file")
+        if es is not None and es.best_weights is not None and es.best_epoch == epoch:
             es_weights = f"early-stopping-best-{epoch + 1:04d}.npz"
             with atomic_path(self.resume_dir / es_weights) as temporary:
                 np.savez(temporary, *es.best_weights)
@@ -317,8 +317,8 @@ class TrainingState(keras.callbacks.Callback):
             "weights_file": weights,
             "history": self.rows,
             "checkpoint_best": self.checkpoint.best,
-            "early_stopping": {"wait": es.wait, "best": _plain(es.best), "best_epoch": es.best_epoch,
-                               "best_weights_file": es_weights},
+            "early_stopping": None if es is None else {"wait": es.wait, "best": _plain(es.best), "best_epoch": es.best_epoch,
+                                                       "best_weights_file": es_weights},
             "plateau": None if self.plateau is None else {
                 "wait": self.plateau.wait, "best": _plain(self.plateau.best), "cooldown_counter": self.plateau.cooldown_counter},
             "images_per_second_per_epoch": list(self.meter.images_per_second),
@@ -345,11 +345,12 @@ def _data_fingerprint(info: dict) -> dict:
 
 def restore_callbacks(state: dict, resume_dir: Path, early_stopping, plateau, meter: ThroughputMeter) -> None:
     """Put the counters of an interrupted run back into freshly reset callbacks."""
-    saved = state["early_stopping"]
-    early_stopping.wait, early_stopping.best, early_stopping.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
-    if saved.get("best_weights_file") and (resume_dir / saved["best_weights_file"]).is_file():
-        with np.load(resume_dir / saved["best_weights_file"]) as stored:
-            early_stopping.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    saved = state.get("early_stopping")
+    if early_stopping is not None and saved:
+        early_stopping.wait, early_stopping.best, early_stopping.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
+        if saved.get("best_weights_file") and (resume_dir / saved["best_weights_file"]).is_file():
+            with np.load(resume_dir / saved["best_weights_file"]) as stored:
+                early_stopping.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
     if plateau is not None and state.get("plateau"):
         plateau.wait, plateau.best = state["plateau"]["wait"], state["plateau"]["best"]
         plateau.cooldown_counter = state["plateau"]["cooldown_counter"]
@@ -367,16 +368,21 @@ def history_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, checkpoint_best: float | None = None
-                   ) -> list[keras.callbacks.Callback]:
-    """The original project's callbacks: early stopping, plateau schedule, best-val_accuracy checkpoint."""
+def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, checkpoint_best: float | None = None,
+                   validation: bool = True) -> list[keras.callbacks.Callback]:
+    """The original project's callbacks: early stopping, plateau schedule, best-val_accuracy checkpoint.
+
+    Without `validation` there is nothing to stop early on; the checkpoint then never saves,
+    so the run publishes its final weights.
+    """
     callbacks = [
         meter,
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
-        ),
         BestCheckpoint(out_dir / RESUME_DIR / BEST_CHECKPOINT, monitor="val_accuracy", best=checkpoint_best),
     ]
+    if validation:
+        callbacks.insert(1, keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
+        ))
     if config.lr_schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -511,6 +517,9 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
           verbose: int = 2) -> TrainResult:
     """Train `config.model`, keeping the best val_accuracy checkpoint as model.keras.
 
+    With no validation split (`config.val_fraction` 0) every training face is trained on
+    and model.keras is the final epoch's weights.
+
     `resume=True` continues the interrupted run in `config.out` from its last completed
     epoch (and starts a new run when there is none); `overwrite=True` replaces a finished
     or interrupted run, keeping the old model as model.previous.keras.
@@ -561,8 +570,12 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
                   f"best val_accuracy so far {checkpoint_best if checkpoint_best is not None else float('nan'):.4f}", flush=True)
 
     meter = ThroughputMeter(len(train_split))
-    callbacks = make_callbacks(config, out_dir, meter, checkpoint_best)
-    early_stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    validation = len(dataset.val) > 0
+    if not validation and config.lr_schedule == "plateau":
+        raise FerError(f"{dataset.source}: no validation split for lr_schedule plateau to watch; "
+                       "choose lr_schedule cosine or none, or a val_fraction above 0")
+    callbacks = make_callbacks(config, out_dir, meter, checkpoint_best, validation)
+    early_stopping = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
     plateau = next((c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)), None)
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
     tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, dataset.info(), state)
@@ -572,7 +585,8 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
             **training_batches(config, as_model_input(train_split.images),
                                training_targets(train_split.labels, teacher_probabilities, config.distillation),
                                train_split.labels, seed=config.seed + initial_epoch),
-            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
+            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES))
+            if validation else None,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             callbacks=[*callbacks, tracker],  # the tracker last: it saves what the others did this epoch
@@ -580,7 +594,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         )
     else:  # killed after the last epoch, before everything was published: finish publishing
         restore_callbacks(state, resume_dir, early_stopping, plateau, meter)
-        if early_stopping.best_weights is not None:
+        if early_stopping is not None and early_stopping.best_weights is not None:
             model.set_weights(early_stopping.best_weights)
 
     rows = tracker.rows
@@ -594,6 +608,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         "backend": keras.backend.backend(),
         "classes": list(EMOTIONS),
         "train_images": len(train_split),
+        "val_images": len(dataset.val),
         "epochs_run": len(rows),
         "resumed_after_epoch": initial_epoch if state is not None else None,
         "best_epoch": best_epoch,

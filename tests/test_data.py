@@ -64,6 +64,21 @@ def test_single_split_folder_is_loaded_and_carved(tmp_path):
     assert len(dataset.test) == 7 and len(dataset.val) == 7
 
 
+def test_val_fraction_zero_trains_on_every_train_image_and_keeps_the_test_split(tmp_path):
+    root = make_image_folders(tmp_path / "fer", kaggle_layout(n_train=10, n_test=3))
+    dataset = load_dataset(root, val_fraction=0)
+    assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (70, 0, 21)
+    assert "no validation split (val_fraction 0)" in dataset.protocol
+    assert dataset.val.images.shape == (0, 48, 48)
+    # Without a test folder the carved test split keeps its usual 10%, not 0%.
+    single = make_image_folders(tmp_path / "faces", {"": {e: [f"{e}{i}.png" for i in range(10)] for e in EMOTIONS}})
+    carved = load_dataset(single, val_fraction=0)
+    assert (len(carved.train), len(carved.val), len(carved.test)) == (63, 0, 7)
+    assert np.array_equal(carved.test.images, load_dataset(single, val_fraction=0.1).test.images)
+    with pytest.raises(DataError, match=r"val_fraction -0.1 is out of range; use a value in \[0, 0.5\)"):
+        load_dataset(root, val_fraction=-0.1)
+
+
 def test_csv_with_all_usages_follows_fer2013_protocol(tmp_path):
     rows = []
     for label in range(7):

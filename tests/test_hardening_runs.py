@@ -378,3 +378,52 @@ def test_a_publish_redone_after_a_failure_keeps_the_replaced_run_not_the_new_one
     assert (out / "model.previous.keras").read_bytes() == old_model
     assert json.loads((out / "config.json").read_text())["seed"] == 5
     assert not (out / RESUME_DIR).exists()
+
+
+class StopAndRemember(keras.callbacks.Callback):
+    """Raises Ctrl-C at the end of epoch `stop_after` (before it is saved); remembers every epoch's final weights."""
+
+    def __init__(self, stop_after=None):
+        super().__init__()
+        self.stop_after, self.weights = stop_after, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights[epoch] = [w.copy() for w in self.model.get_weights()]
+        if epoch == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def test_a_run_without_validation_trains_on_every_face_resumes_and_publishes_its_final_epoch(
+        tiny_model, synthetic_root, tmp_path, monkeypatch, capsys):
+    made = []
+    original = training.make_callbacks
+
+    def with_stopper(*args, **kwargs):
+        made.append(StopAndRemember(stop_after=1 if not made else None))
+        return [*original(*args, **kwargs), made[-1]]
+
+    monkeypatch.setattr(training, "make_callbacks", with_stopper)
+    out = tmp_path / "run"
+    argv = ["train", "--model", tiny_model, "--data", str(synthetic_root), "--out", str(out), "--epochs", "4",
+            "--lr-schedule", "cosine", "--val-fraction", "0", "--precision", "float32", "--no-eval"]
+    assert main(argv) == 130
+    assert "No validation split: every training face is trained on" in capsys.readouterr().out
+    assert main(["train", "--resume", "--out", str(out), "--no-eval"]) == 0
+    assert "Trained 4 epoch(s) (resumed after epoch 1)" in capsys.readouterr().out
+
+    summary = json.loads((out / "train_summary.json").read_text())
+    with_validation = load_dataset(synthetic_root)
+    assert summary["train_images"] == len(with_validation.train) + len(with_validation.val)
+    assert summary["val_images"] == 0 and summary["best_epoch"] is None
+    history = read_history(out)
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+    assert not [c for c in history.columns if c.startswith("val_")]
+    published = models.load_model(out / "model.keras").get_weights()
+    final = made[-1].weights[3]
+    assert all(np.array_equal(a, b) for a, b in zip(published, final))  # the final epoch, not a chosen one
+
+    # What needs a validation split says so, in one line.
+    assert main([*argv[:-3], "--out", str(tmp_path / "plateau"), "--lr-schedule", "plateau", "--no-eval"]) == 2
+    assert "lr_schedule plateau watches the validation loss, and val_fraction 0 holds out none" in capsys.readouterr().err
+    assert main(["rebalance", "--model", str(out / "model.keras")]) == 2
+    assert "no validation split to choose a strength on" in capsys.readouterr().err
