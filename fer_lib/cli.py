@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="blend pairs of training faces and their labels: mixup or cutmix (default: the preset's, none)")
     train.add_argument("--mixing-strength", type=positive_float, default=None, metavar="S",
                        help="mixup's Beta alpha (default 0.2) or cutmix's factor in (0, 1] (default 1.0)")
+    train.add_argument("--ema", type=float, default=None, metavar="M", dest="ema_momentum",
+                       help="average the weights (EMA, momentum M in (0, 1), e.g. 0.999): validation, the checkpoint "
+                            "and model.keras use the average (default: the preset's, none)")
     train.add_argument("--teacher", metavar="T.keras", default=None,
                        help="distil this trained model or ensemble: train on a mix of the labels and its probabilities")
     train.add_argument("--distillation", type=float, default=None, metavar="W",
@@ -136,7 +139,7 @@ def _cmd_pipeline(args) -> int:
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
                   "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
-                  "teacher", "distillation", "max_train_images", "val_fraction", "precision", "seed")
+                  "teacher", "distillation", "ema_momentum", "max_train_images", "val_fraction", "precision", "seed")
 
 
 def _cmd_train(args) -> int:
@@ -188,7 +191,7 @@ def _cmd_train(args) -> int:
                         class_weights=args.class_weights, init_from=args.init_from, mixing=args.mixing,
                         mixing_strength=args.mixing_strength,
                         teacher=os.path.abspath(args.teacher) if args.teacher else None,  # resumable from anywhere
-                        distillation=args.distillation, precision=args.precision, seed=args.seed,
+                        distillation=args.distillation, ema_momentum=args.ema_momentum, precision=args.precision, seed=args.seed,
                         max_train_images=args.max_train_images, val_fraction=args.val_fraction)
         settings = {k: v for k, v in settings.items() if v is not None}
         if args.distillation is not None and not args.teacher:

@@ -42,6 +42,7 @@ class TrainConfig:
     init_from: str | None = None  # a .keras model whose weights start the run (fine-tuning)
     mixing: str = "none"  # none | mixup | cutmix: blend pairs of training faces and their targets
     mixing_strength: float | None = None  # MixUp's alpha (default 0.2) or CutMix's factor (default 1.0)
+    ema_momentum: float | None = None  # weight averaging: validate, checkpoint and publish an EMA of the weights
     teacher: str | None = None  # a .keras model (or ensemble) whose predictions soften the training targets
     distillation: float = 0.5  # weight of the teacher's probabilities in the targets, against the labels
 
@@ -72,6 +73,8 @@ class TrainConfig:
         if self.mixing_strength is not None and not 0 < self.mixing_strength <= (1 if self.mixing == "cutmix" else 10):
             raise ValueError(f"mixing_strength must be in (0, {1 if self.mixing == 'cutmix' else 10}] for {self.mixing}, "
                              f"got {self.mixing_strength}")
+        if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
+            raise ValueError(f"ema_momentum must be in (0, 1), e.g. 0.999, got {self.ema_momentum}")
         if not 0 < self.distillation <= 1:
             raise ValueError(f"distillation must be in (0, 1], got {self.distillation}")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -157,14 +157,16 @@ def subset(split: Split, max_images: int | None, seed: int) -> Split:
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    # Keras keeps the moving average itself; SwapEMAWeights (make_callbacks) puts it in the model.
+    ema = dict(use_ema=True, ema_momentum=config.ema_momentum) if config.ema_momentum else {}
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True,
-                                         weight_decay=config.weight_decay or None)
+                                         weight_decay=config.weight_decay or None, **ema)
     elif config.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(config.learning_rate,
-                                           weight_decay=1e-4 if config.weight_decay is None else config.weight_decay)
+                                           weight_decay=1e-4 if config.weight_decay is None else config.weight_decay, **ema)
     else:
-        optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+        optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None, **ema)
     if optimizer.weight_decay:
         # Decay only kernels: shrinking batch-norm scales/offsets and biases regularises nothing
         # and, at the large decays AdamW needs (its decay is multiplied by the learning rate), hurts.
@@ -373,7 +375,9 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, c
     """The original project's callbacks: early stopping, plateau schedule, best-val_accuracy checkpoint.
 
     Without `validation` there is nothing to stop early on; the checkpoint then never saves,
-    so the run publishes its final weights.
+    so the run publishes its final weights. With `config.ema_momentum` the averaged weights
+    are swapped in for validation and at every epoch's end, so every callback after the swap
+    (early stopping, checkpoint, the resume state) sees and saves them.
     """
     callbacks = [
         meter,
@@ -383,6 +387,8 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, c
         callbacks.insert(1, keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
         ))
+    if config.ema_momentum:
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if config.lr_schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -578,6 +584,11 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
     early_stopping = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
     plateau = next((c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)), None)
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
+    swap = next((c for c in callbacks if isinstance(c, keras.callbacks.SwapEMAWeights)), None)
+    if swap is not None and state is not None:
+        # The saved epoch holds the averaged weights in the model and the raw ones in the
+        # optimizer's average, as swapped at its end: the next epoch must swap them back.
+        swap._ema_weights_in_model = True
     tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, dataset.info(), state)
     finished = state is not None and (state.get("stopped") or initial_epoch >= config.epochs)
     if not finished:

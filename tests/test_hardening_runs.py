@@ -380,6 +380,19 @@ def test_a_publish_redone_after_a_failure_keeps_the_replaced_run_not_the_new_one
     assert not (out / RESUME_DIR).exists()
 
 
+def append_callback(monkeypatch, make) -> list:
+    """Adds `make(runs so far)` last to every training run's callbacks; returns the list of those made."""
+    made = []
+    original = training.make_callbacks
+
+    def with_extra(*args, **kwargs):
+        made.append(make(len(made)))
+        return [*original(*args, **kwargs), made[-1]]
+
+    monkeypatch.setattr(training, "make_callbacks", with_extra)
+    return made
+
+
 class StopAndRemember(keras.callbacks.Callback):
     """Raises Ctrl-C at the end of epoch `stop_after` (before it is saved); remembers every epoch's final weights."""
 
@@ -395,14 +408,7 @@ class StopAndRemember(keras.callbacks.Callback):
 
 def test_a_run_without_validation_trains_on_every_face_resumes_and_publishes_its_final_epoch(
         tiny_model, synthetic_root, tmp_path, monkeypatch, capsys):
-    made = []
-    original = training.make_callbacks
-
-    def with_stopper(*args, **kwargs):
-        made.append(StopAndRemember(stop_after=1 if not made else None))
-        return [*original(*args, **kwargs), made[-1]]
-
-    monkeypatch.setattr(training, "make_callbacks", with_stopper)
+    made = append_callback(monkeypatch, lambda runs: StopAndRemember(stop_after=1 if runs == 0 else None))
     out = tmp_path / "run"
     argv = ["train", "--model", tiny_model, "--data", str(synthetic_root), "--out", str(out), "--epochs", "4",
             "--lr-schedule", "cosine", "--val-fraction", "0", "--precision", "float32", "--no-eval"]
@@ -427,3 +433,58 @@ def test_a_run_without_validation_trains_on_every_face_resumes_and_publishes_its
     assert "lr_schedule plateau watches the validation loss, and val_fraction 0 holds out none" in capsys.readouterr().err
     assert main(["rebalance", "--model", str(out / "model.keras")]) == 2
     assert "no validation split to choose a strength on" in capsys.readouterr().err
+
+
+class RecordRawWeights(keras.callbacks.Callback):
+    """Records the trainable weights after every step (the raw ones: EMA is swapped in only between epochs)."""
+
+    def __init__(self, stop_after=None):
+        super().__init__()
+        self.stop_after, self.steps = stop_after, {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.steps[epoch] = epoch, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps[self.epoch].append([np.array(v) for v in self.model.trainable_variables])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def test_ema_publishes_the_moving_average_of_every_step_and_survives_a_resume(
+        tiny_model, synthetic_root, tmp_path, monkeypatch, capsys):
+    made = append_callback(monkeypatch, lambda runs: RecordRawWeights(stop_after=1 if runs == 0 else None))
+    out, momentum = tmp_path / "run", 0.8
+    recipe = ["train", "--model", tiny_model, "--data", str(synthetic_root), "--epochs", "3", "--batch-size", "32",
+              "--learning-rate", "0.01", "--lr-schedule", "cosine", "--precision", "float32", "--no-eval"]
+    assert main([*recipe, "--out", str(out), "--val-fraction", "0", "--ema", str(momentum)]) == 130  # Ctrl-C at the end of epoch 2, before it is saved
+    assert main(["train", "--resume", "--out", str(out), "--no-eval"]) == 0
+    # The run that counts: epoch 1 of the first process, then epochs 2 and 3 of the resumed one.
+    steps = made[0].steps[0] + made[1].steps[1] + made[1].steps[2]
+
+    def averaged(steps):
+        average = [w.copy() for w in steps[0]]
+        for weights in steps[1:]:
+            average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights)]
+        return average
+
+    def same(a, b):
+        return all(np.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+
+    published = [np.array(v) for v in models.load_model(out / "model.keras").trainable_variables]
+    assert same(published, averaged(steps))
+    assert not same(published, steps[-1])  # not the raw weights
+
+    # With validation, the epochs are scored and checkpointed with the average.
+    validated = tmp_path / "validated"
+    assert main([*recipe, "--out", str(validated), "--ema", str(momentum)]) == 0
+    history = read_history(validated)
+    best = int(history["val_accuracy"].idxmax())
+    steps = [step for epoch in range(best + 1) for step in made[-1].steps[epoch]]
+    assert same([np.array(v) for v in models.load_model(validated / "model.keras").trainable_variables], averaged(steps))
+    assert val_accuracy_of(validated / "model.keras", load_dataset(synthetic_root)) == pytest.approx(
+        history["val_accuracy"].max(), abs=1e-6)
+    assert main([*recipe, "--out", str(tmp_path / "bad"), "--ema", "1.5"]) == 2
+    assert "ema_momentum must be in (0, 1), e.g. 0.999, got 1.5" in capsys.readouterr().err
