@@ -567,7 +567,7 @@ def _apply_protocol(records: _Records, data_format: str, val_fraction: float, se
 def load_dataset(
     path: str | os.PathLike | None = None,
     *,
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     seed: int = 1234,
     use_cache: bool = True,
     require_test: bool = True,

@@ -576,10 +576,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
                   f"best val_accuracy so far {checkpoint_best if checkpoint_best is not None else float('nan'):.4f}", flush=True)
 
     meter = ThroughputMeter(len(train_split))
-    validation = len(dataset.val) > 0
-    if not validation and config.lr_schedule == "plateau":
-        raise FerError(f"{dataset.source}: no validation split for lr_schedule plateau to watch; "
-                       "choose lr_schedule cosine or none, or a val_fraction above 0")
+    validation = len(dataset.val) > 0  # empty only for val_fraction 0, which TrainConfig.validate keeps from plateau
     callbacks = make_callbacks(config, out_dir, meter, checkpoint_best, validation)
     early_stopping = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
     plateau = next((c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)), None)
