@@ -297,7 +297,7 @@ class TrainingState(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
         if self.state:
-            restore_callbacks(self.state, self.resume_dir, self.early_stopping, self.plateau, self.meter)
+            restore_callbacks(self.state, self.early_stopping, self.plateau, self.meter)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()}}
@@ -307,11 +307,6 @@ class TrainingState(keras.callbacks.Callback):
         with atomic_path(self.resume_dir / weights, suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
         es = self.early_stopping
-        es_weights = (self.state.get("early_stopping") or {}).get("best_weights_file")
-        if es is not None and es.best_weights is not None and es.best_epoch == epoch:
-            es_weights = f"early-stopping-best-{epoch + 1:04d}.npz"
-            with atomic_path(self.resume_dir / es_weights) as temporary:
-                np.savez(temporary, *es.best_weights)
         self.state = {
             "epochs_done": epoch + 1,
             "epochs": self.config.epochs,
@@ -319,8 +314,7 @@ class TrainingState(keras.callbacks.Callback):
             "weights_file": weights,
             "history": self.rows,
             "checkpoint_best": self.checkpoint.best,
-            "early_stopping": None if es is None else {"wait": es.wait, "best": _plain(es.best), "best_epoch": es.best_epoch,
-                                                       "best_weights_file": es_weights},
+            "early_stopping": None if es is None else {"wait": es.wait, "best": _plain(es.best), "best_epoch": es.best_epoch},
             "plateau": None if self.plateau is None else {
                 "wait": self.plateau.wait, "best": _plain(self.plateau.best), "cooldown_counter": self.plateau.cooldown_counter},
             "images_per_second_per_epoch": list(self.meter.images_per_second),
@@ -329,7 +323,8 @@ class TrainingState(keras.callbacks.Callback):
         }
         write_json_atomic(self.resume_dir / STATE_FILE, self.state)
         for stale in self.resume_dir.iterdir():  # older epochs' files, and temporaries of a killed save
-            per_epoch = stale.name.startswith(("epoch-", "early-stopping-best-")) and stale.name not in (weights, es_weights)
+            # early-stopping-best-*.npz: written by runs before early stopping stopped restoring weights
+            per_epoch = stale.name.startswith(("epoch-", "early-stopping-best-")) and stale.name != weights
             if per_epoch or stale.name.startswith("."):
                 stale.unlink(missing_ok=True)
 
@@ -345,14 +340,11 @@ def _data_fingerprint(info: dict) -> dict:
     return {"sizes": info["sizes"], "class_counts": info["class_counts"]}
 
 
-def restore_callbacks(state: dict, resume_dir: Path, early_stopping, plateau, meter: ThroughputMeter) -> None:
+def restore_callbacks(state: dict, early_stopping, plateau, meter: ThroughputMeter) -> None:
     """Put the counters of an interrupted run back into freshly reset callbacks."""
     saved = state.get("early_stopping")
     if early_stopping is not None and saved:
         early_stopping.wait, early_stopping.best, early_stopping.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
-        if saved.get("best_weights_file") and (resume_dir / saved["best_weights_file"]).is_file():
-            with np.load(resume_dir / saved["best_weights_file"]) as stored:
-                early_stopping.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
     if plateau is not None and state.get("plateau"):
         plateau.wait, plateau.best = state["plateau"]["wait"], state["plateau"]["best"]
         plateau.cooldown_counter = state["plateau"]["cooldown_counter"]
@@ -385,7 +377,9 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, c
     ]
     if validation:
         callbacks.insert(1, keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True, verbose=1
+            # No restore_best_weights: model.keras is BestCheckpoint's val_accuracy pick, and
+            # restoring the val_loss-best weights only printed a different epoch than it.
+            monitor="val_loss", patience=config.early_stopping_patience, verbose=1
         ))
     if config.ema_momentum:
         callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
@@ -601,9 +595,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
             verbose=verbose,
         )
     else:  # killed after the last epoch, before everything was published: finish publishing
-        restore_callbacks(state, resume_dir, early_stopping, plateau, meter)
-        if early_stopping is not None and early_stopping.best_weights is not None:
-            model.set_weights(early_stopping.best_weights)
+        restore_callbacks(state, early_stopping, plateau, meter)
 
     rows = tracker.rows
     history = {k: [float(r[k]) for r in rows if k in r] for k in rows[0] if k != "epoch"} if rows else {}

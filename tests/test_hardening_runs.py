@@ -55,7 +55,6 @@ class Spy(keras.callbacks.Callback):
         es, plateau, best = find(keras.callbacks.EarlyStopping), find(keras.callbacks.ReduceLROnPlateau), find(training.BestCheckpoint)
         self.seen[epoch] = {
             "early_stopping_wait": es.wait, "early_stopping_best": es.best, "early_stopping_best_epoch": es.best_epoch,
-            "early_stopping_best_weights": float(np.sum(es.best_weights[0])) if es.best_weights else None,
             "plateau_wait": plateau.wait, "plateau_best": plateau.best, "plateau_cooldown": plateau.cooldown_counter,
             "checkpoint_best": best.best,
             "learning_rate": float(self.model.optimizer.learning_rate),

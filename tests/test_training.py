@@ -13,7 +13,7 @@ from fer_lib.data import load_dataset
 from fer_lib.errors import FerError
 from fer_lib.evaluation import evaluate_model
 from fer_lib.models import load_model
-from fer_lib.training import train
+from fer_lib.training import as_model_input, train
 
 
 def test_seed_cnn_learns_generated_faces(synthetic_root, tmp_path):
@@ -72,3 +72,17 @@ def test_subset_keeps_each_class_share():
     assert subset(split, None, seed=3) is split and subset(split, 10**6, seed=3) is split
     tiny = np.bincount(subset(split, 7, seed=3).labels, minlength=7).tolist()
     assert tiny == [max(1, round(n * 7 / len(labels))) for n in counts] == [1, 1, 1, 2, 1, 1, 1]  # rare classes kept
+
+
+def test_early_stopping_keeps_the_val_accuracy_checkpoint_and_says_nothing_else(synthetic_root, tmp_path, capsys):
+    # Early stopping watches val_loss; restoring its best weights used to print an epoch
+    # ("Restoring model weights from the end of the best epoch: N") other than model.keras's.
+    dataset = load_dataset(synthetic_root)
+    config = TrainConfig(out=str(tmp_path / "run"), epochs=6, early_stopping_patience=1, learning_rate=0.02,
+                         batch_size=32, precision="float32")
+    result = train(config, dataset, verbose=2)
+    assert "Restoring model weights" not in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    model = load_model(result.model_path)
+    predicted = np.argmax(model.predict(as_model_input(dataset.val.images), verbose=0), axis=1)
+    assert np.mean(predicted == dataset.val.labels) == pytest.approx(summary["best_val_accuracy"], abs=1e-6)
