@@ -323,8 +323,7 @@ class TrainingState(keras.callbacks.Callback):
         }
         write_json_atomic(self.resume_dir / STATE_FILE, self.state)
         for stale in self.resume_dir.iterdir():  # older epochs' files, and temporaries of a killed save
-            # early-stopping-best-*.npz: written by runs before early stopping stopped restoring weights
-            per_epoch = stale.name.startswith(("epoch-", "early-stopping-best-")) and stale.name != weights
+            per_epoch = stale.name.startswith("epoch-") and stale.name != weights
             if per_epoch or stale.name.startswith("."):
                 stale.unlink(missing_ok=True)
 
