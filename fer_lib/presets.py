@@ -26,6 +26,10 @@ _FER_CNN = dict(model="fer_cnn", epochs=40, batch_size=64, optimizer="adamw", le
                 lr_schedule="cosine", label_smoothing=0.1, early_stopping_patience=12,
                 augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1))
 
+_CROP_WIDE = {**_FER_CNN, "epochs": 60, "weight_decay": 0.05, "early_stopping_patience": 60,
+              "model_options": {"widths": [48, 96, 192, 384], "dense_units": 384},
+              "augment": AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5, crop=40)}
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -65,9 +69,13 @@ PRESETS: dict[str, Preset] = {
             "fer_cnn_crop_wide",
             "fer_cnn_crop with 1.5x the channels (48-96-192-384, dense 384) for 60 epochs: 2.2x the multiply-adds "
             "per face (183 M), 109 min on 2 CPU cores with AMX; the best ten-crop accuracy without a teacher.",
-            {**_FER_CNN, "epochs": 60, "weight_decay": 0.05, "early_stopping_patience": 60,
-             "model_options": {"widths": [48, 96, 192, 384], "dense_units": 384},
-             "augment": AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5, crop=40)},
+            _CROP_WIDE,
+        ),
+        Preset(
+            "fer_cnn_crop_res",
+            "fer_cnn_crop_wide with a residual shortcut (1x1 projection + batch norm) around each stage's two convs: "
+            "3% more multiply-adds, 0.8x the training speed on 2 CPU cores.",
+            {**_CROP_WIDE, "model_options": {**_CROP_WIDE["model_options"], "residual": True}},
         ),
         Preset(
             "fer_vgg",

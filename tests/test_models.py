@@ -44,6 +44,30 @@ def test_augmentation_is_identity_at_inference():
     np.testing.assert_allclose(model.predict(batch, verbose=0), bare.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def test_residual_fer_cnn_adds_a_projected_shortcut_before_each_stages_last_relu():
+    widths = (8, 16, 24, 32)
+    plain = build_model("fer_cnn", widths=widths, dense_units=16, seed=1)
+    residual = build_model("fer_cnn", widths=widths, dense_units=16, residual=True, seed=1)
+    adds = [layer for layer in residual.layers if isinstance(layer, keras.layers.Add)]
+    assert [layer.name for layer in adds] == [f"s{stage}_add" for stage in (1, 2, 3, 4)]
+    # 1x1 projections (in x out) plus their batch norms (4 x out): 1*8 + 8*16 + 16*24 + 24*32, 4*80.
+    assert residual.count_params() - plain.count_params() == 1288 + 320
+
+    # With the projections' batch norms zeroed the shortcut adds nothing: the residual model then
+    # computes the plain one, so the shortcut enters after the second batch norm, before its relu.
+    for layer in plain.layers:
+        if layer.weights:
+            residual.get_layer(layer.name).set_weights(layer.get_weights())
+    for stage in (1, 2, 3, 4):
+        bn = residual.get_layer(f"s{stage}_proj_bn")
+        bn.set_weights([np.zeros_like(w) if i < 2 else w for i, w in enumerate(bn.get_weights())])
+    batch = np.random.default_rng(0).integers(0, 255, (4, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(residual.predict(batch, verbose=0), plain.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
+    bn = residual.get_layer("s2_proj_bn")
+    bn.set_weights([np.ones_like(w) if i < 2 else w for i, w in enumerate(bn.get_weights())])
+    assert not np.allclose(residual.predict(batch, verbose=0), plain.predict(batch, verbose=0), atol=1e-4)
+
+
 def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path):
     from fer_lib.augmentation import AugmentConfig
     from fer_lib.evaluation import model_crop_size, predict_probabilities
