@@ -108,7 +108,7 @@ def build_fer_cnn(
 
     About 118M multiply-adds per face, so it trains on a CPU and serves hundreds of faces a second.
     `residual` adds a ResNet-style shortcut around each stage's two convs (a 1x1 projection + batch
-    norm, since every stage changes the width), for 3-5% more multiply-adds.
+    norm, since every stage changes the width), for about 3% more multiply-adds.
     """
     default_augment = AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
     inputs, x = _inputs_and_augmentation(augment or default_augment, seed)
