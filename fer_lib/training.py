@@ -32,6 +32,7 @@ from fer_lib.data import FerDataset, Split, load_dataset, stratified_holdout
 from fer_lib.errors import FerError
 from fer_lib.evaluation import predict_probabilities
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
+from fer_lib.model_stats import cpu_description
 from fer_lib.models import build_model, load_model, save_model
 from fer_lib.precision import set_precision
 
@@ -605,6 +606,7 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         "parameters": int(model.count_params()),
         "precision": precision,
         "backend": keras.backend.backend(),
+        "hardware": cpu_description(),  # the results table names the machine that trained, not the one recording
         "classes": list(EMOTIONS),
         "train_images": len(train_split),
         "val_images": len(dataset.val),

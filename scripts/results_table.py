@@ -98,7 +98,9 @@ def table() -> str:
         t, tta, tr = e["test"], e.get("test_tta"), e["training"]
         with_tta = (f"{tta.get('tta', '?')}: {tta['top1_accuracy']:.2%} / {tta['top2_accuracy']:.2%} / {tta['f1_macro']:.3f}"
                     if tta else "\u2014")
-        training = f"{tr['wall_seconds'] / 60:.0f} min, {tr['epochs_run']} epochs, {tr['precision']}, {e['training_hardware']}"
+        speed = f", {tr['images_per_second']:.0f} images/s" if tr.get("images_per_second") else ""
+        training = (f"{tr['wall_seconds'] / 60:.0f} min, {tr['epochs_run']} epochs, {tr['precision']}{speed}, "
+                    f"{e['training_hardware']}")
         if e.get("note"):
             training += f"; {e['note']}"
         rows.append(f"| `{e['name']}` | {e['parameters'] / 1e6:.2f} M | {e['macs'] / 1e6:.0f} M | {training} | "

@@ -32,6 +32,11 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert main(["evaluate", "--model", str(ensemble), "--data", str(synthetic_root), "--tta", "flip",
                  "--json", str(metrics.with_name("metrics_tta.json"))]) == 0
 
+    # The record names the machine that trained (train_summary.json), not the one recording.
+    summary_file = runs[0] / "train_summary.json"
+    trained_on = json.loads(summary_file.read_text())
+    assert trained_on["hardware"].endswith(" cores")
+    summary_file.write_text(json.dumps({**trained_on, "hardware": "Training CPU, 64 cores"}))
     assert results_table.main(["record", str(runs[0]), "--name", "single"]) == 0
     assert results_table.main(["record-ensemble", str(ensemble), "--members", *map(str, runs), "--name", "pair",
                                "--metrics", str(metrics)]) == 0
@@ -44,6 +49,7 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert [c["model"] for c in pair["config"]["ensemble_of"]] == ["seed_cnn", "fer_cnn"]
     assert pair["test"]["top1_accuracy"] == pytest.approx(json.loads(metrics.read_text())["top1_accuracy"])
     assert pair["test_tta"]["tta"] == "flip" and single["test_tta"] is None
+    assert single["training_hardware"] == "Training CPU, 64 cores"
 
     # A model made from a run (here by `fer rebalance`) is recorded with the run's training cost and its own metrics.
     assert main(["rebalance", "--model", str(runs[0] / "model.keras"), "--strength", "0.5", "--data", str(synthetic_root)]) == 0
@@ -61,4 +67,5 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert "old table" not in readme and readme.endswith("after\n")
     rows = [line for line in readme.splitlines() if line.startswith("| `") and "package" not in line]
     assert [row.split("|")[1].strip() for row in rows] == ["`pair`", "`single`", "`single_rebalanced`"]
-    assert "ensemble of 2 runs, training summed" in rows[0] and "flip: " in rows[0]
+    assert "ensemble of 2 runs, training summed" in rows[0] and "flip: " in rows[0] and "images/s" not in rows[0]
+    assert f"{single['training']['images_per_second']:.0f} images/s, Training CPU, 64 cores" in rows[1]
