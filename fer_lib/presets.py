@@ -81,7 +81,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "fer_vgg",
             "Khaireddin & Chen's recipe on a wider VGG (64-128-256-512): SGD Nesterov 0.01, weight decay 1e-4, "
-            "plateau x0.75 every 5 flat epochs, shifts/flips/rotations/zoom crops and random erasing, 300 epochs. "
+            "plateau x0.75 every 5 flat epochs, shifts, flips, rotations, zoom and random erasing, 300 epochs. "
             "A GPU recipe: about 4x fer_cnn's compute per face.",
             dict(model="fer_cnn", model_options={"widths": [64, 128, 256, 512], "dense_units": 512},
                  epochs=300, batch_size=64, optimizer="sgd", learning_rate=0.01, weight_decay=1e-4,
