@@ -8,11 +8,14 @@ the bf16/f32 ratio and each name's speed relative to the first; --json saves the
 
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn --images 6400 --repeats 3
     python scripts/benchmark_training.py --data $FER_DATA --models fer_cnn_long fer_cnn_crop --precisions bfloat16
+    python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn fer_cnn_crop fer_cnn_crop_wide \
+        --images 1600 --repeats 2 --json docs/benchmarks/training_speed.json   # the README's training-speed table (results_table.py table)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import platform
 import statistics
@@ -75,6 +78,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown model or preset {', '.join(unknown)}; choose from {', '.join(known)}")
 
     from fer_lib.data import Split, load_dataset, resolve_data_or_demo
+    from fer_lib.model_stats import cpu_description
     from fer_lib.precision import cpu_supports_bf16
     from fer_lib.training import subset
 
@@ -84,7 +88,8 @@ def main(argv=None) -> int:
     val = Split("val", dataset.val.images[:256], dataset.val.labels[:256])
     results = {"data": str(data), "synthetic": synthetic, "images": len(train), "batch_size": args.batch_size,
                "repeats": args.repeats, "backend": keras.backend.backend(), "cpu_bf16": cpu_supports_bf16(),
-               "machine": platform.processor() or platform.machine(), "models": {}}
+               "machine": platform.processor() or platform.machine(), "hardware": cpu_description(),
+               "date": datetime.date.today().isoformat(), "models": {}}
     rates = {name: {precision: [] for precision in args.precisions} for name in args.models}
     for repeat in range(args.repeats):
         for name in args.models:

@@ -8,7 +8,9 @@
 `record` reads a training run's folder (model.keras, config.json, train_summary.json,
 metrics.json or --metrics FILE and, when present, metrics_tta.json beside it), counts parameters and multiply-adds,
 measures CPU inference speed on this machine and writes one JSON record. `table` turns
-every record in docs/results/ into the table between the README's results markers.
+every record in docs/results/ into the table between the README's results markers, and
+docs/benchmarks/training_speed.json (written by scripts/benchmark_training.py --json) into
+the training-speed table between its own markers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "docs" / "results"
 README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+# scripts/benchmark_training.py --json writes this; `table` renders it between its own markers.
+SPEED_FILE = ROOT / "docs" / "benchmarks" / "training_speed.json"
+SPEED_START, SPEED_END = "<!-- training-speed:start -->", "<!-- training-speed:end -->"
 # Published figures quoted for comparison (not measured by this project).
 REFERENCES = [
     ("original project's README (seed CNN)", "54.13%", "76.23%", "0.530"),
@@ -111,13 +116,42 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def speed_table(results: dict) -> str:
+    """Training images/s of a benchmark_training.py --json file, each model next to the first one measured."""
+    precisions = [p for p in ("float32", "bfloat16") if any(p in m["median"] for m in results["models"].values())]
+    first = next(iter(results["models"]))
+    rows = [
+        f"Measured {results.get('date', '')} on {results.get('hardware', results.get('machine'))} with "
+        f"`scripts/benchmark_training.py`: {results['images']} faces of {'generated data' if results['synthetic'] else Path(results['data']).name}, "
+        f"batch {results['batch_size']}, {results['backend']} backend, median of {results['repeats']} interleaved runs "
+        "(ratios: median of the runs paired within a repeat).",
+        "",
+        "| model | " + " | ".join(f"{p} images/s" for p in precisions)
+        + (" | bfloat16 / float32" if len(precisions) == 2 else "") + f" | speed of `{first}` |",
+        "|---|" + "---|" * (len(precisions) + (len(precisions) == 2) + 1),
+    ]
+    for name, m in results["models"].items():
+        cells = [f"{m['median'][p]:.0f}" for p in precisions]
+        if len(precisions) == 2:
+            cells.append(f"{m['bf16_over_f32_paired_median']:.2f}x")
+        cells.append("1" if name == first else f"{m[f'over_{first}_paired_median']:.2f}x")
+        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _replace_between(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"{README}: no {start} ... {end} markers; add them where the table belongs")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def write_table() -> None:
-    text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{README}: no {START} ... {END} markers; add them where the table belongs")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
+    text = _replace_between(README.read_text(), START, END, table())
+    if SPEED_FILE.is_file():
+        text = _replace_between(text, SPEED_START, SPEED_END, speed_table(json.loads(SPEED_FILE.read_text())))
+    README.write_text(text)
 
 
 def main(argv=None) -> int:
@@ -138,7 +172,7 @@ def main(argv=None) -> int:
     ens.add_argument("--metrics", type=Path, required=True,
                      help="the ensemble's test metrics file; metrics_tta.json is read beside it")
     ens.add_argument("--note", default="")
-    commands.add_parser("table", help="rewrite the README's results table")
+    commands.add_parser("table", help="rewrite the README's results and training-speed tables")
     args = parser.parse_args(argv)
     if args.command == "record":
         print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note, args.model_file)}")

@@ -69,3 +69,30 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert [row.split("|")[1].strip() for row in rows] == ["`pair`", "`single`", "`single_rebalanced`"]
     assert "ensemble of 2 runs, training summed" in rows[0] and "flip: " in rows[0] and "images/s" not in rows[0]
     assert f"{single['training']['images_per_second']:.0f} images/s, Training CPU, 64 cores" in rows[1]
+
+
+def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_table, synthetic_root, tmp_path,
+                                                                       monkeypatch, load_script):
+    speed = tmp_path / "training_speed.json"
+    assert load_script("benchmark_training").main(["--data", str(synthetic_root), "--models", "seed_cnn", "fer_cnn_crop",
+                                                   "--images", "32", "--repeats", "1", "--batch-size", "16",
+                                                   "--precisions", "float32", "--json", str(speed)]) == 0
+    monkeypatch.setattr(results_table, "SPEED_FILE", speed)
+    readme = results_table.README
+    readme.write_text(readme.read_text() + f"\n{results_table.SPEED_START}\nold speeds\n{results_table.SPEED_END}\nend\n")
+    assert results_table.main(["table"]) == 0
+    text = readme.read_text()
+    assert "old speeds" not in text and text.endswith("end\n")
+    measured = json.loads(speed.read_text())
+    crop = measured["models"]["fer_cnn_crop"]
+    assert f"| `fer_cnn_crop` | {crop['median']['float32']:.0f} | {crop['over_seed_cnn_paired_median']:.2f}x |" in text
+    assert "| model | float32 images/s | speed of `seed_cnn` |" in text
+    assert measured["hardware"] in text and f"{measured['images']} faces of {synthetic_root.name}, batch 16" in text
+
+    # Both precisions add the bf16/f32 ratio column.
+    both = {**measured, "models": {
+        "seed_cnn": {"median": {"float32": 155.0, "bfloat16": 310.0}, "bf16_over_f32_paired_median": 2.0},
+        "fer_cnn_crop": {"median": {"float32": 100.0, "bfloat16": 250.0}, "bf16_over_f32_paired_median": 2.5,
+                         "over_seed_cnn_paired_median": 0.7}}}
+    rendered = results_table.speed_table(both)
+    assert "| `seed_cnn` | 155 | 310 | 2.00x | 1 |" in rendered and "| `fer_cnn_crop` | 100 | 250 | 2.50x | 0.70x |" in rendered
