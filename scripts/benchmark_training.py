@@ -9,7 +9,7 @@ the bf16/f32 ratio and each name's speed relative to the first; --json saves the
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn --images 6400 --repeats 3
     python scripts/benchmark_training.py --data $FER_DATA --models fer_cnn_long fer_cnn_crop --precisions bfloat16
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn fer_cnn_crop fer_cnn_crop_wide \
-        --images 1600 --repeats 2 --json docs/benchmarks/training_speed.json   # the README's training-speed table (results_table.py table)
+        --images 1600 --repeats 3 --json docs/benchmarks/training_speed.json   # the README's training-speed table (results_table.py table)
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def speed_table(results: dict) -> str:
         "(ratios: median of the runs paired within a repeat).",
         "",
         "| model | " + " | ".join(f"{p} images/s" for p in precisions)
-        + (" | bfloat16 / float32" if len(precisions) == 2 else "") + f" | speed of `{first}` |",
+        + (" | bfloat16 / float32" if len(precisions) == 2 else "") + f" | speed relative to `{first}` |",
         "|---|" + "---|" * (len(precisions) + (len(precisions) == 2) + 1),
     ]
     for name, m in results["models"].items():
