@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import statistics
 import sys
 
@@ -88,7 +87,7 @@ def main(argv=None) -> int:
     val = Split("val", dataset.val.images[:256], dataset.val.labels[:256])
     results = {"data": str(data), "synthetic": synthetic, "images": len(train), "batch_size": args.batch_size,
                "repeats": args.repeats, "backend": keras.backend.backend(), "cpu_bf16": cpu_supports_bf16(),
-               "machine": platform.processor() or platform.machine(), "hardware": cpu_description(),
+               "hardware": cpu_description(),
                "date": datetime.date.today().isoformat(), "models": {}}
     rates = {name: {precision: [] for precision in args.precisions} for name in args.models}
     for repeat in range(args.repeats):

@@ -119,20 +119,21 @@ def table() -> str:
 def speed_table(results: dict) -> str:
     """Training images/s of a benchmark_training.py --json file, each model next to the first one measured."""
     precisions = [p for p in ("float32", "bfloat16") if any(p in m["median"] for m in results["models"].values())]
+    both = len(precisions) == 2
     first = next(iter(results["models"]))
     rows = [
-        f"Measured {results.get('date', '')} on {results.get('hardware', results.get('machine'))} with "
+        f"Measured {results['date']} on {results['hardware']} with "
         f"`scripts/benchmark_training.py`: {results['images']} faces of {'generated data' if results['synthetic'] else Path(results['data']).name}, "
         f"batch {results['batch_size']}, {results['backend']} backend, median of {results['repeats']} interleaved runs "
         "(ratios: median of the runs paired within a repeat).",
         "",
         "| model | " + " | ".join(f"{p} images/s" for p in precisions)
-        + (" | bfloat16 / float32" if len(precisions) == 2 else "") + f" | speed relative to `{first}` |",
-        "|---|" + "---|" * (len(precisions) + (len(precisions) == 2) + 1),
+        + (" | bfloat16 / float32" if both else "") + f" | speed relative to `{first}` |",
+        "|---|" + "---|" * (len(precisions) + both + 1),
     ]
     for name, m in results["models"].items():
         cells = [f"{m['median'][p]:.0f}" for p in precisions]
-        if len(precisions) == 2:
+        if both:
             cells.append(f"{m['bf16_over_f32_paired_median']:.2f}x")
         cells.append("1" if name == first else f"{m[f'over_{first}_paired_median']:.2f}x")
         rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
