@@ -17,7 +17,7 @@ import keras
 from fer_lib.artifacts import atomic_path
 from fer_lib.augmentation import AugmentConfig, augmentation_layers
 from fer_lib.errors import ModelFileError
-from fer_lib.layers import PriorCorrection  # noqa: F401  registered, so models using it load
+from fer_lib.layers import FusedBatchNormalization, PriorCorrection  # noqa: F401  PriorCorrection: registered, so models using it load
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -78,7 +78,7 @@ def build_cnn(
     for i, filters in enumerate(conv_filters, start=1):
         x = keras.layers.Conv2D(int(filters), 3, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = FusedBatchNormalization(name=f"bn{i}")(x)
         x = keras.layers.Activation("relu", name=f"relu{i}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
@@ -116,10 +116,10 @@ def build_fer_cnn(
         stage_input = x
         for conv in (1, 2):
             x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"s{stage}_conv{conv}")(x)
-            x = keras.layers.BatchNormalization(name=f"s{stage}_bn{conv}")(x)
+            x = FusedBatchNormalization(name=f"s{stage}_bn{conv}")(x)
             if residual and conv == 2:
                 shortcut = keras.layers.Conv2D(width, 1, use_bias=False, name=f"s{stage}_proj")(stage_input)
-                shortcut = keras.layers.BatchNormalization(name=f"s{stage}_proj_bn")(shortcut)
+                shortcut = FusedBatchNormalization(name=f"s{stage}_proj_bn")(shortcut)
                 x = keras.layers.Add(name=f"s{stage}_add")([x, shortcut])
             x = keras.layers.Activation("relu", name=f"s{stage}_relu{conv}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"s{stage}_pool")(x)

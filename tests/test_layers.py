@@ -1,0 +1,72 @@
+"""FusedBatchNormalization must be Keras' BatchNormalization in everything but speed."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fer_lib.layers import FusedBatchNormalization
+from fer_lib.models import build_model, load_model
+
+
+def _pair(shape, momentum=0.9):
+    """A Keras BatchNormalization and a FusedBatchNormalization with the same non-trivial weights."""
+    rng = np.random.default_rng(1)
+    gamma, beta = rng.normal(1.0, 0.2, shape[-1]), rng.normal(0.0, 0.2, shape[-1])
+    layers = keras.layers.BatchNormalization(momentum=momentum), FusedBatchNormalization(momentum=momentum)
+    for layer in layers:
+        layer.build(shape)
+        layer.gamma.assign(gamma.astype("float32"))
+        layer.beta.assign(beta.astype("float32"))
+    return layers
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_trains_and_infers_like_keras_batch_norm(policy):
+    import tensorflow as tf
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (8, 6, 6, 5)).astype("float32"))
+        reference, fused = _pair(x.shape)
+        assert fused._fusable(x, None), "the fused path must run here, or this test compares Keras with itself"
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            outputs = [tf.cast(layer(x, training=True), tf.float32) for layer in (reference, fused)]
+            losses = [tf.reduce_sum(out ** 2) for out in outputs]
+        assert fused(x, training=True).dtype == reference(x, training=True).dtype
+        tolerance = 1e-5 if policy == "float32" else 1e-2
+        np.testing.assert_allclose(outputs[1].numpy(), outputs[0].numpy(), atol=tolerance)
+        np.testing.assert_allclose(tape.gradient(losses[1], x).numpy(), tape.gradient(losses[0], x).numpy(),
+                                   atol=tolerance * 10)
+        for name in ("gamma", "beta"):
+            grads = [tape.gradient(loss, getattr(layer, name)) for loss, layer in zip(losses, (reference, fused))]
+            np.testing.assert_allclose(grads[1].numpy(), grads[0].numpy(), rtol=1e-3, atol=1e-3)
+        # Two training calls each above; the moving statistics (biased variance) must agree.
+        for name in ("moving_mean", "moving_variance"):
+            np.testing.assert_allclose(getattr(fused, name).numpy(), getattr(reference, name).numpy(), rtol=1e-5)
+        assert not np.allclose(reference.moving_variance.numpy(), 1.0), "the statistics were not updated"
+        np.testing.assert_allclose(tf.cast(fused(x), tf.float32).numpy(), tf.cast(reference(x), tf.float32).numpy(),
+                                   atol=tolerance)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def test_fused_batch_norm_falls_back_to_keras_where_the_fused_op_does_not_apply():
+    x = np.random.default_rng(0).normal(size=(16, 7)).astype("float32")  # 2-D: no fused kernel
+    reference, fused = _pair(x.shape)
+    assert not fused._fusable(keras.ops.convert_to_tensor(x), None)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused(x, training=True)),
+                               keras.ops.convert_to_numpy(reference(x, training=True)), rtol=1e-6)
+
+
+def test_a_fer_cnn_with_fused_batch_norm_saves_and_loads(tmp_path):
+    model = build_model("fer_cnn")
+    assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
+    batch = np.random.default_rng(0).random((2, 48, 48, 1)).astype("float32")
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(batch, keras.utils.to_categorical([0, 3], 7), epochs=1, verbose=0)  # moves the statistics off 0 / 1
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
