@@ -84,7 +84,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def _fusable(self, inputs, mask) -> bool:
         return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
                 and not self.synchronized and len(inputs.shape) == 4 and self.axis in (-1, 3)
-                and self.center and self.scale and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16", "float16"))
+                and self.center and self.scale
+                and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16", "float16"))
 
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, mask):
@@ -97,10 +98,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 inputs, gamma, beta, epsilon=self.epsilon, is_training=True)
             # The fused op returns the unbiased variance; Keras' moving statistics use the biased one.
             count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
-            variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
-            momentum = self.momentum
-            self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
-            self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+            variance = variance * (count - 1.0) / count
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         else:
             outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
                 inputs, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),

@@ -17,7 +17,8 @@ import keras
 from fer_lib.artifacts import atomic_path
 from fer_lib.augmentation import AugmentConfig, augmentation_layers
 from fer_lib.errors import ModelFileError
-from fer_lib.layers import FusedBatchNormalization, PriorCorrection  # noqa: F401  PriorCorrection: registered, so models using it load
+from fer_lib.layers import FusedBatchNormalization
+from fer_lib.layers import PriorCorrection  # noqa: F401  registered, so models using it load
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
