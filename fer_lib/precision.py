@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 PRECISIONS = ("auto", "bfloat16", "float32")
@@ -39,3 +40,15 @@ def set_precision(choice: str = "auto") -> str:
     precision = resolve_precision(choice)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     return precision
+
+
+@contextmanager
+def precision_policy(choice: str = "auto"):
+    """`set_precision(choice)` for a with-block (yields the precision used), then the previous policy again."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    try:
+        yield set_precision(choice)
+    finally:
+        keras.config.set_dtype_policy(previous)

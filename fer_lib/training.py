@@ -34,7 +34,7 @@ from fer_lib.evaluation import predict_probabilities
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.model_stats import cpu_description
 from fer_lib.models import build_model, load_model, save_model
-from fer_lib.precision import set_precision
+from fer_lib.precision import precision_policy, set_precision
 
 MODEL_FILE = "model.keras"
 PREVIOUS_MODEL_FILE = "model.previous.keras"
@@ -528,6 +528,12 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         config.validate()
     except ValueError as exc:
         raise FerError(str(exc)) from None
+    # The run's policy must not outlive it: models a caller builds afterwards keep their own precision.
+    with precision_policy(config.precision):
+        return _train(config, dataset, overwrite, resume, verbose)
+
+
+def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, resume: bool, verbose: int) -> TrainResult:
     out_dir = Path(config.out)
     # Checked before the output folder is touched, so a wrong --init-from leaves nothing behind.
     resuming = resume and read_resume_state(out_dir) is not None

@@ -8,7 +8,7 @@ import pytest
 
 from fer_lib.errors import ModelFileError
 from fer_lib.models import build_model, load_model, model_names
-from fer_lib.precision import resolve_precision
+from fer_lib.precision import precision_policy, resolve_precision
 
 
 def test_seed_cnn_matches_the_original_architecture():
@@ -138,6 +138,11 @@ def test_precision_choice():
     assert resolve_precision("auto") in ("float32", "bfloat16")
     with pytest.raises(ValueError, match="unknown precision"):
         resolve_precision("fp8")
+    # precision_policy restores the previous global policy, also when the block fails.
+    with pytest.raises(RuntimeError), precision_policy("bfloat16") as used:
+        assert used == "bfloat16" and keras.config.dtype_policy().name == "mixed_bfloat16"
+        raise RuntimeError
+    assert keras.config.dtype_policy().name == "float32"
 
 
 def test_save_and_safe_load_round_trip(tmp_path):

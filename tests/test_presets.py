@@ -263,6 +263,9 @@ def test_fer_train_with_cutmix_trains_on_mixed_batches(synthetic_root, tmp_path,
     assert saved["mixing"] == "cutmix" and saved["mixing_strength"] is None
     history = (out / "history.csv").read_text().splitlines()
     assert len(history) == 3 and "nan" not in history[-1]
+    # The run trained in bfloat16 but handed the caller's float32 policy back.
+    assert json.loads((out / "train_summary.json").read_text())["precision"] == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
 
 
 def test_adamw_weight_decay_zero_means_none():
