@@ -17,7 +17,7 @@ import keras
 from fer_lib.artifacts import atomic_path
 from fer_lib.augmentation import AugmentConfig, augmentation_layers
 from fer_lib.errors import ModelFileError
-from fer_lib.layers import FusedBatchNormalization
+from fer_lib.layers import FusedBatchNormalization, with_fused_batch_norm
 from fer_lib.layers import PriorCorrection  # noqa: F401  registered, so models using it load
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
@@ -164,6 +164,7 @@ def load_model(path: str | Path, classes=EMOTIONS) -> keras.Model:
 
     A model whose recorded class list differs from `classes` (names or order) is refused;
     a model without a record (saved by plain `model.save`) must at least have len(classes) outputs.
+    Keras BatchNormalization layers come back as FusedBatchNormalization (same weights and outputs).
     """
     path = Path(path)
     if not path.is_file():
@@ -203,7 +204,7 @@ def load_model(path: str | Path, classes=EMOTIONS) -> keras.Model:
             f"{path}: refused, the model predicts classes {', '.join(recorded)} but the data uses "
             f"{', '.join(classes)} (in that order); use a model trained on these classes or retrain with `fer train`"
         )
-    return model
+    return with_fused_batch_norm(model)  # older models (the packaged one) serve 2-4x as fast with the fused layer
 
 
 def _first_line(exc: Exception, limit: int = 160) -> str:

@@ -70,3 +70,28 @@ def test_a_fer_cnn_with_fused_batch_norm_saves_and_loads(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
+
+
+def test_models_saved_with_keras_batch_norm_load_with_the_fused_layer(tmp_path):
+    from fer_lib.ensemble import build_ensemble
+    from fer_lib.layers import with_fused_batch_norm
+
+    # A model as saved before FusedBatchNormalization existed, nested inside an ensemble.
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    old = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x), name="old")
+    bn = old.get_layer("bn")
+    rng = np.random.default_rng(0)
+    bn.set_weights([rng.normal(1, 0.3, 4), rng.normal(0, 0.3, 4), rng.normal(0, 0.5, 4), rng.uniform(0.5, 2, 4)])
+    ensemble = build_ensemble([old, build_model("fer_cnn")])
+    ensemble.save(tmp_path / "old.keras")
+
+    loaded = load_model(tmp_path / "old.keras")
+    members = [layer for layer in loaded.layers if isinstance(layer, keras.Model)]
+    assert isinstance(members[0].get_layer("bn"), FusedBatchNormalization)
+    assert not any(type(layer) is keras.layers.BatchNormalization for m in members for layer in m.layers)
+    batch = rng.random((4, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), ensemble.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
+    assert with_fused_batch_norm(loaded) is loaded  # nothing left to convert
