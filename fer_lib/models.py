@@ -96,21 +96,29 @@ def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None
     return build_cnn((75, 125, 256), (260, 128, 64, 32), augment=augment, seed=seed, name="seed_cnn")
 
 
+FER_CNN_HEADS = ("average", "flatten")
+
+
 @register_model("fer_cnn")
 def build_fer_cnn(
     widths=(32, 64, 128, 256),
     dense_units: int = 256,
     dropout: float = 0.4,
     residual: bool = False,
+    head: str = "average",
     augment: AugmentConfig | None = None,
     seed: int | None = None,
 ) -> keras.Model:
-    """A compact VGG-style network: per stage two 3x3 conv + batch norm, then pooling; global pooling head.
+    """A compact VGG-style network: per stage two 3x3 conv + batch norm, then pooling; a dense head.
 
     About 118M multiply-adds per face, so it trains on a CPU and serves hundreds of faces a second.
     `residual` adds a ResNet-style shortcut around each stage's two convs (a 1x1 projection + batch
     norm, since every stage changes the width), for about 3% more multiply-adds.
+    `head` "average" pools the last feature map globally; "flatten" keeps where on the face each
+    feature is (the last map is 2x2 or 3x3) for the dense layer, at more weights there.
     """
+    if head not in FER_CNN_HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(FER_CNN_HEADS)}")
     default_augment = AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
     inputs, x = _inputs_and_augmentation(augment or default_augment, seed)
     for stage, width in enumerate(widths, start=1):
@@ -124,7 +132,7 @@ def build_fer_cnn(
                 x = keras.layers.Add(name=f"s{stage}_add")([x, shortcut])
             x = keras.layers.Activation("relu", name=f"s{stage}_relu{conv}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"s{stage}_pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x) if head == "average" else keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout1")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="dense1")(x)
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout2")(x)

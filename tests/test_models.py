@@ -68,6 +68,20 @@ def test_residual_fer_cnn_adds_a_projected_shortcut_before_each_stages_last_relu
     assert not np.allclose(residual.predict(batch, verbose=0), plain.predict(batch, verbose=0), atol=1e-4)
 
 
+def test_fer_cnn_flatten_head_keeps_the_last_feature_map_in_place():
+    from fer_lib.augmentation import AugmentConfig
+
+    crop = AugmentConfig(flip=True, crop=40)
+    average = build_model("fer_cnn", augment=crop, seed=1)
+    flat = build_model("fer_cnn", augment=crop, head="flatten", seed=1)
+    # 40x40 crops leave a 2x2x256 map after four poolings: 1,024 inputs to the dense layer instead of 256.
+    assert flat.get_layer("dense1").kernel.shape == (2 * 2 * 256, 256)
+    assert average.get_layer("dense1").kernel.shape == (256, 256)
+    assert flat.count_params() - average.count_params() == 3 * 256 * 256
+    with pytest.raises(ValueError, match="unknown head 'max'; choose one of average, flatten"):
+        build_model("fer_cnn", head="max")
+
+
 def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path):
     from fer_lib.augmentation import AugmentConfig
     from fer_lib.evaluation import model_crop_size, predict_probabilities
