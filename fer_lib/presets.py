@@ -69,7 +69,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "fer_cnn_crop_wide",
             "fer_cnn_crop with 1.5x the channels (48-96-192-384, dense 384) for 60 epochs: 2.2x the multiply-adds "
-            "per face (183 M), 109 min on 2 CPU cores with AMX and Keras' batch norm (with the fused one, 90 epochs took 94 min); second only to fer_cnn_crop_vgg's ten-crop accuracy without a teacher.",
+            "per face (183 M), 109 min on 2 CPU cores with AMX and Keras' batch norm (with the fused one, 90 epochs took 94 min); the best ten-crop accuracy without a teacher after fer_cnn_crop_vgg.",
             _CROP_WIDE,
         ),
         Preset(
