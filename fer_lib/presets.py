@@ -63,7 +63,8 @@ PRESETS: dict[str, Preset] = {
             "fer_cnn_crop",
             "fer_cnn_long on 40x40 crops for 80 epochs: random crops in training (shifts, then the central crop), "
             "the central crop at inference and the five crops with ten-crop TTA; 0.69x the compute per face, "
-            "86 min on 2 CPU cores with AMX; --epochs 140 took 88 min with the fused batch norm (66.54% with ten-crop, +0.6 pt).",
+            "86 min on 2 CPU cores with AMX; --epochs 140 took 88 min with the fused batch norm "
+            "(66.54% with ten-crop, +0.6 pt).",
             _CROP,
         ),
         Preset(
