@@ -171,6 +171,7 @@ def _cmd_train(args) -> int:
                            "pass --overwrite to start over") from None
         if args.data:
             config.data = str(paths.resolve_data_dir(args.data))
+        config.out = str(out)  # the folder may have moved since (e.g. brought back from a GPU machine)
         ignored = [f"--{name.replace('_', '-')}" for name in RECIPE_OPTIONS if getattr(args, name) is not None]
         if ignored:
             print(f"Note: {', '.join(ignored)} ignored; a resumed run keeps its saved settings", flush=True)

@@ -483,14 +483,14 @@ def _keep_replaced_run(out_dir: Path) -> None:
 
 
 def _check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: FerDataset) -> None:
-    """A resumed run must have the interrupted run's settings and data."""
+    """A resumed run must have the interrupted run's settings and data (which may have moved, as may the run)."""
     saved_path = out_dir / RESUME_DIR / CONFIG_FILE
     try:
         saved = TrainConfig.load(saved_path).to_dict()
     except (OSError, ValueError, TypeError):
         raise FerError(f"{saved_path}: missing or unreadable, so the interrupted run cannot be resumed; pass --overwrite to start over") from None
     given = config.to_dict()
-    changed = [k for k in given if k != "data" and given[k] != saved.get(k)]
+    changed = [k for k in given if k not in ("data", "out") and given[k] != saved.get(k)]
     if changed:
         k = changed[0]
         raise FerError(f"{saved_path}: the interrupted run used {k}={saved.get(k)!r}, this one asks for {k}={given[k]!r}; "

@@ -127,7 +127,14 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     old_format = {k: v for k, v in json.loads(saved_config.read_text()).items() if k not in ("loss", "init_from")}
     write_json_atomic(saved_config, old_format)
 
+    # A run folder moved since (e.g. brought back from a GPU machine) resumes where it now is.
+    interrupted_at, out = out, tmp_path / "moved" / "run"
+    out.parent.mkdir()
+    interrupted_at.rename(out)
+    argv = [str(out) if arg == str(interrupted_at) else arg for arg in argv]
+
     assert main(["train", "--resume", "--out", str(out), "--no-eval", "--learning-rate", "0.5", "--seed", "7"]) == 0  # settings come from the run
+    assert not interrupted_at.exists()
     printed = capsys.readouterr().out
     assert "Note: --learning-rate, --seed ignored; a resumed run keeps its saved settings" in printed
     assert f"Resuming the interrupted run in {out} (3 of 6 epochs done)" in printed
