@@ -1,4 +1,4 @@
-"""Pack a dataset's training faces small enough to travel to a GPU machine, and unpack them there.
+"""Pack training faces to travel to a GPU machine, and bundle the trained run to come back.
 
 FER2013's train JPEGs zip to about 56 MiB, which with the Keras wheels and the repository
 is just over the 64 MiB that may travel to the lent GPU machines. Packed here as decoded
@@ -8,19 +8,38 @@ differs, so its seeded validation split is a different stratified 10% of them).
 
     python scripts/gpu_data.py pack --data ../shared/datasets/fer2013 --out .carry/fer2013_train.npy.xz
     python scripts/gpu_data.py unpack .carry/fer2013_train.npy.xz --out /tmp/fer   # then: fer train --data /tmp/fer --no-eval
+
+What comes back from the machine's $OUT is at most 8 files of 16 MiB, 64 MiB in all, so
+`bundle` puts the run folder in one tar split into 15 MiB parts, with a manifest holding its
+SHA-256. Saved models drop their optimizer state (a third of an Adam model's size, not needed
+to evaluate); a stopped run's resume checkpoint keeps it, and travels only if it fits.
+
+    python scripts/gpu_data.py bundle /tmp/run --out $OUT          # on the GPU machine
+    python scripts/gpu_data.py unbundle FILES_AT --out runs/NAME   # here: checks, then extracts
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
+import json
 import lzma
+import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MANIFEST = "run.tar.json"
+PART_BYTES = 15 * 2**20
+RETURN_FILES = 8  # the device's limits on what comes back from $OUT
+RETURN_BYTES = 60 * 2**20  # of its 64 MiB, leaving room for the manifest and the training log
+SAVED_MODELS = ("model.keras", ".resume/best.keras")
 
 
 def pack(data: str, out: str) -> None:
@@ -51,6 +70,96 @@ def unpack(packed: str, out: str) -> None:
     print(f"{out}/train: {len(images)} faces as PNG")
 
 
+def _without_optimizer(source: Path, target: Path) -> None:
+    from fer_lib.models import load_model, save_model
+
+    save_model(load_model(source), target)
+
+
+def _stage(run_dir: Path, staging: Path, limit: int) -> str:
+    """Copy the run into `staging` as it will travel; returns what it holds: finished, resumable or unfinished."""
+    for source in sorted(run_dir.rglob("*")):
+        relative = source.relative_to(run_dir)
+        if not source.is_file() or any(part.startswith(".") and part != ".resume" for part in relative.parts):
+            continue  # temporaries of a save cut short are named ".NAME.xxxx"
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if relative.as_posix() in SAVED_MODELS:
+            _without_optimizer(source, target)
+        else:
+            shutil.copy2(source, target)
+    if (staging / "model.keras").is_file():
+        return "finished"
+    resume = staging / ".resume"
+    if not resume.is_dir():
+        raise SystemExit(f"{run_dir}: holds no trained model and no resume checkpoint; see the training log")
+    size = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
+    if size <= limit:
+        return "resumable"
+    # The epoch's weights keep the optimizer's state for a faithful resume; too big, they stay behind.
+    weights = sorted(resume.glob("epoch-*.weights.h5"))
+    for file in weights + [resume / "state.json"]:
+        file.unlink(missing_ok=True)
+    resume.rename(staging / "unfinished")
+    print(f"warning: {run_dir} was stopped before its last epoch and its resume checkpoint is too big to come "
+          f"back ({size / 2**20:.0f} MiB with the rest, {limit / 2**20:.0f} MiB may): bringing back its best model "
+          "so far (unfinished/best.keras) and history, which cannot be resumed; give it fewer epochs next time")
+    return "unfinished"
+
+
+def bundle(run_dir: str, out: str, limit: int = RETURN_BYTES, max_files: int = RETURN_FILES - 2) -> None:
+    run_dir, out = Path(run_dir), Path(out)
+    with tempfile.TemporaryDirectory() as temporary:
+        staging, archive = Path(temporary) / "run", Path(temporary) / "run.tar"
+        state = _stage(run_dir, staging, limit)
+        with tarfile.open(archive, "w") as tar:
+            tar.add(staging, arcname=".")
+        size = archive.stat().st_size
+        parts = -(-size // PART_BYTES)
+        if size > limit or parts > max_files:
+            raise SystemExit(f"{run_dir}: the bundled run is {size / 2**20:.0f} MiB in {parts} parts, more than can "
+                             f"come back ({limit / 2**20:.0f} MiB in {max_files}); train a smaller model")
+        out.mkdir(parents=True, exist_ok=True)
+        digest, names = hashlib.sha256(), []
+        with archive.open("rb") as stream:
+            while chunk := stream.read(PART_BYTES):
+                names.append(f"run.tar.part-{len(names):02d}")
+                (out / names[-1]).write_bytes(chunk)
+                digest.update(chunk)
+    (out / MANIFEST).write_text(json.dumps({"parts": names, "bytes": size, "sha256": digest.hexdigest(), "state": state}))
+    print(f"{out}: {state} run {run_dir} in {len(names)} part(s), {size / 2**20:.1f} MiB")
+
+
+def unbundle(source: str, out: str) -> None:
+    source, out = Path(source), Path(out)
+    try:
+        manifest = json.loads((source / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise SystemExit(f"{source / MANIFEST}: missing or unreadable; is {source} what a device run of "
+                         "scripts/device_train.sh brought back?") from None
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out}: already exists and is not empty; choose a new folder for the run")
+    missing = [name for name in manifest["parts"] if not (source / name).is_file()]
+    if missing:
+        raise SystemExit(f"{source / missing[0]}: missing, the run cannot be put back together; "
+                         "was it left out of what came back (files_left_out)?")
+    with tempfile.TemporaryDirectory() as temporary:
+        archive, digest = Path(temporary) / "run.tar", hashlib.sha256()
+        with archive.open("wb") as stream:
+            for name in manifest["parts"]:
+                chunk = (source / name).read_bytes()
+                digest.update(chunk)
+                stream.write(chunk)
+        if digest.hexdigest() != manifest["sha256"]:
+            raise SystemExit(f"{source}: its parts do not add up to the bundled run (SHA-256 differs); fetch them again")
+        out.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(out, filter="data")
+    what = {"finished": "evaluate model.keras", "resumable": "continue it with fer train --resume",
+            "unfinished": "unfinished/best.keras is the best model before it was stopped"}[manifest["state"]]
+    print(f"{out}: the {manifest['state']} run, {manifest['bytes'] / 2**20:.1f} MiB; {what}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,11 +169,21 @@ def main(argv: list[str] | None = None) -> int:
     unpack_args = commands.add_parser("unpack", help="write a packed file as train/<emotion>/*.png under --out")
     unpack_args.add_argument("packed")
     unpack_args.add_argument("--out", required=True)
+    bundle_args = commands.add_parser("bundle", help="put a run folder into --out as parts that may come back")
+    bundle_args.add_argument("run_dir")
+    bundle_args.add_argument("--out", required=True)
+    unbundle_args = commands.add_parser("unbundle", help="check and extract the parts in a folder into the run folder --out")
+    unbundle_args.add_argument("parts_dir")
+    unbundle_args.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.command == "pack":
         pack(args.data, args.out)
-    else:
+    elif args.command == "unpack":
         unpack(args.packed, args.out)
+    elif args.command == "bundle":
+        bundle(args.run_dir, args.out)
+    else:
+        unbundle(args.parts_dir, args.out)
     return 0
 
 

@@ -1,15 +1,19 @@
-"""scripts/device_train.sh: one device run trains, and what comes back joins into a run folder."""
+"""scripts/device_train.sh and gpu_data.py bundle/unbundle: one device run trains, and what comes back
+fits the device's limits and becomes the run folder again."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from fer_lib.training import read_resume_state
+from fer_lib import models
+from fer_lib.training import as_model_input, read_resume_state
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "device_train.sh"
 pytestmark = pytest.mark.slow
@@ -22,34 +26,101 @@ def packed_faces(synthetic_root, tmp_path_factory, load_script):
     return packed
 
 
-def _device_run(tmp_path, packed, *args):
+def device_run(root: Path, packed: Path, *args) -> tuple[Path, str]:
     """The script as the device runs it, on this machine's TensorFlow and without the wheels."""
-    out = tmp_path / "out"
-    out.mkdir()
-    env = dict(os.environ, OUT=str(out), RUN_DIR=str(tmp_path / "run"), FACES_DIR=str(tmp_path / "faces"),
+    out = root / "out"
+    out.mkdir(parents=True)
+    env = dict(os.environ, OUT=str(out), RUN_DIR=str(root / "run"), FACES_DIR=str(root / "faces"),
                PACKED_FACES=str(packed), WHEELS="", KERAS_BACKEND="tensorflow",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run(["bash", str(SCRIPT), *args], cwd=SCRIPT.parents[1], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    return out, done.stdout
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory, packed_faces):
+    """A run of 1000 epochs given 45 s: stopped, its checkpoint bundled in out/."""
+    root = tmp_path_factory.mktemp("stopped")
+    out, stdout = device_run(root, packed_faces, "fer_cnn_crop", "1000", "45", "--batch-size", "32")
+    return root, out, stdout
+
+
+def fits_what_comes_back(out: Path) -> bool:
+    files = [f for f in out.rglob("*") if f.is_file()]
+    return (len(files) <= 8 and all(f.stat().st_size <= 16 * 2**20 for f in files)
+            and sum(f.stat().st_size for f in files) <= 64 * 2**20)
+
+
+def same_predictions(a: Path, b: Path, dataset) -> bool:
+    faces = as_model_input(dataset.val.images[:20])
+    return np.allclose(models.load_model(a).predict(faces, verbose=0), models.load_model(b).predict(faces, verbose=0), atol=1e-6)
+
+
+def unbundle(load_script, parts: Path, out: Path):
+    return load_script("gpu_data").main(["unbundle", str(parts), "--out", str(out)])
+
+
+def test_a_finished_run_comes_back_whole_and_without_the_optimizer(tmp_path, packed_faces, load_script, synthetic_root):
+    from fer_lib.data import load_dataset
+
+    out, stdout = device_run(tmp_path, packed_faces, "seed_cnn", "1", "300", "--batch-size", "32")
+    assert "device_train.sh: done" in stdout and "stopped" not in stdout
+    assert fits_what_comes_back(out)
+    assert unbundle(load_script, out, tmp_path / "back") == 0
+    back, run = tmp_path / "back", tmp_path / "run"
+    for name in ("config.json", "history.csv", "train_summary.json", "data.json"):
+        assert (back / name).read_bytes() == (run / name).read_bytes(), name
+    assert (back / "model.keras").stat().st_size < (run / "model.keras").stat().st_size / 2  # Adam's two moments dropped
+    assert same_predictions(back / "model.keras", run / "model.keras", load_dataset(synthetic_root))
+
+
+def test_a_run_out_of_time_is_stopped_and_comes_back_resumable(stopped_run, tmp_path, load_script, synthetic_root):
+    from fer_lib.data import load_dataset
+
+    root, out, stdout = stopped_run
+    assert "device_train.sh: stopped the training after" in stdout
+    assert json.loads((out / "run.tar.json").read_text())["state"] == "resumable"
+    assert fits_what_comes_back(out)
     back = tmp_path / "back"
-    subprocess.run(["bash", str(SCRIPT), "--join", str(out), str(back)], check=True, capture_output=True)
-    return out, back, done.stdout
-
-
-def test_a_finished_run_comes_back_in_parts_and_joins_into_the_same_files(tmp_path, packed_faces):
-    out, back, stdout = _device_run(tmp_path, packed_faces, "seed_cnn", "1", "300", "--batch-size", "32")
-    assert "training exit status 0" in stdout
-    assert all(part.stat().st_size < 16 * 2**20 for part in out.iterdir())  # what the device lets come back
-    for name in ("model.keras", "config.json", "history.csv", "train_summary.json"):
-        assert (back / name).read_bytes() == (tmp_path / "run" / name).read_bytes(), name
-
-
-def test_a_run_out_of_time_is_stopped_and_its_checkpoint_comes_back_resumable(tmp_path, packed_faces):
-    out, back, stdout = _device_run(tmp_path, packed_faces, "seed_cnn", "1000", "45", "--batch-size", "32")
-    assert "stopped after" in stdout
-    assert not (back / "model.keras").exists()
+    assert unbundle(load_script, out, back) == 0
     state = read_resume_state(back)
     assert state is not None and 1 <= state["epochs_done"] < 1000
-    weights = Path(".resume") / state["weights_file"]
-    assert (back / weights).read_bytes() == (tmp_path / "run" / weights).read_bytes()
+    for name in ("state.json", "config.json", "history.csv", state["weights_file"]):
+        assert (back / ".resume" / name).read_bytes() == (root / "run" / ".resume" / name).read_bytes(), name
+    assert same_predictions(back / ".resume" / "best.keras", root / "run" / ".resume" / "best.keras", load_dataset(synthetic_root))
+
+
+def test_a_checkpoint_too_big_to_come_back_leaves_its_best_model_and_a_warning(stopped_run, tmp_path, load_script, capsys):
+    root, _, _ = stopped_run
+    gpu_data = load_script("gpu_data")
+    gpu_data.bundle(root / "run", tmp_path / "out", limit=2**20 * 2 // 3 + (root / "run" / ".resume" / "best.keras").stat().st_size // 3)
+    assert "cannot be resumed; give it fewer epochs next time" in capsys.readouterr().out
+    assert unbundle(load_script, tmp_path / "out", tmp_path / "back") == 0
+    back = tmp_path / "back"
+    assert read_resume_state(back) is None and (back / "unfinished" / "best.keras").is_file()
+    assert not list((back / "unfinished").glob("epoch-*"))
+
+
+def test_unbundle_refuses_missing_or_damaged_parts_and_a_used_folder(stopped_run, tmp_path, load_script):
+    _, out, _ = stopped_run
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for file in out.iterdir():
+        (parts / file.name).write_bytes(file.read_bytes())
+    first = parts / "run.tar.part-00"
+    damaged = bytearray(first.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    first.write_bytes(bytes(damaged))
+    with pytest.raises(SystemExit, match=r"\(SHA-256 differs\); fetch them again"):
+        unbundle(load_script, parts, tmp_path / "back")
+    first.unlink()
+    with pytest.raises(SystemExit, match=r"run.tar.part-00: missing, the run cannot be put back together"):
+        unbundle(load_script, parts, tmp_path / "back")
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "model.keras").write_text("a user's model")
+    with pytest.raises(SystemExit, match="already exists and is not empty"):
+        unbundle(load_script, out, used)
+    assert (used / "model.keras").read_text() == "a user's model"
