@@ -119,9 +119,17 @@ def get_preset(name: str) -> Preset:
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
-    """The TrainConfig of preset `name`, with `overrides` (e.g. data, out, epochs) applied on top."""
+    """The TrainConfig of preset `name`, with `overrides` (e.g. data, out, epochs) applied on top.
+
+    A preset whose early-stopping patience spans all its epochs (the cosine ones, which their
+    schedule ends, not val_loss) keeps spanning them when `epochs` is raised.
+    """
     settings = copy.deepcopy(get_preset(name).settings)
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    runs_every_epoch = settings.get("early_stopping_patience", 0) >= settings.get("epochs", 1)
+    if runs_every_epoch and "epochs" in overrides and "early_stopping_patience" not in overrides:
+        overrides["early_stopping_patience"] = max(overrides["epochs"], settings["early_stopping_patience"])
+    settings.update(overrides)
     config = TrainConfig(**settings)
     config.validate()
     return config

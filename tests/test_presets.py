@@ -40,6 +40,16 @@ def test_preset_values_and_overrides():
         presets.get_preset("nope")
 
 
+def test_a_preset_that_runs_every_epoch_still_does_with_more_epochs():
+    # fer_cnn_crop_vgg's patience of 60 is its 60 epochs: its cosine schedule ends it, not val_loss.
+    assert presets.preset_config("fer_cnn_crop_vgg").early_stopping_patience == 60
+    assert presets.preset_config("fer_cnn_crop_vgg", epochs=200).early_stopping_patience == 200
+    assert presets.preset_config("fer_cnn_crop_vgg", epochs=20).early_stopping_patience == 60
+    assert presets.preset_config("fer_cnn_crop_vgg", epochs=200, early_stopping_patience=7).early_stopping_patience == 7
+    # A preset that does stop early keeps its patience.
+    assert presets.preset_config("fer_cnn", epochs=200).early_stopping_patience == 12
+
+
 def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--preset", "fer_cnn_balanced", "--data", str(synthetic_root), "--epochs", "1",
