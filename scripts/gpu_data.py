@@ -11,8 +11,8 @@ differs, so its seeded validation split is a different stratified 10% of them).
 
 What comes back from the machine's $OUT is at most 8 files of 16 MiB, 64 MiB in all, so
 `bundle` puts the run folder in one tar split into 15 MiB parts, with a manifest holding its
-SHA-256. Saved models drop their optimizer state (a third of an Adam model's size, not needed
-to evaluate); a stopped run's resume checkpoint keeps it, and travels only if it fits.
+SHA-256. Saved models drop their optimizer state (two thirds of an Adam model's size, not
+needed to evaluate); a stopped run's resume checkpoint keeps it, and travels only if it fits.
 
     python scripts/gpu_data.py bundle /tmp/run --out $OUT          # on the GPU machine
     python scripts/gpu_data.py unbundle FILES_AT --out runs/NAME   # here: checks, then extracts
@@ -39,7 +39,6 @@ MANIFEST = "run.tar.json"
 PART_BYTES = 15 * 2**20
 RETURN_FILES = 8  # the device's limits on what comes back from $OUT
 RETURN_BYTES = 60 * 2**20  # of its 64 MiB, leaving room for the manifest and the training log
-SAVED_MODELS = ("model.keras", ".resume/best.keras")
 
 
 def pack(data: str, out: str) -> None:
@@ -78,19 +77,22 @@ def _without_optimizer(source: Path, target: Path) -> None:
 
 def _stage(run_dir: Path, staging: Path, limit: int) -> str:
     """Copy the run into `staging` as it will travel; returns what it holds: finished, resumable or unfinished."""
+    from fer_lib.training import BEST_CHECKPOINT, MODEL_FILE, RESUME_DIR
+
+    saved_models = {Path(MODEL_FILE), Path(RESUME_DIR) / BEST_CHECKPOINT}
     for source in sorted(run_dir.rglob("*")):
         relative = source.relative_to(run_dir)
-        if not source.is_file() or any(part.startswith(".") and part != ".resume" for part in relative.parts):
+        if not source.is_file() or any(part.startswith(".") and part != RESUME_DIR for part in relative.parts):
             continue  # temporaries of a save cut short are named ".NAME.xxxx"
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        if relative.as_posix() in SAVED_MODELS:
+        if relative in saved_models:
             _without_optimizer(source, target)
         else:
             shutil.copy2(source, target)
-    if (staging / "model.keras").is_file():
+    if (staging / MODEL_FILE).is_file():
         return "finished"
-    resume = staging / ".resume"
+    resume = staging / RESUME_DIR
     if not resume.is_dir():
         raise SystemExit(f"{run_dir}: holds no trained model and no resume checkpoint; see the training log")
     size = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
