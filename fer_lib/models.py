@@ -143,13 +143,19 @@ def save_model(model: keras.Model, path: str | Path, classes=EMOTIONS) -> Path:
     """Save `model` as a .keras file atomically, recording its class list inside the archive.
 
     The list travels with the file (an extra `fer_lib.json` member of the zip, which Keras
-    ignores), so a copied or renamed model still says which classes it predicts.
+    ignores), so a copied or renamed model still says which classes it predicts. A compiled
+    model is saved without its optimizer's state.
     """
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: models are saved as .keras files; give a path ending in .keras")
     with atomic_path(path) as temporary:
         model.save(temporary)
+        if getattr(model, "optimizer", None) is not None:
+            # Keras 3 has no include_optimizer, and Adam's moments are two thirds of the file;
+            # nothing resumes from a .keras file (resuming reads .resume/'s weights), so re-save
+            # it uncompiled.
+            keras.models.load_model(temporary, compile=False, safe_mode=True).save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(METADATA_MEMBER, json.dumps({"classes": list(classes), "input_shape": list(INPUT_SHAPE)}))
     return path

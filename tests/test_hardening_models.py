@@ -111,3 +111,30 @@ def test_a_model_that_would_run_code_is_refused_without_running_it(tiny_model_fi
     with pytest.raises(ModelFileError, match="refused"):
         load_model(path)
     assert not marker.exists()
+
+
+def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path):
+    import h5py
+    import numpy as np
+
+    model = build_model("cnn", seed=0, conv_filters=[8], dense_units=[16])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    faces = np.random.default_rng(0).integers(0, 255, (14, 48, 48, 1)).astype("float32")
+    model.fit(faces, keras.utils.to_categorical(np.arange(14) % 7, 7), epochs=1, verbose=0)
+    plain = tmp_path / "plain.keras"
+    model.save(plain)  # what Keras alone writes: the weights and Adam's two moments
+    saved = save_model(model, tmp_path / "saved.keras")
+
+    def stored_arrays(path):
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+            arrays = []
+            with h5py.File(member) as weights:
+                weights.visititems(lambda name, node: arrays.append(name) if isinstance(node, h5py.Dataset) else None)
+        return arrays
+
+    assert any(name.startswith("optimizer") for name in stored_arrays(plain))
+    assert not any(name.startswith("optimizer") for name in stored_arrays(saved))
+    assert saved.stat().st_size < 0.6 * plain.stat().st_size
+    assert read_model_classes(saved) == list(EMOTIONS)
+    np.testing.assert_allclose(load_model(saved).predict(faces, verbose=0), model.predict(faces, verbose=0), rtol=1e-5, atol=1e-6)
+    assert model.optimizer is not None  # the caller's model is left compiled
