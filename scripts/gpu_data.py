@@ -11,8 +11,9 @@ differs, so its seeded validation split is a different stratified 10% of them).
 
 What comes back from the machine's $OUT is at most 8 files of 16 MiB, 64 MiB in all, so
 `bundle` puts the run folder in one tar split into 15 MiB parts, with a manifest holding its
-SHA-256. Saved models drop their optimizer state (two thirds of an Adam model's size, not
-needed to evaluate); a stopped run's resume checkpoint keeps it, and travels only if it fits.
+SHA-256. Its models are small enough because `save_model` leaves out the optimizer's state
+(two thirds of an Adam model, not needed to evaluate); a stopped run's resume checkpoint
+keeps it, and travels only if it fits.
 
     python scripts/gpu_data.py bundle /tmp/run --out $OUT          # on the GPU machine
     python scripts/gpu_data.py unbundle FILES_AT --out runs/NAME   # here: checks, then extracts
@@ -69,27 +70,17 @@ def unpack(packed: str, out: str) -> None:
     print(f"{out}/train: {len(images)} faces as PNG")
 
 
-def _without_optimizer(source: Path, target: Path) -> None:
-    from fer_lib.models import load_model, save_model
-
-    save_model(load_model(source), target)
-
-
 def _stage(run_dir: Path, staging: Path, limit: int) -> str:
     """Copy the run into `staging` as it will travel; returns what it holds: finished, resumable or unfinished."""
-    from fer_lib.training import BEST_CHECKPOINT, MODEL_FILE, RESUME_DIR
+    from fer_lib.training import MODEL_FILE, RESUME_DIR
 
-    saved_models = {Path(MODEL_FILE), Path(RESUME_DIR) / BEST_CHECKPOINT}
     for source in sorted(run_dir.rglob("*")):
         relative = source.relative_to(run_dir)
         if not source.is_file() or any(part.startswith(".") and part != RESUME_DIR for part in relative.parts):
             continue  # temporaries of a save cut short are named ".NAME.xxxx"
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        if relative in saved_models:
-            _without_optimizer(source, target)
-        else:
-            shutil.copy2(source, target)
+        shutil.copy2(source, target)
     if (staging / MODEL_FILE).is_file():
         return "finished"
     resume = staging / RESUME_DIR
