@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default=None, help="a registered model name with the plain default recipe, instead of --preset")
     train.add_argument("--epochs", type=positive_int, default=None,
                        help="maximum epochs; early stopping may end sooner (default: the preset's, 60 for seed_cnn; 30 with --model)")
+    train.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                       help="train for as many epochs as fit in SECONDS (at most --epochs), the cosine schedule fitted to "
+                            "them, then stop (e.g. a rented GPU's hour); counted from the start of training")
     train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
     train.add_argument("--batch-size", type=positive_int, default=None, help="(default: the preset's, 64)")
     train.add_argument("--learning-rate", type=positive_float, default=None, help="(default: the preset's)")
@@ -139,7 +142,7 @@ def _cmd_pipeline(args) -> int:
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
                   "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
-                  "teacher", "distillation", "ema_momentum", "max_train_images", "val_fraction", "precision", "seed")
+                  "teacher", "distillation", "ema_momentum", "max_train_images", "val_fraction", "precision", "seed", "time_budget")
 
 
 def _cmd_train(args) -> int:
@@ -193,7 +196,7 @@ def _cmd_train(args) -> int:
                         mixing_strength=args.mixing_strength,
                         teacher=os.path.abspath(args.teacher) if args.teacher else None,  # resumable from anywhere
                         distillation=args.distillation, ema_momentum=args.ema_momentum, precision=args.precision, seed=args.seed,
-                        max_train_images=args.max_train_images, val_fraction=args.val_fraction)
+                        max_train_images=args.max_train_images, val_fraction=args.val_fraction, time_budget=args.time_budget)
         settings = {k: v for k, v in settings.items() if v is not None}
         if args.distillation is not None and not args.teacher:
             raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")

@@ -45,6 +45,7 @@ class TrainConfig:
     ema_momentum: float | None = None  # weight averaging: validate, checkpoint and publish an EMA of the weights
     teacher: str | None = None  # a .keras model (or ensemble) whose predictions soften the training targets
     distillation: float = 0.5  # weight of the teacher's probabilities in the targets, against the labels
+    time_budget: float | None = None  # seconds for the whole run: as many epochs as fit (at most `epochs`), schedule fitted to them
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
@@ -86,6 +87,8 @@ class TrainConfig:
                              "choose lr_schedule cosine or none, or a val_fraction above 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
         if self.max_train_images is not None and self.max_train_images < 7:
             raise ValueError(f"max_train_images must be at least 7, got {self.max_train_images}")
 

@@ -62,3 +62,23 @@ def cpu_description() -> str:
     except OSError:
         pass
     return f"{name}, {os.cpu_count()} cores"
+
+
+def training_hardware() -> str:
+    """What trains: the accelerator Keras' JAX or PyTorch backend computes on (e.g. 'NVIDIA H200'), else the CPU."""
+    import keras
+
+    name = None
+    try:
+        if keras.backend.backend() == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            name = device.device_kind if device.platform != "cpu" else None
+        elif keras.backend.backend() == "torch":
+            import torch
+
+            name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # no usable accelerator: the CPU is what trains
+        name = None
+    return f"{name} (GPU), beside {cpu_description()}" if name else cpu_description()

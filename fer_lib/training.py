@@ -32,7 +32,7 @@ from fer_lib.data import FerDataset, Split, load_dataset, stratified_holdout
 from fer_lib.errors import FerError
 from fer_lib.evaluation import predict_probabilities
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
-from fer_lib.model_stats import cpu_description
+from fer_lib.model_stats import training_hardware
 from fer_lib.models import build_model, load_model, save_model
 from fer_lib.precision import precision_policy, set_precision
 
@@ -94,6 +94,44 @@ class ThroughputMeter(keras.callbacks.Callback):
         """Median rate, leaving out the first epoch (graph tracing) when there are others."""
         rates = self.images_per_second[1:] or self.images_per_second
         return float(np.median(rates)) if rates else None
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training when another epoch would overrun `seconds` of the run, and says how many epochs fit.
+
+    An epoch costs the median time between epoch ends so far, leaving out the first (it
+    compiles) when there are others; the cosine schedule reads `planned_epochs`, so it
+    anneals to the end of the budget instead of the end of `max_epochs`. `spent` is the
+    time already used: loading before the fit, or the epochs before a resume.
+    """
+
+    def __init__(self, seconds: float, max_epochs: int, spent: float = 0.0, planned_epochs: int | None = None):
+        super().__init__()
+        self.seconds, self.max_epochs = float(seconds), int(max_epochs)
+        self.planned_epochs = int(planned_epochs or max_epochs)
+        self.spent_before = float(spent)
+        self.epoch_seconds: list[float] = []
+        self._clock = self._last = time.perf_counter()
+
+    def elapsed(self, now: float | None = None) -> float:
+        return self.spent_before + (time.perf_counter() if now is None else now) - self._clock
+
+    def on_train_begin(self, logs=None):
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.epoch_seconds.append(now - self._last)  # end to end, so the checkpoints saved after an epoch count too
+        self._last = now
+        per_epoch = float(np.median(self.epoch_seconds[1:] or self.epoch_seconds))
+        fit = int(max(self.seconds - self.elapsed(now), 0.0) // max(per_epoch, 1e-9))
+        planned = max(epoch + 1, min(self.max_epochs, epoch + 1 + fit))
+        if len(self.epoch_seconds) > 1 or planned <= epoch + 1:  # the first epoch's compiling says little of the rest
+            self.planned_epochs = planned
+        if self.planned_epochs <= epoch + 1 and epoch + 1 < self.max_epochs:
+            self.model.stop_training = True
+            print(f"Time budget: stopping after epoch {epoch + 1}, {self.elapsed(now):.0f} s of {self.seconds:.0f} s spent "
+                  f"({per_epoch:.1f} s per epoch)", flush=True)
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
@@ -244,12 +282,19 @@ def make_loss(config: TrainConfig) -> keras.losses.Loss:
     return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
 
 
+def jit_compile_choice() -> bool | str:
+    """`model.compile`'s jit_compile: always XLA on JAX, whose steps otherwise run op by op
+    (`augmentation_layers` says why Keras' "auto" would not); Keras' choice elsewhere."""
+    return True if keras.backend.backend() == "jax" else "auto"
+
+
 def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model:
     """Compile with the config's optimizer and loss and the project's metrics (accuracy, top-2)."""
     model.compile(
         optimizer=make_optimizer(config),
         loss=make_loss(config),
         metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
+        jit_compile=jit_compile_choice(),
     )
     return model
 
@@ -285,8 +330,9 @@ class TrainingState(keras.callbacks.Callback):
     """
 
     def __init__(self, out_dir: Path, config: TrainConfig, early_stopping, plateau, checkpoint: BestCheckpoint,
-                 meter: ThroughputMeter, data_info: dict, state: dict | None):
+                 meter: ThroughputMeter, data_info: dict, state: dict | None, budget: TimeBudget | None = None):
         super().__init__()
+        self.budget = budget
         self.out_dir, self.resume_dir = out_dir, out_dir / RESUME_DIR
         self.config, self.early_stopping, self.plateau, self.checkpoint, self.meter = config, early_stopping, plateau, checkpoint, meter
         self.data_info = data_info
@@ -319,6 +365,7 @@ class TrainingState(keras.callbacks.Callback):
             "plateau": None if self.plateau is None else {
                 "wait": self.plateau.wait, "best": _plain(self.plateau.best), "cooldown_counter": self.plateau.cooldown_counter},
             "images_per_second_per_epoch": list(self.meter.images_per_second),
+            "planned_epochs": None if self.budget is None else self.budget.planned_epochs,
             "wall_seconds": self.wall_seconds(),
             "data": _data_fingerprint(self.data_info),
         }
@@ -363,13 +410,14 @@ def history_csv(rows: list[dict]) -> str:
 
 
 def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, checkpoint_best: float | None = None,
-                   validation: bool = True) -> list[keras.callbacks.Callback]:
+                   validation: bool = True, budget: TimeBudget | None = None) -> list[keras.callbacks.Callback]:
     """The original project's callbacks: early stopping, plateau schedule, best-val_accuracy checkpoint.
 
     Without `validation` there is nothing to stop early on; the checkpoint then never saves,
     so the run publishes its final weights. With `config.ema_momentum` the averaged weights
     are swapped in for validation and at every epoch's end, so every callback after the swap
-    (early stopping, checkpoint, the resume state) sees and saves them.
+    (early stopping, checkpoint, the resume state) sees and saves them. With a time `budget`
+    the cosine schedule ends where the budget does (its `planned_epochs`), and the budget stops the run.
     """
     callbacks = [
         meter,
@@ -390,12 +438,15 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, c
             )
         )
     elif config.lr_schedule == "cosine":
-        total, base = config.epochs, config.learning_rate
+        base = config.learning_rate
 
         def cosine(epoch, lr):
-            return float(base * 0.5 * (1 + np.cos(np.pi * epoch / total)))
+            total = config.epochs if budget is None else budget.planned_epochs
+            return float(base * 0.5 * (1 + np.cos(np.pi * min(epoch / total, 1.0))))
 
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
+    if budget is not None:
+        callbacks.append(budget)
     return callbacks
 
 
@@ -530,10 +581,11 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         raise FerError(str(exc)) from None
     # The run's policy must not outlive it: models a caller builds afterwards keep their own precision.
     with precision_policy(config.precision):
-        return _train(config, dataset, overwrite, resume, verbose)
+        return _train(config, dataset, overwrite, resume, verbose, started=time.perf_counter())
 
 
-def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, resume: bool, verbose: int) -> TrainResult:
+def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, resume: bool, verbose: int,
+           started: float) -> TrainResult:
     out_dir = Path(config.out)
     # Checked before the output folder is touched, so a wrong --init-from leaves nothing behind.
     resuming = resume and read_resume_state(out_dir) is not None
@@ -577,7 +629,11 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
 
     meter = ThroughputMeter(len(train_split))
     validation = len(dataset.val) > 0  # empty only for val_fraction 0, which TrainConfig.validate keeps from plateau
-    callbacks = make_callbacks(config, out_dir, meter, checkpoint_best, validation)
+    budget = None
+    if config.time_budget:
+        spent = time.perf_counter() - started + float((state or {}).get("wall_seconds", 0.0))
+        budget = TimeBudget(config.time_budget, config.epochs, spent, (state or {}).get("planned_epochs"))
+    callbacks = make_callbacks(config, out_dir, meter, checkpoint_best, validation, budget)
     early_stopping = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
     plateau = next((c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)), None)
     checkpoint = next(c for c in callbacks if isinstance(c, BestCheckpoint))
@@ -586,7 +642,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         # The saved epoch holds the averaged weights in the model and the raw ones in the
         # optimizer's average, as swapped at its end: the next epoch must swap them back.
         swap._ema_weights_in_model = True
-    tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, dataset.info(), state)
+    tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, dataset.info(), state, budget)
     finished = state is not None and (state.get("stopped") or initial_epoch >= config.epochs)
     if not finished:
         model.fit(
@@ -612,11 +668,12 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         "parameters": int(model.count_params()),
         "precision": precision,
         "backend": keras.backend.backend(),
-        "hardware": cpu_description(),  # the results table names the machine that trained, not the one recording
+        "hardware": training_hardware(),  # the results table names the machine that trained, not the one recording
         "classes": list(EMOTIONS),
         "train_images": len(train_split),
         "val_images": len(dataset.val),
         "epochs_run": len(rows),
+        "time_budget_seconds": config.time_budget,
         "resumed_after_epoch": initial_epoch if state is not None else None,
         "best_epoch": best_epoch,
         "best_val_accuracy": history["val_accuracy"][best_epoch - 1] if best_epoch else None,

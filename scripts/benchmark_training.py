@@ -40,12 +40,13 @@ def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -
     from fer_lib.config import TrainConfig
     from fer_lib.labels import NUM_CLASSES
     from fer_lib.precision import set_precision
-    from fer_lib.training import ThroughputMeter, as_model_input, make_optimizer
+    from fer_lib.training import ThroughputMeter, as_model_input, jit_compile_choice, make_optimizer
 
     keras.utils.set_random_seed(seed)
     set_precision(precision)
     model = build(name, seed)
-    model.compile(optimizer=make_optimizer(TrainConfig()), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(TrainConfig()), loss="categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=jit_compile_choice())
     meter = ThroughputMeter(len(train))
     model.fit(as_model_input(train.images), keras.utils.to_categorical(train.labels, NUM_CLASSES),
               validation_data=(as_model_input(val.images), keras.utils.to_categorical(val.labels, NUM_CLASSES)),

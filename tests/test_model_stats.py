@@ -14,3 +14,9 @@ def test_throughput_and_cpu_description_are_measured():
     model = build_model("seed_cnn")
     assert inference_images_per_second(model, batch_size=8, batches=1, repeats=1) > 0
     assert "cores" in cpu_description()
+
+
+def test_training_hardware_names_the_cpu_when_nothing_else_computes():
+    from fer_lib.model_stats import training_hardware
+
+    assert training_hardware() == cpu_description()  # TensorFlow here: the CPU trains

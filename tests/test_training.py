@@ -86,3 +86,63 @@ def test_early_stopping_keeps_the_val_accuracy_checkpoint_and_says_nothing_else(
     model = load_model(result.model_path)
     predicted = np.argmax(model.predict(as_model_input(dataset.val.images), verbose=0), axis=1)
     assert np.mean(predicted == dataset.val.labels) == pytest.approx(summary["best_val_accuracy"], abs=1e-6)
+
+
+class _FakeModel:
+    stop_training = False
+
+
+def test_time_budget_plans_the_epochs_that_fit_and_stops_there(monkeypatch):
+    from fer_lib import training
+
+    clock = iter([0.0, 0.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0]).__next__
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    budget = training.TimeBudget(100.0, max_epochs=50, spent=5.0)  # reads the clock once (0.0)
+    budget.set_model(_FakeModel())
+    budget.on_train_begin()  # 0.0
+    budget.on_epoch_end(0)  # 30 s with compiling, which later epochs do not repeat: no plan from it yet
+    assert budget.planned_epochs == 50 and not budget.model.stop_training
+    budget.on_epoch_end(1)  # 10 s a steady epoch: 55 s left fit 5 more
+    assert budget.planned_epochs == 7 and not budget.model.stop_training
+    for epoch in range(2, 6):
+        budget.on_epoch_end(epoch)
+    assert budget.planned_epochs == 7 and not budget.model.stop_training  # 5 + 80 s spent, 15 s fit one more
+    budget.on_epoch_end(6)
+    assert budget.model.stop_training and budget.planned_epochs == 7
+
+
+def test_time_budget_never_raises_the_epochs_above_the_maximum(monkeypatch):
+    from fer_lib import training
+
+    clock = iter([0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 90.0]).__next__
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    budget = training.TimeBudget(1000.0, max_epochs=2)
+    budget.set_model(_FakeModel())
+    budget.on_train_begin()
+    budget.on_epoch_end(0)
+    assert budget.planned_epochs == 2
+    budget.on_epoch_end(1)  # the last epoch: Keras ends the fit itself
+    assert budget.planned_epochs == 2 and not budget.model.stop_training
+    budget = training.TimeBudget(100.0, max_epochs=50, spent=5.0)
+    budget.set_model(_FakeModel())
+    budget.on_train_begin()
+    budget.on_epoch_end(0)  # a first epoch that leaves no room for another ends the run at once
+    assert budget.model.stop_training and budget.planned_epochs == 1
+
+
+def test_a_time_budget_ends_the_run_with_its_schedule_annealed(synthetic_root, tmp_path, capsys):
+    dataset = load_dataset(synthetic_root)
+    config = TrainConfig(model="fer_cnn", out=str(tmp_path / "run"), epochs=1000, batch_size=32, precision="float32",
+                         lr_schedule="cosine", learning_rate=1e-3, early_stopping_patience=1000, time_budget=20)
+    result = train(config, dataset, verbose=0)
+    assert "Time budget: stopping after epoch" in capsys.readouterr().out
+    epochs = result.summary["epochs_run"]
+    assert 1 <= epochs < 1000 and result.summary["time_budget_seconds"] == 20
+    rates = result.history["learning_rate"]
+    assert rates[-1] < 0.5 * rates[0]  # the cosine ended with the budget, not at epoch 1000
+    assert (tmp_path / "run" / "model.keras").is_file()
+
+
+def test_time_budget_must_be_positive(tmp_path):
+    with pytest.raises(FerError, match="time_budget must be a positive number of seconds"):
+        train(TrainConfig(out=str(tmp_path), time_budget=0))
