@@ -70,8 +70,17 @@ def unpack(packed: str, out: str) -> None:
     print(f"{out}/train: {len(images)} faces as PNG")
 
 
-def _stage(run_dir: Path, staging: Path, limit: int) -> str:
-    """Copy the run into `staging` as it will travel; returns what it holds: finished, resumable or unfinished."""
+def _is_run(folder: Path) -> bool:
+    from fer_lib.training import CONFIG_FILE, MODEL_FILE, RESUME_DIR
+
+    return any((folder / name).exists() for name in (MODEL_FILE, RESUME_DIR, CONFIG_FILE))
+
+
+def _copy_run(run_dir: Path, staging: Path, one_of_several: bool = False) -> str:
+    """Copy the run into `staging` as it will travel; returns what it holds: finished, resumable or failed.
+
+    A run alone with nothing trained is an error; one of several travels as failed, with its log.
+    """
     from fer_lib.training import MODEL_FILE, RESUME_DIR
 
     for source in sorted(run_dir.rglob("*")):
@@ -83,28 +92,60 @@ def _stage(run_dir: Path, staging: Path, limit: int) -> str:
         shutil.copy2(source, target)
     if (staging / MODEL_FILE).is_file():
         return "finished"
-    resume = staging / RESUME_DIR
-    if not resume.is_dir():
+    if not (staging / RESUME_DIR).is_dir():
+        if one_of_several:
+            return "failed"
         raise SystemExit(f"{run_dir}: holds no trained model and no resume checkpoint; see the training log")
-    size = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
-    if size <= limit:
-        return "resumable"
+    return "resumable"
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _leave_checkpoint_behind(run_dir: Path, staging: Path, total: int, limit: int) -> None:
+    """Keep a stopped run's best model and history, not the weights it would resume from."""
+    from fer_lib.training import RESUME_DIR
+
+    resume = staging / RESUME_DIR
     # The epoch's weights keep the optimizer's state for a faithful resume; too big, they stay behind.
-    weights = sorted(resume.glob("epoch-*.weights.h5"))
-    for file in weights + [resume / "state.json"]:
+    for file in sorted(resume.glob("epoch-*.weights.h5")) + [resume / "state.json"]:
         file.unlink(missing_ok=True)
     resume.rename(staging / "unfinished")
     print(f"warning: {run_dir} was stopped before its last epoch and its resume checkpoint is too big to come "
-          f"back ({size / 2**20:.0f} MiB with the rest, {limit / 2**20:.0f} MiB may): bringing back its best model "
+          f"back ({total / 2**20:.0f} MiB with the rest, {limit / 2**20:.0f} MiB may): bringing back its best model "
           "so far (unfinished/best.keras) and history, which cannot be resumed; give it fewer epochs next time")
-    return "unfinished"
+
+
+def _stage(run_dir: Path, staging: Path, limit: int) -> dict[str, str]:
+    """Copy the run, or each run in a folder of runs, into `staging`; returns each one's state by name ('.' alone).
+
+    A state is finished, resumable or unfinished: stopped runs' resume checkpoints are left
+    behind, largest first, until everything fits in `limit`.
+    """
+    if _is_run(run_dir):
+        runs = {".": run_dir}
+    else:
+        runs = {folder.name: folder for folder in sorted(run_dir.iterdir()) if folder.is_dir()}
+        if not runs:
+            raise SystemExit(f"{run_dir}: holds no run and no folder of runs; see the training log")
+    states = {name: _copy_run(folder, staging / name, one_of_several=name != ".") for name, folder in runs.items()}
+    stopped = sorted((name for name, state in states.items() if state == "resumable"),
+                     key=lambda name: _size(staging / name), reverse=True)
+    for name in stopped:
+        total = _size(staging)
+        if total <= limit:
+            break
+        _leave_checkpoint_behind(runs[name], staging / name, total, limit)
+        states[name] = "unfinished"
+    return states
 
 
 def bundle(run_dir: str, out: str, limit: int = RETURN_BYTES, max_files: int = RETURN_FILES - 2) -> None:
     run_dir, out = Path(run_dir), Path(out)
     with tempfile.TemporaryDirectory() as temporary:
         staging, archive = Path(temporary) / "run", Path(temporary) / "run.tar"
-        state = _stage(run_dir, staging, limit)
+        states = _stage(run_dir, staging, limit)
         with tarfile.open(archive, "w") as tar:
             tar.add(staging, arcname=".")
         size = archive.stat().st_size
@@ -119,8 +160,10 @@ def bundle(run_dir: str, out: str, limit: int = RETURN_BYTES, max_files: int = R
                 names.append(f"run.tar.part-{len(names):02d}")
                 (out / names[-1]).write_bytes(chunk)
                 digest.update(chunk)
-    (out / MANIFEST).write_text(json.dumps({"parts": names, "bytes": size, "sha256": digest.hexdigest(), "state": state}))
-    print(f"{out}: {state} run {run_dir} in {len(names)} part(s), {size / 2**20:.1f} MiB")
+    runs = {"state": states["."]} if list(states) == ["."] else {"runs": states}
+    (out / MANIFEST).write_text(json.dumps({"parts": names, "bytes": size, "sha256": digest.hexdigest(), **runs}))
+    described = ", ".join(f"{name} {state}" for name, state in states.items()) if "runs" in runs else f"{states['.']} run"
+    print(f"{out}: {described} ({run_dir}) in {len(names)} part(s), {size / 2**20:.1f} MiB")
 
 
 def unbundle(source: str, out: str) -> None:
@@ -149,8 +192,14 @@ def unbundle(source: str, out: str) -> None:
         with tarfile.open(archive) as tar:
             tar.extractall(out, filter="data")
     what = {"finished": "evaluate model.keras", "resumable": "continue it with fer train --resume",
-            "unfinished": "unfinished/best.keras is the best model before it was stopped"}[manifest["state"]]
-    print(f"{out}: the {manifest['state']} run, {manifest['bytes'] / 2**20:.1f} MiB; {what}")
+            "unfinished": "unfinished/best.keras is the best model before it was stopped",
+            "failed": "it trained nothing; its train.log says why"}
+    if "runs" not in manifest:
+        print(f"{out}: the {manifest['state']} run, {manifest['bytes'] / 2**20:.1f} MiB; {what[manifest['state']]}")
+        return
+    print(f"{out}: {len(manifest['runs'])} runs, {manifest['bytes'] / 2**20:.1f} MiB")
+    for name, state in manifest["runs"].items():
+        print(f"  {out / name}: {state}; {what[state]}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,3 +128,64 @@ def test_unbundle_refuses_missing_or_damaged_parts_and_a_used_folder(stopped_run
     with pytest.raises(SystemExit, match="already exists and is not empty"):
         unbundle(load_script, out, used)
     assert (used / "model.keras").read_text() == "a user's model"
+
+
+@pytest.fixture(scope="module")
+def members_run(tmp_path_factory, packed_faces):
+    """Two models trained side by side: one stopped by its time budget, one finishing its single epoch."""
+    root = tmp_path_factory.mktemp("members")
+    members = root / "members.txt"
+    members.write_text("# NAME PRESET options\n"
+                       "crop    fer_cnn_crop --epochs 1000 --batch-size 32 --seed 5\n\n"
+                       "seed    seed_cnn --epochs 1 --batch-size 32\n")
+    os.environ["MEMBER_MARGIN_SECONDS"] = "30"
+    try:
+        out, stdout = device_run(root, packed_faces, "--members", str(members), "100")
+    finally:
+        del os.environ["MEMBER_MARGIN_SECONDS"]
+    return root, out, stdout
+
+
+def test_several_members_train_at_once_and_come_back_finished(members_run, tmp_path, load_script, synthetic_root):
+    from fer_lib.data import load_dataset
+
+    root, out, stdout = members_run
+    assert "device_train.sh: done" in stdout and "stopped the training" not in stdout
+    assert json.loads((out / "run.tar.json").read_text())["runs"] == {"crop": "finished", "seed": "finished"}
+    assert fits_what_comes_back(out)
+    back = tmp_path / "back"
+    assert unbundle(load_script, out, back) == 0
+    crop = json.loads((back / "crop" / "train_summary.json").read_text())
+    assert 1 <= crop["epochs_run"] < 1000 and crop["time_budget_seconds"] > 0  # its budget ended it, annealed
+    assert "Time budget: stopping after epoch" in (back / "crop" / "train.log").read_text()
+    assert json.loads((back / "seed" / "train_summary.json").read_text())["epochs_run"] == 1
+    for name in ("crop", "seed"):
+        assert same_predictions(back / name / "model.keras", root / "run" / name / "model.keras", load_dataset(synthetic_root))
+
+
+def test_a_member_that_failed_comes_back_as_its_log(members_run, tmp_path, load_script, capsys):
+    import shutil
+
+    root, _, _ = members_run
+    runs = tmp_path / "runs"
+    shutil.copytree(root / "run" / "seed", runs / "seed")
+    (runs / "broken").mkdir()
+    (runs / "broken" / "train.log").write_text("fer: unknown preset 'nope'\n")
+    load_script("gpu_data").bundle(runs, tmp_path / "out")
+    assert unbundle(load_script, tmp_path / "out", tmp_path / "back") == 0
+    assert "broken: failed; it trained nothing; its train.log says why" in capsys.readouterr().out
+    assert (tmp_path / "back" / "broken" / "train.log").read_text() == "fer: unknown preset 'nope'\n"
+    assert (tmp_path / "back" / "seed" / "model.keras").is_file()
+
+
+def test_a_members_file_with_a_bad_line_is_refused_before_training(tmp_path, packed_faces):
+    members = tmp_path / "members.txt"
+    members.write_text("../escape fer_cnn\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, OUT=str(out), RUN_DIR=str(tmp_path / "run"), FACES_DIR=str(tmp_path / "faces"),
+               PACKED_FACES=str(packed_faces), WHEELS="", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(["bash", str(SCRIPT), "--members", str(members), "100"], cwd=SCRIPT.parents[1], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "member name '../escape' must be letters" in done.stderr
+    assert not (tmp_path / "run" / "escape").exists()
