@@ -6,7 +6,7 @@
     python scripts/results_table.py table                                  # rewrite the README table
 
 `record` reads a training run's folder (model.keras, config.json, train_summary.json,
-metrics.json or --metrics FILE and, when present, metrics_tta.json beside it), counts parameters and multiply-adds,
+metrics.json or --metrics FILE and, when present, metrics_tta.json and metrics_flip.json beside it), counts parameters and multiply-adds,
 measures CPU inference speed on this machine and writes one JSON record. `table` turns
 every record in docs/results/ into the table between the README's results markers, and
 docs/benchmarks/training_speed.json (written by scripts/benchmark_training.py --json) into
@@ -35,13 +35,31 @@ REFERENCES = [
 
 
 def record(run_dir: Path, name: str, metrics_file: Path | None = None, note: str = "",
-           model_file: Path | None = None) -> Path:
-    """Record a training run; `model_file` records another model made from it (e.g. by `fer rebalance`)."""
+           model_file: Path | None = None, cpu_benchmark: tuple[Path, str] | None = None) -> Path:
+    """Record a training run; `model_file` records another model made from it (e.g. by `fer rebalance`).
+
+    `cpu_benchmark` (a benchmark_training.py --json file and the model or preset it measured)
+    puts this CPU's training speed for the same model beside that of the machine that trained.
+    """
     summary = json.loads((run_dir / "train_summary.json").read_text())
     training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
+    if cpu_benchmark:
+        training["cpu_benchmark"] = _cpu_speed(*cpu_benchmark, precision=summary.get("precision"))
     config = json.loads((run_dir / "config.json").read_text())
     return _write_entry(model_file or run_dir / "model.keras", name, summary["model"], config, training,
                         summary.get("hardware"), metrics_file or run_dir / "metrics.json", note)
+
+
+def _cpu_speed(file: Path, model: str, precision: str | None) -> dict:
+    """The median training images/s that benchmark_training.py measured for `model`, in `precision` where it can."""
+    results = json.loads(Path(file).read_text())
+    if model not in results["models"]:
+        raise SystemExit(f"{file}: measured {', '.join(results['models'])}, not {model!r}; pass the name it measured")
+    medians = results["models"][model]["median"]
+    measured = precision if precision in medians else next(iter(medians))
+    return {"model": model, "images_per_second": medians[measured], "precision": measured,
+            "hardware": results["hardware"], "backend": results["backend"], "date": results["date"],
+            "benchmark": str(Path(file).resolve().relative_to(ROOT)) if Path(file).resolve().is_relative_to(ROOT) else str(file)}
 
 
 def record_ensemble(model_file: Path, member_dirs: list[Path], name: str, metrics_file: Path, note: str = "") -> Path:
@@ -68,8 +86,9 @@ def _write_entry(model_file: Path, name: str, model_name: str, config: dict, tra
     from fer_lib.models import load_model
 
     metrics = json.loads(metrics_file.read_text())
-    tta_file = metrics_file.with_name("metrics_tta.json")
+    tta_file, flip_file = metrics_file.with_name("metrics_tta.json"), metrics_file.with_name("metrics_flip.json")
     tta = json.loads(tta_file.read_text()) if tta_file.is_file() else None
+    flip = json.loads(flip_file.read_text()) if flip_file.is_file() else None
     model = load_model(model_file)
     keep = ("top1_accuracy", "top2_accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "n_images")
     entry = {
@@ -83,6 +102,7 @@ def _write_entry(model_file: Path, name: str, model_name: str, config: dict, tra
         "note": note,
         "test": {k: metrics[k] for k in keep if k in metrics},
         "test_tta": {k: tta[k] for k in (*keep, "tta") if k in tta} if tta else None,
+        **({"test_flip": {k: flip[k] for k in (*keep, "tta") if k in flip}} if flip else {}),
         "data": metrics.get("data", {}).get("source"),
         "cpu_inference_images_per_second": round(inference_images_per_second(model), 1),
         "inference_hardware": cpu_description(),
@@ -106,6 +126,9 @@ def table() -> str:
         speed = f", {tr['images_per_second']:.0f} images/s" if tr.get("images_per_second") else ""
         training = (f"{tr['wall_seconds'] / 60:.0f} min, {tr['epochs_run']} epochs, {tr['precision']}{speed}, "
                     f"{e['training_hardware']}")
+        if tr.get("cpu_benchmark"):
+            cpu = tr["cpu_benchmark"]
+            training += f" (the same model on {cpu['hardware']}: {cpu['images_per_second']:.0f} images/s)"
         if e.get("note"):
             training += f"; {e['note']}"
         rows.append(f"| `{e['name']}` | {e['parameters'] / 1e6:.2f} M | {e['macs'] / 1e6:.0f} M | {training} | "
@@ -166,6 +189,9 @@ def main(argv=None) -> int:
     add.add_argument("--note", default="", help="shown after the training time, e.g. how the run started")
     add.add_argument("--model", type=Path, default=None, dest="model_file",
                      help="a model made from the run, e.g. by `fer rebalance` (default: RUN_DIR/model.keras)")
+    add.add_argument("--cpu-benchmark", nargs=2, metavar=("BENCHMARK.json", "NAME"), default=None,
+                     help="a benchmark_training.py --json file and the model or preset in it that this run trained: "
+                          "records this CPU's training speed beside the run's (e.g. for a GPU run)")
     ens = commands.add_parser("record-ensemble", help="record an ensemble made by `fer ensemble`")
     ens.add_argument("model", type=Path, help="the ensemble's .keras file")
     ens.add_argument("--members", type=Path, nargs="+", required=True, help="the members' training run folders")
@@ -176,7 +202,8 @@ def main(argv=None) -> int:
     commands.add_parser("table", help="rewrite the README's results and training-speed tables")
     args = parser.parse_args(argv)
     if args.command == "record":
-        print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note, args.model_file)}")
+        benchmark = (Path(args.cpu_benchmark[0]), args.cpu_benchmark[1]) if args.cpu_benchmark else None
+        print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note, args.model_file, benchmark)}")
     elif args.command == "record-ensemble":
         print(f"Wrote {record_ensemble(args.model, args.members, args.name, args.metrics, args.note)}")
     else:

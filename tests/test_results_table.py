@@ -72,6 +72,34 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert f"{single['training']['images_per_second']:.0f} images/s, Training CPU, 64 cores" in rows[1]
 
 
+def test_a_record_keeps_the_flip_figures_and_this_cpus_speed_beside_the_training_machines(
+        results_table, synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(synthetic_root), "--model", "seed_cnn", "--epochs", "1", "--out", str(run)]) == 0
+    assert main(["evaluate", "--model", str(run / "model.keras"), "--data", str(synthetic_root), "--tta", "flip",
+                 "--json", str(run / "metrics_flip.json")]) == 0
+    summary_file = run / "train_summary.json"
+    summary = json.loads(summary_file.read_text())
+    summary_file.write_text(json.dumps({**summary, "hardware": "NVIDIA H200 (GPU), beside Host CPU, 16 cores",
+                                        "images_per_second": 18000.0}))
+    benchmark = tmp_path / "speed.json"
+    benchmark.write_text(json.dumps({"hardware": "Dev CPU, 2 cores", "backend": "tensorflow", "date": "2026-12-04",
+                                     "models": {"seed_cnn": {"median": {"bfloat16": 1000.0, "float32": 400.0}}}}))
+    assert results_table.main(["record", str(run), "--name", "gpu", "--cpu-benchmark", str(benchmark), "seed_cnn"]) == 0
+    entry = json.loads((tmp_path / "results" / "gpu.json").read_text())
+    flip = json.loads((run / "metrics_flip.json").read_text())
+    assert entry["test_flip"]["top1_accuracy"] == pytest.approx(flip["top1_accuracy"]) and entry["test_flip"]["tta"] == "flip"
+    assert entry["training_hardware"].startswith("NVIDIA H200 (GPU)")
+    speed = entry["training"]["cpu_benchmark"]
+    assert speed["hardware"] == "Dev CPU, 2 cores" and speed["images_per_second"] == (
+        1000.0 if summary["precision"] == "bfloat16" else 400.0)
+    assert results_table.main(["table"]) == 0
+    row = next(line for line in results_table.README.read_text().splitlines() if line.startswith("| `gpu`"))
+    assert "18000 images/s, NVIDIA H200 (GPU)" in row and "(the same model on Dev CPU, 2 cores: " in row
+    with pytest.raises(SystemExit, match="measured seed_cnn, not 'fer_cnn'"):
+        results_table.main(["record", str(run), "--name", "x", "--cpu-benchmark", str(benchmark), "fer_cnn"])
+
+
 def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_table, synthetic_root, tmp_path,
                                                                        monkeypatch, load_script):
     speed = tmp_path / "training_speed.json"
