@@ -21,7 +21,7 @@ class AugmentConfig:
     rotation_deg: float = 0.0
     zoom: float = 0.0  # fraction, e.g. 0.1 for +-10%
     contrast: float = 0.0
-    erasing: float = 0.0  # probability of one random erased rectangle
+    erasing: float = 0.0  # probability that a face (its crop, with `crop`) gets one random erased rectangle
     crop: int = 0  # the model sees the central crop x crop pixels (after the shifts, so random crops in training)
 
     def to_dict(self) -> dict:
@@ -46,11 +46,15 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         )
     if config.contrast > 0:
         layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=seed, name="aug_contrast"))
-    if config.erasing > 0:
-        layers.append(keras.layers.RandomErasing(factor=config.erasing, value_range=(0, 1), seed=seed, name="aug_erasing"))
     if config.crop > 0:
         from fer_lib.layers import TrainingCrop
         layers.append(TrainingCrop(config.crop, name="aug_crop"))
+    if config.erasing > 0:
+        # After the crop, so the rectangle always lands on pixels the model sees (as Khaireddin &
+        # Chen erase each crop). A (p, p) factor: a single float p makes Keras draw each face's
+        # probability from (0, p), which erased about p/2 of the faces.
+        layers.append(keras.layers.RandomErasing(factor=(config.erasing, config.erasing), value_range=(0, 1),
+                                                 seed=seed, name="aug_erasing"))
     if keras.backend.backend() == "jax":
         # Keras marks rotation, zoom and translation as not XLA-compilable (TensorFlow's XLA lacks
         # their transform op), which makes the whole training step run op by op. On JAX they are
