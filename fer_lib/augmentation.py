@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+CROPS_PER_FACE = (1, 10)  # the central crop, or Khaireddin & Chen's ten (TrainingCrop)
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Which random transforms to apply to training batches; zeros switch one off."""
@@ -23,6 +26,7 @@ class AugmentConfig:
     contrast: float = 0.0
     erasing: float = 0.0  # probability that a face (its crop, with `crop`) gets one random erased rectangle
     crop: int = 0  # the model sees the central crop x crop pixels (after the shifts, so random crops in training)
+    crops: int = 1  # 10: in training each face gives its four corner crops, centre crop and their mirrors, labels repeated
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -48,7 +52,7 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=seed, name="aug_contrast"))
     if config.crop > 0:
         from fer_lib.layers import TrainingCrop
-        layers.append(TrainingCrop(config.crop, name="aug_crop"))
+        layers.append(TrainingCrop(config.crop, crops=config.crops, name="aug_crop"))
     if config.erasing > 0:
         # After the crop, so the rectangle always lands on pixels the model sees (as Khaireddin &
         # Chen erase each crop). A (p, p) factor: a single float p makes Keras draw each face's

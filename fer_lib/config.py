@@ -6,12 +6,13 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from fer_lib.augmentation import MIXINGS, AugmentConfig
+from fer_lib.augmentation import CROPS_PER_FACE, MIXINGS, AugmentConfig
 from fer_lib.artifacts import write_text_atomic
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("plateau", "cosine", "none")
 LOSSES = ("crossentropy", "focal")
+LR_MONITORS = ("val_loss", "val_accuracy")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class TrainConfig:
     lr_schedule: str = "plateau"  # plateau | cosine | none
     lr_factor: float = 0.5
     lr_patience: int = 2
+    lr_monitor: str = "val_loss"  # what the plateau schedule watches: val_loss or val_accuracy
     early_stopping_patience: int = 5
     val_fraction: float = 0.1  # 0: no validation; train on every training face and keep the final epoch
     max_train_images: int | None = None
@@ -87,6 +89,15 @@ class TrainConfig:
                              "choose lr_schedule cosine or none, or a val_fraction above 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.lr_monitor not in LR_MONITORS:
+            raise ValueError(f"unknown lr_monitor {self.lr_monitor!r}; choose one of {', '.join(LR_MONITORS)}")
+        crops = self.augment.crops if self.augment else 1
+        if crops not in CROPS_PER_FACE:
+            raise ValueError(f"augment.crops must be one of {', '.join(map(str, CROPS_PER_FACE))}, got {crops}")
+        if crops > 1 and not self.augment.crop:
+            raise ValueError(f"augment.crops {crops} takes that many crops of each face: set augment.crop to their size (e.g. 40)")
+        if crops > 1 and self.mixing != "none":
+            raise ValueError(f"mixing {self.mixing} blends whole faces, augment.crops {crops} trains on crops of them; use one of the two")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
         if self.max_train_images is not None and self.max_train_images < 7:

@@ -17,7 +17,7 @@ import keras
 from fer_lib.artifacts import atomic_path
 from fer_lib.augmentation import AugmentConfig, augmentation_layers
 from fer_lib.errors import ModelFileError
-from fer_lib.layers import FusedBatchNormalization, with_fused_batch_norm
+from fer_lib.layers import CropGroup, FusedBatchNormalization, with_fused_batch_norm
 from fer_lib.layers import PriorCorrection  # noqa: F401  registered, so models using it load
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
 
@@ -56,7 +56,9 @@ def _inputs_and_augmentation(augment: AugmentConfig, seed: int | None):
     return inputs, x
 
 
-def _softmax_head(x, name: str = "emotion"):
+def _softmax_head(x, augment: AugmentConfig, name: str = "emotion"):
+    if augment.crop and augment.crops > 1:  # several training crops per face: one output row per face
+        x = CropGroup(augment.crops, name="crop_group")(x)
     # float32 output keeps the softmax and loss stable under the mixed_bfloat16 policy.
     return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
 
@@ -75,7 +77,8 @@ def build_cnn(
 
     The KerasTuner search space is this family; `seed_cnn` is one of its points.
     """
-    inputs, x = _inputs_and_augmentation(augment or AugmentConfig(flip=True), seed)
+    augment = augment or AugmentConfig(flip=True)
+    inputs, x = _inputs_and_augmentation(augment, seed)
     for i, filters in enumerate(conv_filters, start=1):
         x = keras.layers.Conv2D(int(filters), 3, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
         if batch_norm:
@@ -87,7 +90,7 @@ def build_cnn(
         x = keras.layers.Dense(int(units), activation="relu", name=f"dense{i}")(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout{i}")(x)
-    return keras.Model(inputs, _softmax_head(x), name=name)
+    return keras.Model(inputs, _softmax_head(x, augment), name=name)
 
 
 @register_model("seed_cnn")
@@ -106,6 +109,8 @@ def build_fer_cnn(
     dropout: float = 0.4,
     residual: bool = False,
     head: str = "average",
+    dense_layers: int = 1,
+    feature_dropout: bool = True,
     augment: AugmentConfig | None = None,
     seed: int | None = None,
 ) -> keras.Model:
@@ -116,11 +121,13 @@ def build_fer_cnn(
     norm, since every stage changes the width), for about 3% more multiply-adds.
     `head` "average" pools the last feature map globally; "flatten" keeps where on the face each
     feature is (the last map is 2x2 or 3x3) for the dense layer, at more weights there.
+    `dense_layers` of `dense_units` each follow (Khaireddin & Chen: two of 4096), each with
+    dropout after it; `feature_dropout` also drops the pooled or flattened features before them.
     """
     if head not in FER_CNN_HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of {', '.join(FER_CNN_HEADS)}")
-    default_augment = AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
-    inputs, x = _inputs_and_augmentation(augment or default_augment, seed)
+    augment = augment or AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
+    inputs, x = _inputs_and_augmentation(augment, seed)
     for stage, width in enumerate(widths, start=1):
         stage_input = x
         for conv in (1, 2):
@@ -133,10 +140,12 @@ def build_fer_cnn(
             x = keras.layers.Activation("relu", name=f"s{stage}_relu{conv}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"s{stage}_pool")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x) if head == "average" else keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dropout(dropout, seed=seed, name="dropout1")(x)
-    x = keras.layers.Dense(dense_units, activation="relu", name="dense1")(x)
-    x = keras.layers.Dropout(dropout, seed=seed, name="dropout2")(x)
-    return keras.Model(inputs, _softmax_head(x), name="fer_cnn")
+    if feature_dropout:
+        x = keras.layers.Dropout(dropout, seed=seed, name="dropout1")(x)
+    for i in range(1, int(dense_layers) + 1):
+        x = keras.layers.Dense(dense_units, activation="relu", name=f"dense{i}")(x)
+        x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout{i + 1}")(x)
+    return keras.Model(inputs, _softmax_head(x, augment), name="fer_cnn")
 
 
 def save_model(model: keras.Model, path: str | Path, classes=EMOTIONS) -> Path:

@@ -167,16 +167,28 @@ class MixedBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.images))
 
 
-def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, labels: np.ndarray, seed: int) -> dict:
-    """`fit` arguments for the training data: arrays, or MixedBatches when the config mixes faces.
+def targets_and_weights(config: TrainConfig, targets: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training targets and face weights as `fit` takes them for `config`'s model.
 
     Class weights are given as each face's weight by its true label, not as Keras' class_weight,
     which weighs a face by its largest target: with a teacher or mixing that need not be its label.
+    With several training crops per face the model gives one output per crop (CropGroup), so
+    each crop gets its face's target and weight.
     """
     weights = None
     if config.class_weights:
         by_class = class_weights_for(labels)
         weights = np.array([by_class.get(c, 1.0) for c in range(NUM_CLASSES)], np.float32)[labels]
+    crops = config.augment.crops if config.augment else 1
+    if crops > 1:
+        targets = np.repeat(targets[:, None, :], crops, axis=1)
+        weights = None if weights is None else np.repeat(weights[:, None], crops, axis=1)
+    return targets, weights
+
+
+def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """`fit` arguments for the training data: arrays, or MixedBatches when the config mixes faces."""
+    targets, weights = targets_and_weights(config, targets, labels)
     if config.mixing == "none":
         return dict(x=images, y=targets, sample_weight=weights, batch_size=config.batch_size, shuffle=True)
     layer = mixing_layer(config.mixing, config.mixing_strength, seed=seed)
@@ -296,7 +308,26 @@ def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model
         metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
         jit_compile=jit_compile_choice(),
     )
+    crops = config.augment.crops if config.augment else 1
+    if crops > 1:
+        _build_for_training_crops(model, crops)
     return model
+
+
+def _build_for_training_crops(model: keras.Model, crops: int) -> None:
+    """Build a ten-crop model's loss and metrics for its training output, one row per crop.
+
+    Keras builds them on the first fit from the model's inference output (one row per face),
+    which the per-crop targets do not match; on JAX that fails. Built here, symbolically, from
+    the training output, fit finds them built and leaves them.
+    """
+    from keras.src.backend import compute_output_spec
+
+    x = keras.KerasTensor((1, *model.input_shape[1:]), "float32")
+    y = keras.KerasTensor((1, crops, NUM_CLASSES), "float32")
+    y_pred = compute_output_spec(model, x, training=True)
+    compute_output_spec(model.compute_metrics, x, y, y_pred, sample_weight=None)
+    compute_output_spec(model._compute_loss, x, y, y_pred, sample_weight=None, training=False)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -434,7 +465,8 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, c
     if config.lr_schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=1
+                monitor=config.lr_monitor, mode="max" if config.lr_monitor == "val_accuracy" else "min",
+                factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=1
             )
         )
     elif config.lr_schedule == "cosine":

@@ -22,7 +22,7 @@ from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.models import build_cnn, build_model
 from fer_lib.presets import get_preset, preset_config, preset_names
-from fer_lib.training import as_model_input, class_weights_for, compile_for_training, subset
+from fer_lib.training import as_model_input, compile_for_training, subset, targets_and_weights
 
 TUNERS = ("hyperband", "bayesian", "random")
 SEARCH_SPACES = ("cnn", "presets")
@@ -108,9 +108,11 @@ class PresetHyperModel(kt.HyperModel):
         return compile_for_training(model, config)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, **kwargs):
-        """Train a trial; presets with class weights get them, as in their final training."""
-        if self._config(hp).class_weights:
-            kwargs["class_weight"] = class_weights_for(np.argmax(y, axis=1))
+        """Train a trial; presets with class weights get them, and ten-crop presets their repeated targets,
+        as in their final training."""
+        y, weights = targets_and_weights(self._config(hp), y, np.argmax(y, axis=1))
+        if weights is not None:
+            kwargs["sample_weight"] = weights
         return model.fit(x, y, **kwargs)
 
 

@@ -24,31 +24,35 @@ from fer_lib.backend import import_backend_quietly
 
 
 def build(name: str, seed: int):
-    """The registered model `name`, or the model of the preset `name` with its augmentation."""
+    """The registered model `name`, or the model of the preset `name` with its augmentation; and its config."""
+    from fer_lib.config import TrainConfig
     from fer_lib.models import MODEL_BUILDERS, build_model
     from fer_lib.presets import preset_config
 
     if name in MODEL_BUILDERS:
-        return build_model(name, seed=seed)
+        return build_model(name, seed=seed), TrainConfig(model=name)
     config = preset_config(name)
-    return build_model(config.model, augment=config.augment, seed=seed, **config.model_options)
+    return build_model(config.model, augment=config.augment, seed=seed, **config.model_options), config
 
 
 def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -> float:
     import keras
 
+    from dataclasses import replace
+
     from fer_lib.config import TrainConfig
     from fer_lib.labels import NUM_CLASSES
     from fer_lib.precision import set_precision
-    from fer_lib.training import ThroughputMeter, as_model_input, jit_compile_choice, make_optimizer
+    from fer_lib.training import ThroughputMeter, as_model_input, compile_for_training, targets_and_weights
 
     keras.utils.set_random_seed(seed)
     set_precision(precision)
-    model = build(name, seed)
-    model.compile(optimizer=make_optimizer(TrainConfig()), loss="categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=jit_compile_choice())
+    model, config = build(name, seed)
+    # The same optimizer and loss for every model, so that only the network and its crops differ.
+    compile_for_training(model, replace(TrainConfig(), augment=config.augment))
+    targets, _ = targets_and_weights(config, keras.utils.to_categorical(train.labels, NUM_CLASSES), train.labels)
     meter = ThroughputMeter(len(train))
-    model.fit(as_model_input(train.images), keras.utils.to_categorical(train.labels, NUM_CLASSES),
+    model.fit(as_model_input(train.images), targets,
               validation_data=(as_model_input(val.images), keras.utils.to_categorical(val.labels, NUM_CLASSES)),
               epochs=2, batch_size=batch_size, callbacks=[meter], verbose=0)
     keras.backend.clear_session()

@@ -19,7 +19,7 @@ def test_a_model_and_a_preset_are_measured_in_interleaved_runs(synthetic_root, t
     assert len(crop["images_per_second"]["float32"]) == 2 and crop["median"]["float32"] > 0
     assert crop["over_seed_cnn_paired_median"] > 0 and "bfloat16" not in crop["median"]
     # A preset is built with its own augmentation: fer_cnn_crop's training crop is in the measured model.
-    assert benchmark.build("fer_cnn_crop", seed=0).get_layer("aug_crop").size == 40
+    assert benchmark.build("fer_cnn_crop", seed=0)[0].get_layer("aug_crop").size == 40
 
 
 def test_an_unknown_name_is_refused_in_one_line(capsys, load_script):

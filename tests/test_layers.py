@@ -95,3 +95,39 @@ def test_models_saved_with_keras_batch_norm_load_with_the_fused_layer(tmp_path):
     batch = rng.random((4, 48, 48, 1)).astype("float32")
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), ensemble.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
     assert with_fused_batch_norm(loaded) is loaded  # nothing left to convert
+
+
+def test_ten_training_crops_are_the_corners_centre_and_mirrors_face_by_face():
+    from fer_lib.layers import TrainingCrop
+
+    faces = np.random.default_rng(0).random((2, 48, 48, 1)).astype(np.float32)
+    crops = keras.ops.convert_to_numpy(TrainingCrop(40, crops=10)(faces, training=True))
+    assert crops.shape == (20, 40, 40, 1)
+    for face in range(2):
+        expected = [faces[face, y:y + 40, x:x + 40] for y, x in ((0, 0), (0, 8), (8, 0), (8, 8), (4, 4))]
+        expected += [crop[:, ::-1] for crop in expected]
+        np.testing.assert_array_equal(crops[face * 10:(face + 1) * 10], np.stack(expected))
+    central = keras.ops.convert_to_numpy(TrainingCrop(40, crops=10)(faces, training=False))
+    np.testing.assert_array_equal(central, faces[:, 4:44, 4:44])
+
+
+def test_crop_group_gives_one_row_of_crops_per_face_in_training_only():
+    from fer_lib.layers import CropGroup
+
+    features = np.arange(20 * 3, dtype=np.float32).reshape(20, 3)
+    grouped = keras.ops.convert_to_numpy(CropGroup(10)(features, training=True))
+    assert grouped.shape == (2, 10, 3) and grouped[1, 0, 0] == features[10, 0]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(CropGroup(10)(features, training=False)), features)
+
+
+def test_a_ten_crop_model_saves_loads_and_classifies_one_crop_per_face(tmp_path):
+    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.models import save_model
+
+    model = build_model("fer_cnn", augment=AugmentConfig(crop=40, crops=10, erasing=0.5), widths=(8, 8, 8, 8), dense_units=8)
+    faces = np.random.default_rng(1).integers(0, 255, (3, 48, 48, 1)).astype(np.float32)
+    assert keras.ops.convert_to_numpy(model(faces, training=True)).shape == (3, 10, 7)
+    save_model(model, tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(faces, verbose=0), model.predict(faces, verbose=0), atol=1e-5)
+    assert loaded.predict(faces, verbose=0).shape == (3, 7)

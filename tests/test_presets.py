@@ -308,7 +308,75 @@ def test_presets_search_trials_use_class_weights_when_the_preset_does(monkeypatc
     hypermodel = tuning.PresetHyperModel(presets=["fer_cnn_balanced"])
     labels = np.array([0] * 30 + [1] * 10 + [2, 3, 4, 5, 6] * 2)
     hypermodel.fit(kt.HyperParameters(), FakeModel(), np.zeros((len(labels), 48, 48, 1)), np.eye(7)[labels], epochs=1)
-    assert seen["class_weight"][1] > seen["class_weight"][0] and seen["epochs"] == 1
+    weights = seen["sample_weight"]  # each face's, by its label
+    assert weights[labels == 1][0] > weights[labels == 0][0] and seen["epochs"] == 1
     seen.clear()
     tuning.PresetHyperModel(presets=["fer_cnn"]).fit(kt.HyperParameters(), FakeModel(), None, np.eye(7)[labels])
-    assert "class_weight" not in seen
+    assert "sample_weight" not in seen and "class_weight" not in seen
+
+
+def test_presets_search_trials_of_ten_crop_presets_get_a_target_per_crop():
+    seen = {}
+
+    class FakeModel:
+        def fit(self, x, y, **kwargs):
+            seen["y"] = y
+
+    labels = np.arange(14) % 7
+    tuning.PresetHyperModel(presets=["fer_vgg_gap"]).fit(kt.HyperParameters(), FakeModel(), None, np.eye(7)[labels])
+    assert seen["y"].shape == (14, 10, 7) and (seen["y"].argmax(axis=2) == labels[:, None]).all()
+
+
+def test_fer_vgg_is_khaireddin_and_chens_network_and_fer_vgg_gap_its_shippable_head():
+    from fer_lib.model_stats import count_macs
+
+    vgg = presets.preset_config("fer_vgg")
+    model = build_model(vgg.model, augment=vgg.augment, **vgg.model_options)
+    assert model.count_params() == 29_892_679 and count_macs(model) == 350_519_296  # 29.9 M, 350 M per crop
+    assert vgg.augment.crop == 40 and vgg.augment.crops == 10 and vgg.lr_monitor == "val_accuracy"
+    gap = presets.preset_config("fer_vgg_gap")
+    assert build_model(gap.model, augment=gap.augment, **gap.model_options).count_params() == 4_956_231
+    assert len(presets.FER_VGG_DEVIATIONS) >= 5
+
+
+def test_ten_crops_per_face_train_with_each_faces_label_and_classify_one_crop(synthetic_root, tmp_path, fit_calls):
+    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.config import TrainConfig
+    from fer_lib.data import load_dataset
+
+    config = TrainConfig(model="fer_cnn", out=str(tmp_path / "run"), epochs=1, batch_size=8, precision="float32",
+                         class_weights=True, model_options={"widths": [8, 8, 8, 8], "dense_units": 8},
+                         augment=AugmentConfig(crop=40, crops=10, erasing=0.5))
+    result = train(config, load_dataset(synthetic_root), verbose=0)
+    targets, weights = fit_calls()[-1]["y"], fit_calls()[-1]["sample_weight"]
+    assert targets.shape[1:] == (10, 7) and (targets == targets[:, :1]).all()  # every crop has its face's target
+    assert weights.shape == targets.shape[:2]
+    assert np.isfinite(result.history["loss"][0]) and 0 <= result.history["accuracy"][0] <= 1
+    assert result.model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0).shape == (2, 7)
+
+
+@pytest.mark.parametrize("augment, options, message", [
+    (dict(crops=10), {}, "set augment.crop to their size"),
+    (dict(crop=40, crops=5), {}, "augment.crops must be one of 1, 10"),
+    (dict(crop=40, crops=10), dict(mixing="mixup"), "use one of the two"),
+])
+def test_bad_crop_settings_are_one_line(augment, options, message, tmp_path):
+    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.config import TrainConfig
+
+    with pytest.raises(FerError, match=message):
+        train(TrainConfig(model="fer_cnn", out=str(tmp_path), augment=AugmentConfig(**augment), **options))
+
+
+def test_the_plateau_schedule_can_watch_validation_accuracy(tmp_path):
+    import keras
+
+    from fer_lib.config import TrainConfig
+    from fer_lib.training import ThroughputMeter, make_callbacks
+
+    config = TrainConfig(lr_schedule="plateau", lr_monitor="val_accuracy", lr_factor=0.75, lr_patience=5)
+    plateau = next(c for c in make_callbacks(config, tmp_path, ThroughputMeter(1))
+                   if isinstance(c, keras.callbacks.ReduceLROnPlateau))
+    assert plateau.monitor == "val_accuracy" and plateau.mode == "max"  # higher is better
+    with pytest.raises(FerError, match="unknown lr_monitor 'accuracy'"):
+        train(TrainConfig(out=str(tmp_path), lr_monitor="accuracy"))
