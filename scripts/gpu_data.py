@@ -79,9 +79,9 @@ def _is_run(folder: Path) -> bool:
 def _copy_run(run_dir: Path, staging: Path, one_of_several: bool = False) -> str:
     """Copy the run into `staging` as it will travel; returns what it holds: finished, resumable or failed.
 
-    A run alone with nothing trained is an error; one of several travels as failed, with its log.
+    A run alone with no finished epoch is an error; one of several travels as failed, with its log.
     """
-    from fer_lib.training import MODEL_FILE, RESUME_DIR
+    from fer_lib.training import MODEL_FILE, RESUME_DIR, STATE_FILE
 
     for source in sorted(run_dir.rglob("*")):
         relative = source.relative_to(run_dir)
@@ -92,7 +92,7 @@ def _copy_run(run_dir: Path, staging: Path, one_of_several: bool = False) -> str
         shutil.copy2(source, target)
     if (staging / MODEL_FILE).is_file():
         return "finished"
-    if not (staging / RESUME_DIR).is_dir():
+    if not (staging / RESUME_DIR / STATE_FILE).is_file():  # no epoch finished, or it never started
         if one_of_several:
             return "failed"
         raise SystemExit(f"{run_dir}: holds no trained model and no resume checkpoint; see the training log")
@@ -193,7 +193,7 @@ def unbundle(source: str, out: str) -> None:
             tar.extractall(out, filter="data")
     what = {"finished": "evaluate model.keras", "resumable": "continue it with fer train --resume",
             "unfinished": "unfinished/best.keras is the best model before it was stopped",
-            "failed": "it trained nothing; its train.log says why"}
+            "failed": "it finished no epoch; its train.log says why"}
     if "runs" not in manifest:
         print(f"{out}: the {manifest['state']} run, {manifest['bytes'] / 2**20:.1f} MiB; {what[manifest['state']]}")
         return

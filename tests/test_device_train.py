@@ -171,9 +171,13 @@ def test_a_member_that_failed_comes_back_as_its_log(members_run, tmp_path, load_
     shutil.copytree(root / "run" / "seed", runs / "seed")
     (runs / "broken").mkdir()
     (runs / "broken" / "train.log").write_text("fer: unknown preset 'nope'\n")
+    (runs / "cut" / ".resume").mkdir(parents=True)  # started, then stopped before its first epoch ended
+    (runs / "cut" / ".resume" / "config.json").write_text("{}")
     load_script("gpu_data").bundle(runs, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "run.tar.json").read_text())["runs"] == {
+        "broken": "failed", "cut": "failed", "seed": "finished"}
     assert unbundle(load_script, tmp_path / "out", tmp_path / "back") == 0
-    assert "broken: failed; it trained nothing; its train.log says why" in capsys.readouterr().out
+    assert "broken: failed; it finished no epoch; its train.log says why" in capsys.readouterr().out
     assert (tmp_path / "back" / "broken" / "train.log").read_text() == "fer: unknown preset 'nope'\n"
     assert (tmp_path / "back" / "seed" / "model.keras").is_file()
 
