@@ -23,6 +23,7 @@ class AugmentConfig:
     shift: float = 0.0  # fraction of height/width
     rotation_deg: float = 0.0
     zoom: float = 0.0  # fraction, e.g. 0.1 for +-10%
+    scale_jitter: float = 0.0  # zoom in by up to this fraction of the height and, drawn apart, the width (a random resized crop)
     contrast: float = 0.0
     erasing: float = 0.0  # probability that a face (its crop, with `crop`) gets one random erased rectangle
     crop: int = 0  # the model sees the central crop x crop pixels (after the shifts, so random crops in training)
@@ -44,6 +45,11 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         )
     if config.zoom > 0:
         layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed, name="aug_zoom"))
+    if config.scale_jitter > 0:
+        # Negative factors zoom in: the face fills the frame from (1 - s) of its height and width,
+        # each drawn on its own, so the aspect ratio varies too, like torchvision's RandomResizedCrop.
+        jitter = (-config.scale_jitter, 0.0)
+        layers.append(keras.layers.RandomZoom(jitter, jitter, fill_mode="reflect", seed=seed, name="aug_scale"))
     if config.shift > 0:
         layers.append(
             keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed, name="aug_shift")

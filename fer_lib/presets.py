@@ -37,13 +37,14 @@ _FER_VGG = dict(
     lr_schedule="plateau", lr_monitor="val_accuracy", lr_factor=0.75, lr_patience=5, early_stopping_patience=300,
     model_options={"widths": [64, 128, 256, 512], "head": "flatten", "dense_units": 4096, "dense_layers": 2,
                    "dropout": 0.2, "feature_dropout": False},
-    augment=AugmentConfig(flip=True, shift=0.2, rotation_deg=10.0, zoom=0.1, erasing=0.5, crop=40, crops=10))
+    augment=AugmentConfig(flip=True, shift=0.2, rotation_deg=10.0, scale_jitter=0.1, erasing=0.5, crop=40, crops=10))
 
 # Where fer_vgg departs from usef-kh/fer's training, and why.
 FER_VGG_DEVIATIONS = (
-    "Their random resized crop (area 0.8-1.0, aspect 3/4-4/3) is Keras' RandomZoom of +-10%, which zooms out as "
-    "well as in; their shift (up to 20%) and rotation (10 degrees) apply with probability 0.5, ours to every face "
-    "(Keras has no RandomApply).",
+    "Their random resized crop (RandomResizedCrop(48, scale=(0.8, 1.2)): area 0.8-1.0 once the image bounds it, "
+    "aspect 3/4-4/3) is scale_jitter 0.1: a zoom in by 0-10% of the height and, drawn apart, of the width (area "
+    "0.81-1.0, aspect about 0.9-1.1); their shift (up to 20%) and rotation (10 degrees) apply with probability "
+    "0.5, ours to every face (Keras has no RandomApply).",
     "Erasing fills with Gaussian noise (Keras' RandomErasing) where torchvision's fills with zeros.",
     "Keras' SGD weight decay is decoupled (w -= lr * decay * w) where PyTorch's adds decay * w to the gradient "
     "before the momentum: the same for plain SGD, slightly different with Nesterov momentum.",
