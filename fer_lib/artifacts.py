@@ -23,6 +23,8 @@ def atomic_path(path: str | Path, suffix: str = ""):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+        # mkstemp makes the file private (0600); the artifact gets the mode any new file of the user gets.
+        os.fchmod(handle, 0o666 & ~_umask())
         os.close(handle)
     except OSError as exc:
         raise FerError(f"{path.parent}: cannot write there ({exc.strerror}); choose a writable output folder") from None
@@ -39,6 +41,13 @@ def atomic_path(path: str | Path, suffix: str = ""):
             temporary.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _flush_to_disk(path: Path) -> None:
