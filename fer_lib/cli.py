@@ -1,4 +1,4 @@
-"""The `fer` command line: train, evaluate, ensemble, rebalance, pipeline and predict.
+"""The `fer` command line: train, evaluate, ensemble, rebalance, calibrate, pipeline and predict.
 
 User mistakes end in one line on stderr and exit status 2, never a stack trace.
 """
@@ -106,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     rebalance.add_argument("--seed", type=int, default=None,
                            help="seed of the train/validation split (default: the run's config.json beside the model, else 1234)")
     rebalance.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    calibrate = commands.add_parser(
+        "calibrate", help="make a model's scores mean what they say (temperature scaling; predictions unchanged)",
+        description="Fit one temperature for a saved model's logits on the validation split by log loss, so that a "
+                    "top score of 0.7 is right about 70%% of the time, and save the result as a new .keras model. "
+                    "Rebalance first, if at all.")
+    calibrate.add_argument("--model", required=True, metavar="M.keras", help="a trained, rebalanced or ensemble model")
+    calibrate.add_argument("--data", help="the dataset it was trained on (default: $FER_DATA, then data/fer2013)")
+    calibrate.add_argument("--out", default=None, metavar="C.keras", help="where to save it (default: <model>_calibrated.keras beside it)")
+    calibrate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
+                           help="fit the temperature for predictions made with this test-time augmentation")
+    calibrate.add_argument("--seed", type=int, default=None,
+                           help="seed of the train/validation split (default: the run's config.json beside the model, else 1234)")
+    calibrate.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
     pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
@@ -278,16 +291,14 @@ def _cmd_ensemble(args) -> int:
     return 0
 
 
-def _cmd_rebalance(args) -> int:
+def _validation_data(args, model_path: Path, fitted: str):
+    """The dataset whose validation split `fitted` (what is chosen on it) is fitted on: the model's own run's split."""
     from fer_lib import paths
     from fer_lib.config import TrainConfig
     from fer_lib.data import load_dataset
     from fer_lib.errors import DataError
-    from fer_lib.rebalance import rebalance_file
     from fer_lib.training import CONFIG_FILE, MODEL_FILE
 
-    model_path = Path(args.model)
-    out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_rebalanced.keras")
     # The validation split must be the one the model was not trained on: the run's own, when its config is there.
     # A run folder's config.json describes its model.keras only (not model.previous.keras or a copy).
     run_config = model_path.parent / CONFIG_FILE
@@ -304,10 +315,18 @@ def _cmd_rebalance(args) -> int:
     if saved and seed != saved.seed:
         print(f"Note: the model was trained with seed {saved.seed}; with --seed {seed} its validation split "
               "holds faces it was trained on, which biases the choice", flush=True)
-    elif saved is None and args.seed is None and args.strength is None:
-        print(f"Note: {model_path} has no run {CONFIG_FILE} beside it; choosing on the validation split of seed 1234 "
-              "(pass --seed to use the split the model was trained without)", flush=True)
-    dataset = load_dataset(data_path, val_fraction=saved.val_fraction if saved else 0.1, seed=seed, require_test=False)
+    elif saved is None and args.seed is None and getattr(args, "strength", None) is None:
+        print(f"Note: {model_path} has no run {CONFIG_FILE} beside it; fitting the {fitted} on the validation split "
+              "of seed 1234 (pass --seed to use the split the model was trained without)", flush=True)
+    return load_dataset(data_path, val_fraction=saved.val_fraction if saved else 0.1, seed=seed, require_test=False)
+
+
+def _cmd_rebalance(args) -> int:
+    from fer_lib.rebalance import rebalance_file
+
+    model_path = Path(args.model)
+    out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_rebalanced.keras")
+    dataset = _validation_data(args, model_path, "strength")
     path, result = rebalance_file(model_path, dataset, out, strength=args.strength, tta=args.tta,
                                   overwrite=args.overwrite)
     if path is None:
@@ -319,7 +338,19 @@ def _cmd_rebalance(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "pipeline": _cmd_pipeline, "predict": run_predict}
+def _cmd_calibrate(args) -> int:
+    from fer_lib.calibration import calibrate_file
+
+    model_path = Path(args.model)
+    out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_calibrated.keras")
+    path, result = calibrate_file(model_path, _validation_data(args, model_path, "temperature"), out, tta=args.tta,
+                                  overwrite=args.overwrite)
+    print(f"Calibrated with {result.describe()}")
+    print(f"Model: {path}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate, "pipeline": _cmd_pipeline, "predict": run_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,9 +17,11 @@ class PriorCorrection(keras.layers.Layer):
     Post-hoc logit adjustment (Menon et al., 2021): softmax(log p - strength * log prior).
     strength 0 leaves the probabilities unchanged; 1 treats every class as equally likely a priori,
     which raises recall of rare classes (disgust, fear) at the expense of frequent ones.
+    `temperature` then divides those logits (temperature scaling, Guo et al. 2017; `fer calibrate`):
+    above 1 it softens over-confident probabilities, below 1 sharpens flat ones; the ranking stays.
     """
 
-    def __init__(self, priors, strength: float, **kwargs):
+    def __init__(self, priors, strength: float, temperature: float = 1.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         priors = np.asarray(priors, np.float64)
@@ -27,18 +29,21 @@ class PriorCorrection(keras.layers.Layer):
             raise ValueError(f"priors must be positive class frequencies, got {priors.tolist()}")
         self.priors = (priors / priors.sum()).tolist()
         self.strength = float(strength)
+        self.temperature = float(temperature)
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         self._offsets = (-self.strength * np.log(np.asarray(self.priors))).astype(np.float32)
 
     def call(self, probabilities):
         probabilities = keras.ops.cast(probabilities, "float32")
         logits = keras.ops.log(keras.ops.maximum(probabilities, EPSILON)) + self._offsets
-        return keras.ops.softmax(logits, axis=-1)
+        return keras.ops.softmax(logits / self.temperature, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "priors": self.priors, "strength": self.strength}
+        return {**super().get_config(), "priors": self.priors, "strength": self.strength, "temperature": self.temperature}
 
 
 @keras.saving.register_keras_serializable(package="fer_lib")

@@ -43,9 +43,10 @@ class Rebalancing:
                 f"macro-F1 {f1_before:.3f} -> {f1_after:.3f}, top-1 {top1_before:.2%} -> {top1_after:.2%}")
 
 
-def corrected(probabilities: np.ndarray, priors: np.ndarray, strength: float) -> np.ndarray:
-    """What PriorCorrection computes, in NumPy: probabilities / priors**strength, renormalised."""
-    scaled = np.maximum(probabilities, EPSILON) / np.asarray(priors) ** strength
+def corrected(probabilities: np.ndarray, priors: np.ndarray, strength: float, temperature: float = 1.0) -> np.ndarray:
+    """What PriorCorrection computes, in NumPy: (probabilities / priors**strength) ** (1 / temperature), renormalised."""
+    logits = (np.log(np.maximum(probabilities, EPSILON)) - strength * np.log(np.asarray(priors))) / temperature
+    scaled = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
@@ -77,12 +78,20 @@ def choose_strength(view_probabilities: list[np.ndarray], labels: np.ndarray, pr
     return best, scores
 
 
-def with_prior_correction(model: keras.Model, priors, strength: float) -> keras.Model:
+def with_prior_correction(model: keras.Model, priors, strength: float, temperature: float = 1.0,
+                          suffix: str = "rebalanced") -> keras.Model:
     """`model` followed by a PriorCorrection layer (the model's layers are shared, not copied)."""
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     base = keras.Model(model.input, model.output, name=f"uncorrected_{model.name}")
-    outputs = PriorCorrection(priors, strength, name="emotion")(base(inputs))
-    return keras.Model(inputs, outputs, name=f"{model.name}_rebalanced")
+    outputs = PriorCorrection(priors, strength, temperature, name="emotion")(base(inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_{suffix}")
+
+
+def uncorrected_model(model: keras.Model) -> keras.Model:
+    """The model before its PriorCorrection layer (the model itself when it has none)."""
+    if prior_correction_of(model) is None:
+        return model
+    return keras.Model(model.input, model.layers[-1].input, name=model.layers[-2].name)
 
 
 def prior_correction_of(model: keras.Model) -> PriorCorrection | None:
@@ -111,7 +120,8 @@ def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength
     model = load_model(model_path)
     existing = prior_correction_of(model)
     if existing is not None:
-        raise FerError(f"{model_path} is already rebalanced (strength {existing.strength:g}); rebalance the original model instead")
+        raise FerError(f"{model_path} is already rebalanced or calibrated (strength {existing.strength:g}, temperature "
+                       f"{existing.temperature:g}); rebalance the original model, then calibrate")
     priors = training_priors(dataset.train.labels, model.output_shape[-1])
     if strength is not None:
         result = Rebalancing(strength, priors.tolist(), 0, tta)

@@ -80,3 +80,17 @@ def test_tta_views_and_averaging():
     manual = (plain + predict_probabilities(model, faces[:, :, ::-1])) / 2
     np.testing.assert_allclose(predict_probabilities(model, faces, tta="flip"), manual, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predict_probabilities(model, faces, tta="tencrop").sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_expected_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    from fer_lib.evaluation import expected_calibration_error
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    sure = np.tile([0.9, 0.1], (10, 1))  # 0.9 sure of class 0, right 4 times in 10
+    assert expected_calibration_error(labels, sure) == pytest.approx(0.5)
+    honest = np.array([[0.4, 0.6]] * 10)  # 0.6 sure of class 1, right 6 times in 10
+    assert expected_calibration_error(labels, honest) == pytest.approx(0.0)
+    # Two bins: 0.95 right 1 of 2, 0.55 right 2 of 2: (2/4) * 0.45 + (2/4) * 0.45
+    mixed = np.array([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.55, 0.45]])
+    assert expected_calibration_error(np.array([0, 1, 0, 0]), mixed) == pytest.approx(0.45)
+    assert "expected_calibration_error" in compute_metrics(labels, np.hstack([sure, np.zeros((10, 5))]))

@@ -134,3 +134,43 @@ def test_fer_rebalance_command_on_generated_data(synthetic_root, tmp_path, capsy
     assert main(["rebalance", "--model", str(tmp_path / "missing.keras"), "--data", str(synthetic_root),
                  "--out", str(tmp_path / "r.keras")]) == 2
     assert "missing.keras: model file not found" in capsys.readouterr().err
+
+
+def test_calibrate_fits_a_temperature_that_changes_no_prediction_and_lowers_the_log_loss(synthetic_root, tmp_path, capsys):
+    import json
+
+    from fer_lib.data import load_dataset
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(synthetic_root), "--model", "fer_cnn", "--epochs", "2", "--out", str(run),
+                 "--label-smoothing", "0.3", "--no-eval"]) == 0  # smoothing flattens its probabilities
+    assert main(["calibrate", "--model", str(run / "model.keras"), "--data", str(synthetic_root)]) == 0
+    printed = capsys.readouterr().out
+    assert "Calibrated with temperature" in printed
+    before, after = (float(x) for x in printed.split("log loss ")[1].split(",")[0].split(" -> "))
+    assert after <= before
+    dataset = load_dataset(synthetic_root, seed=json.loads((run / "config.json").read_text())["seed"])
+    original = predict_probabilities(load_model(run / "model.keras"), dataset.test.images)
+    calibrated = predict_probabilities(load_model(run / "model_calibrated.keras"), dataset.test.images)
+    assert (original.argmax(axis=1) == calibrated.argmax(axis=1)).all()
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0, atol=1e-5)
+    # A rebalanced model keeps its strength when calibrated; calibrating it again needs --overwrite.
+    assert main(["rebalance", "--model", str(run / "model.keras"), "--strength", "0.5", "--data", str(synthetic_root)]) == 0
+    assert main(["calibrate", "--model", str(run / "model_rebalanced.keras"), "--data", str(synthetic_root),
+                 "--seed", "1234"]) == 0
+    layer = load_model(run / "model_rebalanced_calibrated.keras").layers[-1]
+    assert layer.strength == 0.5 and layer.temperature > 0
+    assert main(["calibrate", "--model", str(run / "model_rebalanced.keras"), "--data", str(synthetic_root),
+                 "--seed", "1234"]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_fit_temperature_finds_the_temperature_that_made_the_probabilities():
+    from fer_lib.calibration import fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 7)) * 2
+    true_probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(7, p=p) for p in true_probabilities])
+    overconfident = corrected(true_probabilities, [1 / 7] * 7, 0.0, temperature=0.5)  # logits doubled
+    assert fit_temperature([overconfident], labels, [1 / 7] * 7) == pytest.approx(2.0, rel=0.1)

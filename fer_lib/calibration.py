@@ -1,0 +1,91 @@
+"""Temperature scaling: scores that mean what they say, without changing a single prediction.
+
+Label smoothing, distillation, test-time augmentation and the prior correction each flatten a
+model's probabilities, so a top score of 0.4 can be right two times in three. One temperature,
+fitted on the validation split by log loss (Guo et al., 2017), rescales every face's logits;
+the ranking of the classes, and so every metric but the calibration, stays as it was. It is
+kept inside the saved model, in the PriorCorrection layer that a rebalanced model ends with
+(strength 0 for a model that was not rebalanced), so `fer evaluate`, `predict_expression`,
+TTA and ensembles apply it like any model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from fer_lib.errors import FerError
+from fer_lib.layers import EPSILON
+from fer_lib.models import load_model, save_model
+from fer_lib.rebalance import corrected, prior_correction_of, uncorrected_model, with_prior_correction
+
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+@dataclass
+class Calibration:
+    """The fitted temperature and the validation log loss and calibration error before and after it."""
+
+    temperature: float
+    val_images: int
+    tta: str
+    log_loss: tuple[float, float]
+    calibration_error: tuple[float, float]
+
+    def describe(self) -> str:
+        return (f"temperature {self.temperature:.3f}, fitted on {self.val_images} validation faces (TTA {self.tta}): "
+                f"log loss {self.log_loss[0]:.4f} -> {self.log_loss[1]:.4f}, "
+                f"calibration error {self.calibration_error[0]:.4f} -> {self.calibration_error[1]:.4f}")
+
+
+def _averaged(view_probabilities: list[np.ndarray], priors, strength: float, temperature: float) -> np.ndarray:
+    # Each view goes through the correction, then the views are averaged: what the saved model does under TTA.
+    return np.mean([corrected(p, priors, strength, temperature) for p in view_probabilities], axis=0)
+
+
+def _log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(labels)), labels], EPSILON))))
+
+
+def fit_temperature(view_probabilities: list[np.ndarray], labels: np.ndarray, priors, strength: float = 0.0) -> float:
+    """The temperature that minimises the log loss of the corrected, view-averaged probabilities on `labels`."""
+    def loss(log_temperature: float) -> float:
+        return _log_loss(_averaged(view_probabilities, priors, strength, float(np.exp(log_temperature))), labels)
+
+    low, high = np.log(TEMPERATURE_RANGE)
+    return float(np.exp(minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-4}).x))
+
+
+def calibrate_file(model_path: str | Path, dataset, out: str | Path, *, tta: str = "none", batch_size: int = 256,
+                   overwrite: bool = False) -> tuple[Path, Calibration]:
+    """Fit a temperature on `dataset`'s validation split and save the model with it to `out`."""
+    from fer_lib.evaluation import expected_calibration_error, predict_views
+
+    model_path, out = Path(model_path), Path(out)
+    if out.suffix != ".keras":
+        raise FerError(f"{out}: the calibrated model is saved as a .keras file; give a name ending in .keras")
+    if out.resolve() == model_path.resolve():
+        raise FerError(f"{out} is the model being calibrated; save the result under another name so the original is kept")
+    if out.exists() and not overwrite:
+        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+    if len(dataset.val.labels) == 0:
+        raise FerError(f"{model_path}: no validation split to fit a temperature on (val_fraction 0); "
+                       "calibrate on data with a validation split, e.g. the run's own dataset")
+    model = load_model(model_path)
+    existing = prior_correction_of(model)
+    n_classes = model.output_shape[-1]
+    priors = existing.priors if existing is not None else [1.0 / n_classes] * n_classes
+    strength = existing.strength if existing is not None else 0.0
+    base = uncorrected_model(model)
+    views = predict_views(base, dataset.val.images, batch_size, tta)
+    labels = dataset.val.labels
+    temperature = fit_temperature(views, labels, priors, strength)
+    before = _averaged(views, priors, strength, existing.temperature if existing is not None else 1.0)
+    after = _averaged(views, priors, strength, temperature)
+    result = Calibration(temperature, len(labels), tta, (_log_loss(before, labels), _log_loss(after, labels)),
+                         (expected_calibration_error(labels, before), expected_calibration_error(labels, after)))
+    calibrated = with_prior_correction(base, priors, strength, temperature, suffix="calibrated")
+    return save_model(calibrated, out), result
