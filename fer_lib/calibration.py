@@ -20,7 +20,8 @@ from scipy.optimize import minimize_scalar
 from fer_lib.errors import FerError
 from fer_lib.layers import EPSILON
 from fer_lib.models import load_model, save_model
-from fer_lib.rebalance import corrected, prior_correction_of, uncorrected_model, with_prior_correction
+from fer_lib.rebalance import (check_derived_model_path, corrected, prior_correction_of, uncorrected_model,
+                               with_prior_correction)
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 
@@ -65,12 +66,7 @@ def calibrate_file(model_path: str | Path, dataset, out: str | Path, *, tta: str
     from fer_lib.evaluation import expected_calibration_error, predict_views
 
     model_path, out = Path(model_path), Path(out)
-    if out.suffix != ".keras":
-        raise FerError(f"{out}: the calibrated model is saved as a .keras file; give a name ending in .keras")
-    if out.resolve() == model_path.resolve():
-        raise FerError(f"{out} is the model being calibrated; save the result under another name so the original is kept")
-    if out.exists() and not overwrite:
-        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+    check_derived_model_path(model_path, out, overwrite, "calibrated")
     if len(dataset.val.labels) == 0:
         raise FerError(f"{model_path}: no validation split to fit a temperature on (val_fraction 0); "
                        "calibrate on data with a validation split, e.g. the run's own dataset")

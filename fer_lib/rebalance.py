@@ -100,6 +100,16 @@ def prior_correction_of(model: keras.Model) -> PriorCorrection | None:
     return last if isinstance(last, PriorCorrection) else None
 
 
+def check_derived_model_path(model_path: Path, out: Path, overwrite: bool, made: str) -> None:
+    """Refuse, in one line, an `out` for a model `made` from `model_path` that is no .keras file, is the original, or exists."""
+    if out.suffix != ".keras":
+        raise FerError(f"{out}: the {made} model is saved as a .keras file; give a name ending in .keras")
+    if out.resolve() == model_path.resolve():
+        raise FerError(f"{out} is the model being {made}; save the result under another name so the original is kept")
+    if out.exists() and not overwrite:
+        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+
+
 def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength: float | None = None,
                    tta: str = "none", batch_size: int = 256, overwrite: bool = False) -> tuple[Path | None, Rebalancing]:
     """Fit (or take) the strength on `dataset`'s validation split and save the corrected model to `out`.
@@ -109,12 +119,7 @@ def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength
     from fer_lib.evaluation import predict_views
 
     model_path, out = Path(model_path), Path(out)
-    if out.suffix != ".keras":
-        raise FerError(f"{out}: the rebalanced model is saved as a .keras file; give a name ending in .keras")
-    if out.resolve() == model_path.resolve():
-        raise FerError(f"{out} is the model being rebalanced; save the result under another name so the original is kept")
-    if out.exists() and not overwrite:
-        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+    check_derived_model_path(model_path, out, overwrite, "rebalanced")
     if strength is not None and not 0 < strength <= 1:
         raise FerError(f"--strength {strength:g} is out of range; give a value in (0, 1], e.g. 0.4")
     model = load_model(model_path)
