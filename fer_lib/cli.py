@@ -272,7 +272,8 @@ def _cmd_evaluate(args) -> int:
     metrics = evaluate_model(model, evaluated.split.images, evaluated.split.labels, args.batch_size, tta=args.tta)
     if evaluated.synthetic:
         print(DEMO_BANNER)
-    print(format_metrics(metrics))
+    name = Path(model_path).name + ("" if args.tta == "none" else f" + {args.tta}")
+    print(format_metrics(metrics, name, reference=None if not evaluated.synthetic else False))
     if args.json_out:
         write_metrics(metrics, args.json_out, model=str(model_path), data=evaluated.info(), split=evaluated.split.name)
         print(f"Metrics: {args.json_out}")

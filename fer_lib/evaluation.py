@@ -128,7 +128,9 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTI
     predicted = probabilities.argmax(axis=1)
     loss = keras.losses.SparseCategoricalCrossentropy()(labels, np.clip(probabilities, 1e-7, 1.0))
     per_class = skm.precision_recall_fscore_support(labels, predicted, labels=class_ids, zero_division=0)
-    macro = skm.precision_recall_fscore_support(labels, predicted, labels=class_ids, average="macro", zero_division=0)
+    # Over the classes the data has: a class with no faces has no recall, and counting it as 0 said nothing.
+    present = [c for c in class_ids if np.any(labels == c)] or class_ids
+    macro = skm.precision_recall_fscore_support(labels, predicted, labels=present, average="macro", zero_division=0)
     weighted = skm.precision_recall_fscore_support(labels, predicted, labels=class_ids, average="weighted", zero_division=0)
     return {
         "n_images": int(labels.size),
@@ -139,6 +141,7 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTI
         "precision_macro": float(macro[0]),
         "recall_macro": float(macro[1]),
         "f1_macro": float(macro[2]),
+        "macro_classes": [classes[c] for c in present],
         "precision_weighted": float(weighted[0]),
         "recall_weighted": float(weighted[1]),
         "f1_weighted": float(weighted[2]),
@@ -170,8 +173,11 @@ def write_metrics(metrics: dict, path: str | Path, **context) -> dict:
     return document
 
 
-def format_metrics(metrics: dict) -> str:
-    """A short human-readable summary, with the original README's figures beside ours."""
+def format_metrics(metrics: dict, model_name: str = "this model", reference: bool | None = None) -> str:
+    """A short human-readable summary under `model_name`; the original README's FER2013 figures beside it
+    when `reference` (by default: when the data has all seven classes, as FER2013's test split does)."""
+    if reference is None:
+        reference = len(metrics.get("macro_classes", EMOTIONS)) == len(EMOTIONS)
     rows = [
         ("Top-1 accuracy", "top1_accuracy"),
         ("Top-2 accuracy", "top2_accuracy"),
@@ -179,11 +185,14 @@ def format_metrics(metrics: dict) -> str:
         ("Recall (macro)", "recall_macro"),
         ("F1 (macro)", "f1_macro"),
     ]
-    lines = [f"{'':20s}{'this model':>12s}{'original':>10s}"]
+    width = max(12, len(model_name) + 2)
+    lines = [f"{'':20s}{model_name:>{width}s}" + (f"{'original':>10s}" if reference else "")]
     for title, key in rows:
-        lines.append(f"{title:20s}{metrics[key]:>12.2%}{ORIGINAL_README[key]:>10.2%}")
-    lines.append(f"{'Loss':20s}{metrics['loss']:>12.4f}")
+        lines.append(f"{title:20s}{metrics[key]:>{width}.2%}" + (f"{ORIGINAL_README[key]:>10.2%}" if reference else ""))
+    lines.append(f"{'Loss':20s}{metrics['loss']:>{width}.4f}")
     if "expected_calibration_error" in metrics:
-        lines.append(f"{'Calibration error':20s}{metrics['expected_calibration_error']:>12.4f}")
-    lines.append(f"{'Images':20s}{metrics['n_images']:>12d}")
+        lines.append(f"{'Calibration error':20s}{metrics['expected_calibration_error']:>{width}.4f}")
+    lines.append(f"{'Images':20s}{metrics['n_images']:>{width}d}")
+    if len(metrics.get("macro_classes", EMOTIONS)) < len(EMOTIONS):
+        lines.append(f"Macro averages over the classes present: {', '.join(metrics['macro_classes'])}")
     return "\n".join(lines)

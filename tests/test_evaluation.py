@@ -94,3 +94,14 @@ def test_expected_calibration_error_is_the_gap_between_confidence_and_accuracy()
     mixed = np.array([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.55, 0.45]])
     assert expected_calibration_error(np.array([0, 1, 0, 0]), mixed) == pytest.approx(0.45)
     assert "expected_calibration_error" in compute_metrics(labels, np.hstack([sure, np.zeros((10, 5))]))
+
+
+def test_macro_metrics_average_over_the_classes_the_data_has_and_say_so():
+    labels = np.array([0, 0, 3, 3])
+    probabilities = np.eye(7)[[0, 0, 3, 0]]
+    metrics = compute_metrics(labels, probabilities)
+    assert metrics["macro_classes"] == ["angry", "happy"]
+    assert metrics["recall_macro"] == pytest.approx((1.0 + 0.5) / 2)  # not diluted by five absent classes
+    text = format_metrics(metrics, "model.keras + tencrop")
+    assert "model.keras + tencrop" in text.splitlines()[0] and "original" not in text
+    assert "Macro averages over the classes present: angry, happy" in text
