@@ -40,7 +40,7 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     output.add_argument("--csv", dest="csv_out", metavar="OUT", help="write one row per face as CSV to this file")
     predict.add_argument("--annotate", metavar="DIR", help="write copies of the images and videos with boxes and labels here")
     predict.add_argument("--out", metavar="DIR", default="fer_output",
-                         help="folder for each video's per-frame CSV and summaries (default: fer_output)")
+                         help="folder for each video's per-frame CSV and summaries, which stdout then leaves out (default: fer_output)")
     predict.add_argument("--model", metavar="M.keras", help="a trained .keras model (default: the packaged model)")
     predict.add_argument("--every", type=positive_int, default=1, metavar="N", help="classify every Nth video frame (default: 1)")
     predict.add_argument("--bin-seconds", type=positive_float, default=1.0, metavar="S",
@@ -221,6 +221,11 @@ def _write_records(records: list[dict], args) -> None:
         write_json_atomic(args.json_out, records)
         _say(f"wrote {args.json_out}")
     else:
+        if getattr(args, "out", None):
+            # Videos' frames are in their files under --out already; a frame per JSON record drowned the rest.
+            records = [record for record in records if record["frame"] is None]
+            if not records:
+                return
         json.dump(records, sys.stdout, indent=1)
         sys.stdout.write("\n")
         sys.stdout.flush()
