@@ -92,7 +92,10 @@ def run_predict(args) -> int:
 
 
 def _say(message: str) -> None:
-    print(f"fer predict: {message}", file=sys.stderr, flush=True)
+    from tqdm import tqdm
+
+    # Through tqdm, so that a progress bar on stderr is redrawn below the message instead of over it.
+    tqdm.write(f"fer predict: {message}", file=sys.stderr)
 
 
 def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]], list[tuple[str, str]]]:

@@ -236,3 +236,16 @@ def test_fer_predict_user_mistakes_are_one_line(tmp_path, argv, message, capsys,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("fer predict: error:") and message in err[-1]
+
+
+def test_fer_predict_messages_do_not_overwrite_the_progress_bar(tmp_path, capsys):
+    from PIL import Image
+
+    from fer_lib.cli import main
+
+    for name in ("a.png", "b.png", "c.png"):  # no faces: each gets a "no face found" line while the bar runs
+        Image.new("L", (400, 300), 128).save(tmp_path / name)  # too big to be a face crop itself
+    assert main(["predict", str(tmp_path), "--detector", "haar"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "no face found" in line]
+    assert len(lines) == 3 and all(line.startswith("fer predict: ") for line in lines)
