@@ -159,6 +159,33 @@ def rebalancing_figure(scores: dict[float, tuple[float, float]], chosen: float) 
     return fig
 
 
+def reliability_figure(labels, probabilities, bins: int = 10) -> plt.Figure:
+    """Accuracy against the top score in `bins` confidence bins (a reliability diagram), with the faces in each.
+
+    Bars on the diagonal mean a score of 0.7 is right 70% of the time; bars above it, an under-confident model.
+    """
+    from fer_lib.evaluation import expected_calibration_error
+
+    probabilities = np.asarray(probabilities)
+    confidence, correct = probabilities.max(axis=1), probabilities.argmax(axis=1) == np.asarray(labels)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    accuracy = np.array([correct[which == b].mean() if counts[b] else np.nan for b in range(bins)])
+    edges = np.arange(bins) / bins
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.bar(edges, accuracy, width=1 / bins, align="edge", edgecolor="black", label="accuracy")
+    top.plot([0, 1], [0, 1], color="grey", linestyle="--", label="calibrated")
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy")
+    top.set_title(f"Reliability: expected calibration error {expected_calibration_error(labels, probabilities):.3f}")
+    top.legend(loc="upper left")
+    bottom.bar(edges, counts, width=1 / bins, align="edge", edgecolor="black", color="grey")
+    bottom.set_xlabel("top score")
+    bottom.set_ylabel("faces")
+    fig.tight_layout()
+    return fig
+
+
 def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict] | None = None) -> pd.DataFrame:
     """Headline metrics, one row each, beside the original README's seed CNN (percentages as text).
 
@@ -168,13 +195,13 @@ def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict]
         "Top-1 accuracy": "top1_accuracy", "Top-2 accuracy": "top2_accuracy",
         "Precision (macro)": "precision_macro", "Recall (macro)": "recall_macro", "F1 (macro)": "f1_macro",
         "Precision (weighted)": "precision_weighted", "Recall (weighted)": "recall_weighted",
-        "F1 (weighted)": "f1_weighted", "Loss": "loss",
+        "F1 (weighted)": "f1_weighted", "Loss": "loss", "Calibration error": "expected_calibration_error",
     }
 
     def shown(value, key):
         if value is None:
             return "\u2014"
-        return f"{value:.4f}" if key == "loss" else f"{value:.2%}"
+        return f"{value:.4f}" if key in ("loss", "expected_calibration_error") else f"{value:.2%}"
 
     columns = {name: metrics, **(more or {}), "original README (seed CNN)": ORIGINAL_README}
     return pd.DataFrame({column: [shown(values.get(k), k) for k in rows.values()] for column, values in columns.items()},
