@@ -13,13 +13,19 @@ BLANK_STD = 1.0  # every pixel the same, give or take JPEG noise
 NEAR_CONSTANT_STD = 6.0  # almost no structure: a face has far more contrast
 
 
+BALANCED_RATIO = 1.5  # commonest over rarest class below which the classes count as balanced
+
+
 def imbalance_summary(dataset: FerDataset) -> str:
-    """One sentence naming the rarest and commonest training classes and their ratio."""
+    """One sentence on the training classes' balance: the rarest and commonest and their ratio when they differ."""
     counts = dataset.train.class_counts()
     rarest = min(counts, key=counts.get)
     commonest = max(counts, key=counts.get)
     ratio = counts[commonest] / max(counts[rarest], 1)
     share = counts[rarest] / max(sum(counts.values()), 1)
+    if ratio < BALANCED_RATIO:
+        return (f"The classes are balanced: from {counts[rarest]} ({rarest}) to {counts[commonest]} ({commonest}) "
+                "training images each.")
     return (f"The classes are imbalanced: {rarest} has {counts[rarest]} training images ({share:.1%} of train), "
             f"{ratio:.1f}x fewer than {commonest} ({counts[commonest]}).")
 
