@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser(
         "calibrate", help="make a model's scores mean what they say (temperature scaling; predictions unchanged)",
         description="Fit one temperature for a saved model's logits on the validation split by log loss, so that a "
-                    "top score of 0.7 is right about 70%% of the time, and save the result as a new .keras model. "
+                    "top score of 0.7 is right about 70% of the time, and save the result as a new .keras model. "
                     "Rebalance first, if at all.")
     calibrate.add_argument("--model", required=True, metavar="M.keras", help="a trained, rebalanced or ensemble model")
     calibrate.add_argument("--data", help="the dataset it was trained on (default: $FER_DATA, then data/fer2013)")
