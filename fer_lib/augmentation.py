@@ -29,6 +29,11 @@ class AugmentConfig:
     crop: int = 0  # the model sees the central crop x crop pixels (after the shifts, so random crops in training)
     crops: int = 1  # 10: in training each face gives its four corner crops, centre crop and their mirrors, labels repeated
 
+    @property
+    def training_crops(self) -> int:
+        """How many outputs, and targets, the model has per training face: `crops` when it crops, else 1."""
+        return self.crops if self.crop else 1
+
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 

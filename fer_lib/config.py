@@ -103,6 +103,11 @@ class TrainConfig:
         if self.max_train_images is not None and self.max_train_images < 7:
             raise ValueError(f"max_train_images must be at least 7, got {self.max_train_images}")
 
+    @property
+    def training_crops(self) -> int:
+        """The model's outputs per training face (AugmentConfig.training_crops; 1 without augmentation)."""
+        return self.augment.training_crops if self.augment else 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 

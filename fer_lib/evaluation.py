@@ -109,15 +109,24 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: in
     return (sum(views) / len(views)).astype(np.float32)
 
 
-def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
-    """How far the top probability is from the accuracy, averaged over `bins` equal-width confidence bins
-    weighted by their faces (ECE, Guo et al. 2017): 0 when a 0.7 means right 70% of the time."""
+def confidence_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10):
+    """Faces grouped by their top probability into `bins` equal-width bins: each bin's count,
+    accuracy and mean top probability (NaN for an empty bin)."""
     confidence = np.asarray(probabilities).max(axis=1)
     correct = np.asarray(probabilities).argmax(axis=1) == np.asarray(labels)
     which = np.minimum((confidence * bins).astype(int), bins - 1)
-    gaps = [abs(correct[which == b].mean() - confidence[which == b].mean()) * np.mean(which == b)
-            for b in range(bins) if np.any(which == b)]
-    return float(np.sum(gaps))
+    counts = np.bincount(which, minlength=bins)
+    accuracy = np.array([correct[which == b].mean() if counts[b] else np.nan for b in range(bins)])
+    mean_confidence = np.array([confidence[which == b].mean() if counts[b] else np.nan for b in range(bins)])
+    return counts, accuracy, mean_confidence
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
+    """How far the top probability is from the accuracy, averaged over `bins` equal-width confidence bins
+    weighted by their faces (ECE, Guo et al. 2017): 0 when a 0.7 means right 70% of the time."""
+    counts, accuracy, mean_confidence = confidence_bins(labels, probabilities, bins)
+    filled = counts > 0
+    return float(np.sum(np.abs(accuracy - mean_confidence)[filled] * counts[filled]) / max(counts.sum(), 1))
 
 
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTIONS) -> dict:

@@ -88,7 +88,6 @@ class TrainingCrop(keras.layers.Layer):
         return {**super().get_config(), "size": self.size, "crops": self.crops}
 
 
-
 @keras.saving.register_keras_serializable(package="fer_lib")
 class CropGroup(keras.layers.Layer):
     """In training, regroups the outputs of TrainingCrop's `crops` crops per face as (faces, crops, ...).

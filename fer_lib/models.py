@@ -57,8 +57,8 @@ def _inputs_and_augmentation(augment: AugmentConfig, seed: int | None):
 
 
 def _softmax_head(x, augment: AugmentConfig, name: str = "emotion"):
-    if augment.crop and augment.crops > 1:  # several training crops per face: one output row per face
-        x = CropGroup(augment.crops, name="crop_group")(x)
+    if augment.training_crops > 1:  # several training crops per face: one output row per face
+        x = CropGroup(augment.training_crops, name="crop_group")(x)
     # float32 output keeps the softmax and loss stable under the mixed_bfloat16 policy.
     return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
 

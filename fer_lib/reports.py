@@ -164,13 +164,9 @@ def reliability_figure(labels, probabilities, bins: int = 10) -> plt.Figure:
 
     Bars on the diagonal mean a score of 0.7 is right 70% of the time; bars above it, an under-confident model.
     """
-    from fer_lib.evaluation import expected_calibration_error
+    from fer_lib.evaluation import confidence_bins, expected_calibration_error
 
-    probabilities = np.asarray(probabilities)
-    confidence, correct = probabilities.max(axis=1), probabilities.argmax(axis=1) == np.asarray(labels)
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    accuracy = np.array([correct[which == b].mean() if counts[b] else np.nan for b in range(bins)])
+    counts, accuracy, _ = confidence_bins(labels, probabilities, bins)
     edges = np.arange(bins) / bins
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(edges, accuracy, width=1 / bins, align="edge", edgecolor="black", label="accuracy")

@@ -179,7 +179,7 @@ def targets_and_weights(config: TrainConfig, targets: np.ndarray, labels: np.nda
     if config.class_weights:
         by_class = class_weights_for(labels)
         weights = np.array([by_class.get(c, 1.0) for c in range(NUM_CLASSES)], np.float32)[labels]
-    crops = config.augment.crops if config.augment else 1
+    crops = config.training_crops
     if crops > 1:
         targets = np.repeat(targets[:, None, :], crops, axis=1)
         weights = None if weights is None else np.repeat(weights[:, None], crops, axis=1)
@@ -308,9 +308,8 @@ def compile_for_training(model: keras.Model, config: TrainConfig) -> keras.Model
         metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=2, name="top2_accuracy")],
         jit_compile=jit_compile_choice(),
     )
-    crops = config.augment.crops if config.augment else 1
-    if crops > 1:
-        _build_for_training_crops(model, crops)
+    if config.training_crops > 1:
+        _build_for_training_crops(model, config.training_crops)
     return model
 
 

@@ -105,11 +105,11 @@ def _size(folder: Path) -> int:
 
 def _leave_checkpoint_behind(run_dir: Path, staging: Path, total: int, limit: int) -> None:
     """Keep a stopped run's best model and history, not the weights it would resume from."""
-    from fer_lib.training import RESUME_DIR
+    from fer_lib.training import RESUME_DIR, STATE_FILE
 
     resume = staging / RESUME_DIR
     # The epoch's weights keep the optimizer's state for a faithful resume; too big, they stay behind.
-    for file in sorted(resume.glob("epoch-*.weights.h5")) + [resume / "state.json"]:
+    for file in sorted(resume.glob("epoch-*.weights.h5")) + [resume / STATE_FILE]:
         file.unlink(missing_ok=True)
     resume.rename(staging / "unfinished")
     print(f"warning: {run_dir} was stopped before its last epoch and its resume checkpoint is too big to come "
