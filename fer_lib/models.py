@@ -148,6 +148,52 @@ def build_fer_cnn(
     return keras.Model(inputs, _softmax_head(x, augment), name="fer_cnn")
 
 
+@register_model("efficientnet_lite")
+def build_efficientnet_lite(
+    backbone: str = "lite0",
+    image_size: int = 96,
+    pretrained: bool = True,
+    frozen_blocks: int = 0,
+    dropout: float = 0.2,
+    augment: AugmentConfig | None = None,
+    seed: int | None = None,
+) -> keras.Model:
+    """EfficientNet-Lite0/1/2 from ImageNet weights (fer_lib.pretrained), fine-tuned on faces.
+
+    The 48x48 grayscale face (or its crop) is upscaled to `image_size` pixels and fed as three
+    equal channels; compute grows with the square of `image_size`. `frozen_blocks` keeps the
+    stem and the first N of the backbone's 16 blocks at their ImageNet weights (no gradients
+    there: faster steps, features kept). `pretrained` False starts from random weights.
+    """
+    from fer_lib import efficientnet_lite
+    from fer_lib.pretrained import backbone_name, load_imagenet_weights, weights_path
+
+    short = backbone_name(backbone)
+    blocks = len(efficientnet_lite.block_args(efficientnet_lite.VARIANTS[short]))
+    if not 32 <= int(image_size) <= 512:
+        raise ValueError(f"image_size must be 32-512 pixels, got {image_size}")
+    if not 0 <= int(frozen_blocks) <= blocks:
+        raise ValueError(f"frozen_blocks must be 0-{blocks} for {short}, got {frozen_blocks}")
+    checkpoint = weights_path(short) if pretrained else None  # before building: a missing extra fails fast
+    augment = augment or AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
+    inputs, x = _inputs_and_augmentation(augment, seed)
+    x = keras.layers.Resizing(int(image_size), int(image_size), name="upscale")(x)
+    x = keras.layers.Concatenate(name="to_rgb")([x, x, x])
+    x = keras.layers.Rescaling(255.0, name="to_255")(x)
+    x = efficientnet_lite.preprocess(x)
+    features, torch_names = efficientnet_lite.backbone(x, short, seed=seed)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(features)
+    x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    model = keras.Model(inputs, _softmax_head(x, augment), name=f"efficientnet_{short}")
+    if checkpoint is not None:
+        load_imagenet_weights(model, torch_names, checkpoint, skip_unused=("_fc.",))
+    frozen = ("stem_",) + tuple(f"block{i}_" for i in range(int(frozen_blocks)))
+    for layer in model.layers:
+        if int(frozen_blocks) > 0 and layer.name.startswith(frozen):
+            layer.trainable = False
+    return model
+
+
 def save_model(model: keras.Model, path: str | Path, classes=EMOTIONS) -> Path:
     """Save `model` as a .keras file atomically, recording its class list inside the archive.
 
