@@ -33,6 +33,18 @@ def import_backend_quietly() -> None:
         os.close(devnull)
 
 
+def __getattr__(name):
+    # `from fer_lib.backend import keras`: the modules that need Keras import it this way, so that
+    # whichever a user imports first (fer_lib.models, predict_expression, ...) starts TensorFlow
+    # quietly; `fer --help` and other light paths import neither.
+    if name == "keras":
+        import_backend_quietly()
+        import keras
+
+        return keras
+    raise AttributeError(f"module 'fer_lib.backend' has no attribute {name!r}")
+
+
 def setup_notebook() -> None:
     """Quiet backend, crisp inline figures and wide tables for the project's notebooks."""
     import_backend_quietly()

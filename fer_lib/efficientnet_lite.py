@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib.layers import FusedBatchNormalization

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 from sklearn import metrics as skm
 

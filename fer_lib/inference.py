@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Union
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 from PIL import Image, ImageOps
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib.augmentation import CROPS_PER_FACE

@@ -7,7 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 
 

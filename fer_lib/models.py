@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-import keras
+from fer_lib.backend import keras
 
 from fer_lib.artifacts import atomic_path
 from fer_lib.augmentation import AugmentConfig, augmentation_layers

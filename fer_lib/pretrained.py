@@ -14,7 +14,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib import efficientnet_lite

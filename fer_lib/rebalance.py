@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 

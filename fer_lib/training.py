@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
+from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib.augmentation import mixing_layer

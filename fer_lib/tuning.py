@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-import keras
+from fer_lib.backend import keras
 import keras_tuner as kt
 import numpy as np
 

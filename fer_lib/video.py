@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import keras
+from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -249,3 +250,18 @@ def test_fer_predict_messages_do_not_overwrite_the_progress_bar(tmp_path, capsys
     err = capsys.readouterr().err
     lines = [line for line in err.replace("\r", "\n").splitlines() if "no face found" in line]
     assert len(lines) == 3 and all(line.startswith("fer predict: ") for line in lines)
+
+
+def test_using_the_library_prints_no_tensorflow_start_up_chatter(tmp_path):
+    """Importing fer_lib and predicting starts TensorFlow without its native logs (oneDNN, CUDA, cuInit)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\nfrom fer_lib import predict_expression\n"
+            "print(predict_expression(np.full((48, 48), 128, np.uint8))[0]['emotion'])")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in EMOTIONS
+    for chatter in ("cuInit", "oneDNN", "cuda", "absl"):
+        assert chatter not in done.stderr, done.stderr
