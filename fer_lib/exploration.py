@@ -23,6 +23,8 @@ def imbalance_summary(dataset: FerDataset) -> str:
     commonest = max(counts, key=counts.get)
     ratio = counts[commonest] / max(counts[rarest], 1)
     share = counts[rarest] / max(sum(counts.values()), 1)
+    if counts[rarest] == counts[commonest]:
+        return f"The classes are balanced: {counts[rarest]} training images each."
     if ratio < BALANCED_RATIO:
         return (f"The classes are balanced: from {counts[rarest]} ({rarest}) to {counts[commonest]} ({commonest}) "
                 "training images each.")

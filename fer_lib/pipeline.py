@@ -276,7 +276,7 @@ def _read_json(path: Path) -> dict:
 
 def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
     """index.html: banner, headline metrics, links to the reports, config, timings and data."""
-    from fer_lib.evaluation import ORIGINAL_README
+    from fer_lib.evaluation import ORIGINAL_README, compares_with_original
 
     metrics = _read_json(run_dir / "metrics.json")
     data_summary = _read_json(run_dir / "data_summary.json")
@@ -303,7 +303,9 @@ def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
         if tta_metrics:
             parts.append(f"<tr><td>this run, {e(str(tta_metrics.get('tta')))} TTA</td>"
                          + "".join(f"<td>{tta_metrics[k]:.2%}</td>" for _, k in keys) + "</tr>")
-        parts.append("<tr><td>original README</td>" + "".join(f"<td>{ORIGINAL_README[k]:.2%}</td>" for _, k in keys) + "</tr></table>")
+        if compares_with_original(metrics, bool(summary.get("synthetic"))):
+            parts.append("<tr><td>original README</td>" + "".join(f"<td>{ORIGINAL_README[k]:.2%}</td>" for _, k in keys) + "</tr>")
+        parts.append("</table>")
     else:
         parts.append("<p>No metrics.json was written.</p>")
     parts.append("<h2>Reports</h2><ol>")

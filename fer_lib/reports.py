@@ -17,6 +17,7 @@ import seaborn as sns
 
 from fer_lib.data import Split
 from fer_lib.evaluation import ORIGINAL_README
+from fer_lib.exploration import BALANCED_RATIO
 from fer_lib.labels import EMOTIONS
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -29,8 +30,15 @@ def class_counts_figure(counts: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9, 4))
     sns.barplot(data=long, x="emotion", y="images", hue="split", ax=ax)
     ax.set_title("Images per emotion and split")
+    _legend_beside(ax)
     fig.tight_layout()
     return fig
+
+
+def _legend_beside(ax) -> None:
+    """Move the axes' legend to their right, where it cannot cover a bar (on balanced data every bar is full height)."""
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 def face_grid_figure(images: np.ndarray, titles: list[str], columns: int = 8, size: float = 1.3) -> plt.Figure:
@@ -92,9 +100,11 @@ def trials_figure(trials: pd.DataFrame) -> plt.Figure:
     """Validation accuracy of each tuner trial, best first, coloured by optimizer."""
     fig, ax = plt.subplots(figsize=(9, 3.5))
     shown = trials.dropna(subset=["val_accuracy"]).reset_index(drop=True)
-    sns.barplot(data=shown, x=shown.index.astype(str), y="val_accuracy", hue="optimizer" if "optimizer" in shown else None, ax=ax, dodge=False)
+    hue = next((c for c in ("optimizer", "preset") if c in shown), None)
+    sns.barplot(data=shown, x=shown.index.astype(str), y="val_accuracy", hue=hue, ax=ax, dodge=False)
     ax.set_xlabel("trial (sorted by validation accuracy)")
     ax.set_title("KerasTuner trials")
+    _legend_beside(ax)
     fig.tight_layout()
     return fig
 
@@ -141,8 +151,23 @@ def per_class_figure(metrics: dict) -> plt.Figure:
     sns.barplot(data=pd.DataFrame(rows), x="emotion", y="value", hue="metric", ax=ax)
     ax.set_ylim(0, 1)
     ax.set_title("Per-class precision, recall and F1")
+    _legend_beside(ax)
     fig.tight_layout()
     return fig
+
+
+def rebalancing_note(priors, classes=EMOTIONS) -> str:
+    """What rebalancing can do for this training data, in Markdown: little on balanced classes, more the
+    further the most frequent class outnumbers the rarest."""
+    priors = np.asarray(priors, float) / np.sum(priors)
+    common, rare = int(np.argmax(priors)), int(np.argmin(priors))
+    ratio = priors[common] / priors[rare]
+    if ratio < BALANCED_RATIO:
+        return (f"The training classes are about equally frequent ({priors[rare]:.1%} to {priors[common]:.1%} each), "
+                "so the model has learned no lean towards some of them: expect a strength near 0 and little change.")
+    return (f"In this training data **{classes[common]}** is {ratio:.1f}x as frequent as **{classes[rare]}** "
+            f"({priors[common]:.1%} of the faces against {priors[rare]:.1%}); a model learns that and leans towards the "
+            "frequent classes, which costs the rare ones recall.")
 
 
 def rebalancing_figure(scores: dict[float, tuple[float, float]], chosen: float) -> plt.Figure:
@@ -182,8 +207,10 @@ def reliability_figure(labels, probabilities, bins: int = 10) -> plt.Figure:
     return fig
 
 
-def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict] | None = None) -> pd.DataFrame:
-    """Headline metrics, one row each, beside the original README's seed CNN (percentages as text).
+def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict] | None = None,
+                  reference: bool = True) -> pd.DataFrame:
+    """Headline metrics, one row each (percentages as text), beside the original README's seed CNN
+    when `reference` (FER2013 results only: `evaluation.compares_with_original`).
 
     `more` adds a column per extra set of metrics, e.g. {"with flip TTA": metrics}.
     """
@@ -199,9 +226,46 @@ def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict]
             return "\u2014"
         return f"{value:.4f}" if key in ("loss", "expected_calibration_error") else f"{value:.2%}"
 
-    columns = {name: metrics, **(more or {}), "original README (seed CNN)": ORIGINAL_README}
+    columns = {name: metrics, **(more or {}), **({"original README (seed CNN)": ORIGINAL_README} if reference else {})}
     return pd.DataFrame({column: [shown(values.get(k), k) for k in rows.values()] for column, values in columns.items()},
                         index=list(rows))
+
+
+def config_table(config) -> pd.DataFrame:
+    """A run's settings (a TrainConfig), one row each, nested ones as augment.flip etc.: readable where the
+    dataclass's repr runs on for lines."""
+    rows = {}
+    for key, value in config.to_dict().items():
+        if isinstance(value, dict) and value:
+            rows.update({f"{key}.{inner}": _cell(v) for inner, v in value.items()})
+        else:
+            rows[key] = _cell(value)
+    return pd.DataFrame({"value": rows})
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "\u2014"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+SUMMARY_ROWS = (
+    ("model", "model", str), ("parameters", "parameters", "{:,}".format), ("precision", "precision", str),
+    ("backend", "backend", str), ("hardware", "trained on", str), ("train_images", "training faces", "{:,}".format),
+    ("val_images", "validation faces", "{:,}".format), ("epochs_run", "epochs run", str),
+    ("resumed_after_epoch", "resumed after epoch", str), ("time_budget_seconds", "time budget (s)", "{:g}".format),
+    ("best_epoch", "best epoch", str), ("best_val_accuracy", "best validation accuracy", "{:.2%}".format),
+    ("wall_seconds", "wall time", lambda s: f"{s / 60:.1f} min"),
+    ("images_per_second", "training speed", "{:.0f} faces/s".format), ("previous_model", "replaced model kept at", str),
+)
+
+
+def training_summary_table(summary: dict) -> pd.DataFrame:
+    """train_summary.json as a two-column table: what a reader wants to know about the run, in words."""
+    rows = {label: show(summary[key]) for key, label, show in SUMMARY_ROWS if summary.get(key) is not None}
+    return pd.DataFrame({"": rows})
 
 
 def most_confused_pairs(matrix, classes=EMOTIONS, n: int = 6) -> pd.DataFrame:

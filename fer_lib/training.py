@@ -96,6 +96,31 @@ class ThroughputMeter(keras.callbacks.Callback):
         return float(np.median(rates)) if rates else None
 
 
+class EpochLines(keras.callbacks.Callback):
+    """One short line per epoch (its time, loss and accuracy, train and validation, and the learning rate).
+
+    Keras' own lines list every metric with its step time and run past 150 characters, which
+    wrap mid-word in a notebook's report; the rest is in history.csv and the training curves.
+    """
+
+    SHOWN = (("loss", "loss {:.4f}"), ("accuracy", "accuracy {:.2%}"), ("val_loss", "val_loss {:.4f}"),
+             ("val_accuracy", "val_accuracy {:.2%}"), ("learning_rate", "lr {:.2e}"))
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs, self._started = epochs, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.perf_counter() - (self._started or time.perf_counter())
+        parts = [f"Epoch {epoch + 1}/{self.epochs}", f"{seconds:.0f} s"]
+        parts += [text.format(float(logs[key])) for key, text in self.SHOWN if key in logs]
+        print("  ".join(parts), flush=True)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Ends training when another epoch would overrun `seconds` of the run, and says how many epochs fit.
 
@@ -684,8 +709,9 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
             if validation else None,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
-            callbacks=[*callbacks, tracker],  # the tracker last: it saves what the others did this epoch
-            verbose=verbose,
+            # The tracker last: it saves what the others did this epoch.
+            callbacks=[*callbacks, *([EpochLines(config.epochs)] if verbose else []), tracker],
+            verbose=0,
         )
     else:  # killed after the last epoch, before everything was published: finish publishing
         restore_callbacks(state, early_stopping, plateau, meter)

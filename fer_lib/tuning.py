@@ -228,6 +228,31 @@ def trials_table(tuner: kt.Tuner):
     return table
 
 
+def describe_point(values: dict) -> dict:
+    """A search-space point in a few readable columns: the preset and its learning-rate scale, or the
+    network (conv filters, dense widths) and its training settings."""
+    if isinstance(values.get("preset"), str):
+        return {"preset": values["preset"], "learning rate scale": values.get("learning_rate_scale")}
+    options = model_options_from(values)
+    return {
+        "network": f"conv {'-'.join(map(str, options['conv_filters']))}, dense {'-'.join(map(str, options['dense_units']))}",
+        "dropout": options["dropout"], "batch norm": "yes" if options["batch_norm"] else "no",
+        "optimizer": values["optimizer"], "learning rate": f"{float(values['learning_rate']):g}",
+    }
+
+
+def trials_overview(trials):
+    """`trials_table` narrowed to fit a report's width: score, epochs, the point in words, status.
+
+    The full table (a column per hyperparameter) is what `write_trials` saves.
+    """
+    import pandas as pd
+
+    rows = [{"trial": t["trial"], "val_accuracy": t["val_accuracy"], "epochs": t.get("epochs"),
+             **describe_point(t.to_dict()), "status": t["status"]} for _, t in trials.iterrows()]
+    return pd.DataFrame(rows)
+
+
 def best_hyperparameters(tuner: kt.Tuner) -> dict:
     """The best completed trial: its values (tuner bookkeeping dropped), score and id."""
     best = [t for t in tuner.oracle.get_best_trials(len(tuner.oracle.trials)) if t.score is not None]

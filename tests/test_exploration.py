@@ -18,6 +18,8 @@ def dataset_with(counts: list[int]) -> FerDataset:
 
 def test_balanced_classes_are_called_balanced_and_imbalanced_ones_get_their_ratio():
     assert imbalance_summary(dataset_with([108] * 7)) == (
-        "The classes are balanced: from 108 (angry) to 108 (angry) training images each.")
+        "The classes are balanced: 108 training images each.")
+    assert imbalance_summary(dataset_with([100, 110, 100, 120, 100, 100, 100])) == (
+        "The classes are balanced: from 100 (angry) to 120 (happy) training images each.")
     text = imbalance_summary(dataset_with([400, 40, 400, 800, 400, 400, 400]))
     assert text.startswith("The classes are imbalanced: disgust has 40 training images") and "20.0x fewer than happy" in text

@@ -198,7 +198,7 @@ def test_killed_training_process_resumes_from_its_last_completed_epoch(tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Resuming the interrupted run in {out} ({done} of 6 epochs done)" in resumed.stdout
     first_epoch_line = next(line for line in resumed.stdout.splitlines() if line.startswith("Epoch ") and "/6" in line)
-    assert first_epoch_line == f"Epoch {done + 1}/6"
+    assert first_epoch_line.startswith(f"Epoch {done + 1}/6  ")
     epochs = read_history(out)["epoch"].tolist()
     summary = json.loads((out / "train_summary.json").read_text())
     assert epochs == list(range(len(epochs))) and len(epochs) > done  # continued, nothing repeated

@@ -146,3 +146,15 @@ def test_a_time_budget_ends_the_run_with_its_schedule_annealed(synthetic_root, t
 def test_time_budget_must_be_positive(tmp_path):
     with pytest.raises(FerError, match="time_budget must be a positive number of seconds"):
         train(TrainConfig(out=str(tmp_path), time_budget=0))
+
+
+def test_each_epoch_prints_one_short_line(capsys):
+    from fer_lib.training import EpochLines
+
+    lines = EpochLines(epochs=300)
+    lines.on_epoch_begin(99)
+    lines.on_epoch_end(99, {"loss": 1.23456, "accuracy": 0.5123, "top2_accuracy": 0.7, "val_loss": 1.3,
+                            "val_accuracy": 0.49876, "val_top2_accuracy": 0.69, "learning_rate": 0.00075})
+    line = capsys.readouterr().out.rstrip("\n")
+    assert line == "Epoch 100/300  0 s  loss 1.2346  accuracy 51.23%  val_loss 1.3000  val_accuracy 49.88%  lr 7.50e-04"
+    assert len(line) <= 100  # fits a report's width without wrapping

@@ -53,3 +53,20 @@ def test_project_name_changes_with_every_setting_that_shapes_the_search(tmp_path
     # Hyperband's size comes from max_epochs alone: another trial count resumes the same search.
     assert (project_name("data", "smoke", "hyperband", "cnn", **base)
             == project_name("data", "smoke", "hyperband", "cnn", **{**base, "max_trials": 9}))
+
+
+def test_the_trials_overview_fits_a_page_and_keeps_every_point_readable():
+    import pandas as pd
+
+    from fer_lib.tuning import SEED_CNN_POINT, trials_overview
+
+    trials = pd.DataFrame([{"trial": "0", "status": "COMPLETED", "val_accuracy": 0.31, "epochs": 3, **SEED_CNN_POINT},
+                           {"trial": "1", "status": "COMPLETED", "val_accuracy": 0.29, "epochs": 3,
+                            **{**SEED_CNN_POINT, "conv_blocks": 2, "dense_layers": 1, "batch_norm": True}}])
+    overview = trials_overview(trials)
+    assert overview["network"].tolist() == ["conv 75-125-256, dense 260-128-64-32", "conv 75-125, dense 260"]
+    assert overview["batch norm"].tolist() == ["no", "yes"]
+    assert len(overview.columns) <= 10 < len(trials.columns)
+    presets = pd.DataFrame([{"trial": "0", "status": "COMPLETED", "val_accuracy": 0.4, "epochs": 2,
+                             "preset": "fer_cnn", "learning_rate_scale": 0.5}])
+    assert trials_overview(presets).loc[0, "preset"] == "fer_cnn"
