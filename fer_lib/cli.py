@@ -1,4 +1,4 @@
-"""The `fer` command line: train, evaluate, ensemble, rebalance, calibrate, pipeline and predict.
+"""The `fer` command line: presets, train, evaluate, ensemble, rebalance, calibrate, pipeline and predict.
 
 User mistakes end in one line on stderr and exit status 2, never a stack trace.
 """
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="dataset: Kaggle folders (train/, test/), a folder of <emotion>/ folders, or fer2013.csv "
                                       "(default: $FER_DATA, then data/fer2013)")
     train.add_argument("--preset", default=None,
-                       help=f"a named recipe from fer_lib.presets: {', '.join(preset_names())} (default: seed_cnn); "
+                       help=f"a named recipe (`fer presets` describes them): {', '.join(preset_names())} (default: seed_cnn); "
                             "the options below override its settings")
     train.add_argument("--model", default=None, help="a registered model name with the plain default recipe, instead of --preset")
     train.add_argument("--epochs", type=positive_int, default=None,
@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--seed", type=int, default=None,
                            help="seed of the train/validation split (default: the run's config.json beside the model, else 1234)")
     calibrate.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    listing = commands.add_parser("presets", help="list the named training recipes, or show one's settings",
+                                  description="List the named training recipes (fer train --preset NAME), one line each; "
+                                              "with a NAME, print that recipe's full settings as JSON.")
+    listing.add_argument("name", nargs="?", help="a preset to show in full")
+
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
     pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
@@ -163,7 +168,7 @@ def _cmd_train(args) -> int:
     from fer_lib.config import TrainConfig
     from fer_lib.data import load_dataset, resolve_data_or_demo
     from fer_lib.errors import DataError, FerError
-    from fer_lib.evaluation import evaluate_model, format_metrics, write_metrics
+    from fer_lib.evaluation import compares_with_original, evaluate_model, format_metrics, write_metrics
     from fer_lib.models import load_model
     from fer_lib.presets import get_preset, preset_config
     from fer_lib.training import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, read_resume_state, train
@@ -250,7 +255,7 @@ def _cmd_train(args) -> int:
         write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
         if dataset.synthetic:
             print(DEMO_BANNER)
-        print(format_metrics(metrics))
+        print(format_metrics(metrics, reference=compares_with_original(metrics, dataset.synthetic)))
         print(f"Metrics: {out}")
     return 0
 
@@ -351,7 +356,21 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate, "pipeline": _cmd_pipeline, "predict": run_predict}
+def _cmd_presets(args) -> int:
+    import json
+
+    from fer_lib.presets import PRESETS, preset_config
+
+    if args.name:
+        print(json.dumps(preset_config(args.name).to_dict(), indent=2))
+        return 0
+    width = max(map(len, PRESETS))
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.description}")
+    return 0
+
+
+COMMANDS = {"presets": _cmd_presets, "train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate, "pipeline": _cmd_pipeline, "predict": run_predict}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from fer_lib.backend import import_backend_quietly
 
-    import_backend_quietly()
+    if args.command != "presets":  # the only command that needs no Keras
+        import_backend_quietly()
     try:
         return COMMANDS[args.command](args)
     except FerError as exc:

@@ -67,8 +67,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "fer_cnn",
-            "Compact VGG-style CNN (32-64-128-256, batch norm, global pooling); AdamW, cosine schedule, "
-            "label smoothing, flips/shifts/rotations/zoom. Under 2 h on 2 CPU cores.",
+            "Compact VGG-style CNN (32-64-128-256, batch norm, global pooling); AdamW, cosine, label smoothing, "
+            "flips, shifts, rotations and zoom; 40 epochs.",
             _FER_CNN,
         ),
         Preset(
@@ -78,60 +78,50 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "fer_cnn_long",
-            "fer_cnn for 60 epochs with more regularisation: AdamW weight decay 0.05 on kernels, random erasing, "
-            "zoom 15%. 110 min on 2 CPU cores; distilled from a three-model ensemble (--teacher) and rebalanced (fer rebalance), the packaged model.",
+            "fer_cnn for 60 epochs with more regularisation: weight decay 0.05 on kernels, random erasing, zoom 15%; "
+            "the packaged model's recipe (with --teacher, then fer rebalance and fer calibrate).",
             {**_FER_CNN, "epochs": 60, "weight_decay": 0.05, "early_stopping_patience": 60,
              "augment": AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5)},
         ),
         Preset(
             "fer_cnn_crop",
-            "fer_cnn_long on 40x40 crops for 80 epochs: random crops in training (shifts, then the central crop), "
-            "the central crop at inference and the five crops with ten-crop TTA; 0.69x the compute per face, "
-            "86 min on 2 CPU cores with AMX; --epochs 140 took 88 min with the fused batch norm "
-            "(66.54% with ten-crop, +0.6 pt).",
+            "fer_cnn_long on 40x40 crops for 80 epochs: random crops in training, the central crop at inference, "
+            "its own five crops and their mirrors with ten-crop TTA.",
             _CROP,
         ),
         Preset(
             "fer_cnn_crop_wide",
-            "fer_cnn_crop with 1.5x the channels (48-96-192-384, dense 384) for 60 epochs: 2.2x the multiply-adds "
-            "per face (183 M), 109 min on 2 CPU cores with AMX and Keras' batch norm (with the fused one, 90 epochs took 94 min); the best ten-crop accuracy without a teacher after fer_cnn_crop_vgg.",
+            "fer_cnn_crop with 1.5x the channels (48-96-192-384, dense 384) for 60 epochs.",
             _CROP_WIDE,
         ),
         Preset(
             "fer_cnn_crop_vgg",
-            "fer_cnn_crop_wide at fer_vgg's width (64-128-256-512, dense 512) for 60 epochs: 1.8x crop_wide's "
-            "multiply-adds per face (326 M), 4.96 M parameters; 119 min on 2 CPU cores with AMX (187 images/s): "
-            "64.39% top-1, 67.07% with ten-crop, the best 2 h recipe without a teacher (by 0.3 pt, one seed).",
+            "fer_cnn_crop at fer_vgg's widths (64-128-256-512, dense 512) for 60 epochs: the 2-hour CPU recipe "
+            "without a teacher.",
             {**_CROP_WIDE, "model_options": {"widths": [64, 128, 256, 512], "dense_units": 512}},
         ),
         Preset(
             "fer_cnn_crop_flat",
-            "fer_cnn_crop with a flatten head: the dense layer sees the last 2x2 feature map in place, so it can use "
-            "where on the face a feature is (global pooling discards it). 45 min on 2 CPU cores (844 images/s): 63.42% "
-            "top-1, 66.20% with ten-crop, macro-F1 0.583: level with fer_cnn_crop, so the head did not help.",
+            "fer_cnn_crop with a flatten head: the dense layer sees where on the face each feature of the last "
+            "2x2 map is, which global pooling discards.",
             {**_CROP, "model_options": {"head": "flatten"}},
         ),
         Preset(
             "fer_cnn_crop_res",
-            "fer_cnn_crop_wide with a residual shortcut (1x1 projection + batch norm) around each stage's two convs: "
-            "3% more multiply-adds, 0.8x the training speed on 2 CPU cores (122 min); 66.45% with ten-crop, "
-            "inside fer_cnn_crop_wide's seed range: the shortcuts did not help.",
+            "fer_cnn_crop_wide with a residual shortcut (1x1 projection + batch norm) around each stage's two convs.",
             {**_CROP_WIDE, "model_options": {**_CROP_WIDE["model_options"], "residual": True}},
         ),
         Preset(
             "fer_vgg",
-            "Khaireddin & Chen's VGGNet recipe (73.28% with ten-crop, usef-kh/fer) as they ran it: 64-128-256-512 "
-            "convs, flatten, dense 4096 x 2, dropout 0.2 (29.9 M parameters); ten 40x40 crops of every face in each "
-            "step (corners, centre, mirrors), each erased with probability 0.5; SGD Nesterov 0.01, weight decay 1e-4, "
-            "plateau x0.75 after 5 epochs without a better val_accuracy, batch 64, 300 epochs, plain cross-entropy. "
-            "A GPU recipe: ten crops of 350 M multiply-adds per face. Deviations in FER_VGG_DEVIATIONS.",
+            "Khaireddin & Chen's VGGNet recipe as they ran it (usef-kh/fer): 64-128-256-512 convs, dense 4096 x 2, "
+            "ten erased 40x40 crops of each face per step, SGD Nesterov, plateau schedule, 300 epochs; a GPU recipe "
+            "(deviations: FER_VGG_DEVIATIONS).",
             _FER_VGG,
         ),
         Preset(
             "fer_vgg_gap",
-            "fer_vgg with fer_cnn_crop_vgg's head (global average, dense 512; 4.96 M parameters, 20 MB) in place of "
-            "the 4096 x 2 flatten head (84% of fer_vgg's weights, a 120 MB file): a size that ships and that a GPU "
-            "run can bring back several of.",
+            "fer_vgg with fer_cnn_crop_vgg's global-average head (dense 512, 4.96 M parameters, a 20 MB file) in place "
+            "of the 4096 x 2 head (a 120 MB file).",
             {**_FER_VGG, "model_options": {"widths": [64, 128, 256, 512], "dense_units": 512, "dropout": 0.2}},
         ),
     )

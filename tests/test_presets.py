@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import keras_tuner as kt
@@ -380,3 +381,20 @@ def test_the_plateau_schedule_can_watch_validation_accuracy(tmp_path):
     assert plateau.monitor == "val_accuracy" and plateau.mode == "max"  # higher is better
     with pytest.raises(FerError, match="unknown lr_monitor 'accuracy'"):
         train(TrainConfig(out=str(tmp_path), lr_monitor="accuracy"))
+
+
+def test_fer_presets_lists_every_recipe_in_one_line_and_shows_one_in_full(capsys):
+    import json
+
+    from fer_lib.cli import main
+
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == presets.preset_names()
+    for preset in presets.PRESETS.values():  # a recipe, not its results (those live in docs/results)
+        assert "\n" not in preset.description
+        assert not re.search(r"\d\.\d+%|images/s|faces/s|\d min\b|\bpt\b", preset.description), preset.name
+    assert main(["presets", "fer_vgg"]) == 0
+    assert json.loads(capsys.readouterr().out)["optimizer"] == "sgd"
+    assert main(["presets", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
