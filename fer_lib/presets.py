@@ -39,6 +39,14 @@ _FER_VGG = dict(
                    "dropout": 0.2, "feature_dropout": False},
     augment=AugmentConfig(flip=True, shift=0.2, rotation_deg=10.0, scale_jitter=0.1, erasing=0.5, crop=40, crops=10))
 
+# Fine-tuning ImageNet's EfficientNet-Lite (fer_lib.pretrained) on upscaled faces: AdamW at a rate a
+# pretrained network tolerates, a cosine schedule, fer_cnn_long's augmentation.
+_TRANSFER = dict(
+    model="efficientnet_lite", epochs=20, batch_size=64, optimizer="adamw", learning_rate=1e-3, weight_decay=0.05,
+    lr_schedule="cosine", label_smoothing=0.1, early_stopping_patience=20,
+    model_options={"backbone": "lite0", "image_size": 96, "frozen_blocks": 4},
+    augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5))
+
 # Where fer_vgg departs from usef-kh/fer's training, and why.
 FER_VGG_DEVIATIONS = (
     "Their random resized crop (RandomResizedCrop(48, scale=(0.8, 1.2)): area 0.8-1.0 once the image bounds it, "
@@ -123,6 +131,19 @@ PRESETS: dict[str, Preset] = {
             "fer_vgg with fer_cnn_crop_vgg's global-average head (dense 512, 4.96 M parameters, a 20 MB file) in place "
             "of the 4096 x 2 head (a 120 MB file).",
             {**_FER_VGG, "model_options": {"widths": [64, 128, 256, 512], "dense_units": 512, "dropout": 0.2}},
+        ),
+        Preset(
+            "transfer_lite0",
+            "EfficientNet-Lite0 from ImageNet weights (the transfer extra), faces upscaled to 96 px, the stem and "
+            "first 4 blocks frozen; AdamW 1e-3, cosine, 20 epochs: the CPU transfer recipe.",
+            _TRANSFER,
+        ),
+        Preset(
+            "transfer_lite2_gpu",
+            "EfficientNet-Lite2 from ImageNet weights at 160 px, every layer fine-tuned, batch 128, 40 epochs: "
+            "the GPU transfer recipe.",
+            {**_TRANSFER, "epochs": 40, "batch_size": 128, "early_stopping_patience": 40,
+             "model_options": {"backbone": "lite2", "image_size": 160, "frozen_blocks": 0}},
         ),
     )
 }

@@ -8,6 +8,8 @@ the bf16/f32 ratio and each name's speed relative to the first; --json saves the
 
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn --images 6400 --repeats 3
     python scripts/benchmark_training.py --data $FER_DATA --models fer_cnn_long fer_cnn_crop --precisions bfloat16
+    python scripts/benchmark_training.py --data $FER_DATA --precisions bfloat16 \
+        --models transfer_lite0 transfer_lite0:image_size=64,frozen_blocks=0   # input size and frozen blocks
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn fer_cnn_crop fer_cnn_crop_wide \
         --images 1600 --repeats 3 --json docs/benchmarks/training_speed.json   # the README's training-speed table (results_table.py table)
 """
@@ -17,22 +19,41 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import statistics
 import sys
 
 from fer_lib.backend import import_backend_quietly
 
 
-def build(name: str, seed: int):
-    """The registered model `name`, or the model of the preset `name` with its augmentation; and its config."""
+def parse_name(spec: str) -> tuple[str, dict]:
+    """'transfer_lite0:image_size=64,frozen_blocks=0' -> the name and its model options (JSON values)."""
+    name, _, options = spec.partition(":")
+    overrides = {}
+    for item in filter(None, re.split(r",(?![^\[]*\])", options)):  # commas inside [...] belong to a list
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise ValueError(f"{spec}: model options are key=value pairs, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return name, overrides
+
+
+def build(spec: str, seed: int):
+    """The registered model or preset `spec` names (its options changed as the spec says), and its config."""
+    from dataclasses import replace
+
     from fer_lib.config import TrainConfig
     from fer_lib.models import MODEL_BUILDERS, build_model
     from fer_lib.presets import preset_config
 
-    if name in MODEL_BUILDERS:
-        return build_model(name, seed=seed), TrainConfig(model=name)
-    config = preset_config(name)
-    return build_model(config.model, augment=config.augment, seed=seed, **config.model_options), config
+    name, overrides = parse_name(spec)
+    config = TrainConfig(model=name) if name in MODEL_BUILDERS else preset_config(name)
+    config = replace(config, model_options={**config.model_options, **overrides})
+    augment = config.augment if name not in MODEL_BUILDERS else None
+    return build_model(config.model, augment=augment, seed=seed, **config.model_options), config
 
 
 def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -> float:
@@ -62,7 +83,9 @@ def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated faces)")
-    parser.add_argument("--models", nargs="+", default=["seed_cnn"], help="registered models or presets")
+    parser.add_argument("--models", nargs="+", default=["seed_cnn"],
+                        help="registered models or presets, each optionally with changed model options: "
+                             "NAME:key=value,key=value (e.g. transfer_lite0:image_size=64,frozen_blocks=0)")
     parser.add_argument("--precisions", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
     parser.add_argument("--images", type=int, default=6400, help="training images per run")
     parser.add_argument("--repeats", type=int, default=3)
@@ -77,7 +100,7 @@ def main(argv=None) -> int:
     from fer_lib.presets import PRESETS
 
     known = list(dict.fromkeys([*MODEL_BUILDERS, *PRESETS]))
-    unknown = [name for name in args.models if name not in known]
+    unknown = [name for name in args.models if parse_name(name)[0] not in known]
     if unknown:
         parser.error(f"unknown model or preset {', '.join(unknown)}; choose from {', '.join(known)}")
 

@@ -26,3 +26,14 @@ def test_an_unknown_name_is_refused_in_one_line(capsys, load_script):
     with pytest.raises(SystemExit):
         load_script("benchmark_training").main(["--models", "nope"])
     assert "unknown model or preset nope; choose from cnn, seed_cnn" in capsys.readouterr().err
+
+
+def test_a_name_can_change_its_model_options(load_script):
+    benchmark = load_script("benchmark_training")
+    assert benchmark.parse_name("transfer_lite0:image_size=64,frozen_blocks=0,backbone=lite1") == (
+        "transfer_lite0", {"image_size": 64, "frozen_blocks": 0, "backbone": "lite1"})
+    model, config = benchmark.build("fer_cnn_crop:widths=[16,32,32,64],dense_units=32", seed=0)
+    assert config.model_options["widths"] == [16, 32, 32, 64]
+    assert model.get_layer("s1_conv1").filters == 16 and model.get_layer("aug_crop").size == 40
+    with pytest.raises(ValueError, match="key=value"):
+        benchmark.parse_name("fer_cnn:widths")
