@@ -51,6 +51,22 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
 
 
+def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
+    """What issue 39 saw in the reports: a config repr, 150-character epoch lines, raw dicts, FER2013's figures on demo data."""
+    out, run_dir = smoke_run
+    training = (out / "latest" / "03_training.html").read_text()
+    assert "TrainConfig(" not in training and "'images_per_second_per_epoch'" not in training
+    epoch_lines = [line for line in training.splitlines() if line.startswith("Epoch ")]
+    assert epoch_lines and max(map(len, epoch_lines)) <= 100
+    assert "best validation accuracy" in training and "model_options.conv_filters" in training
+    search = (out / "latest" / "02_hyperparameter_search.html").read_text()
+    assert "conv 75-125-256, dense 260-128-64-32" in search and "'filters_1'" not in search
+    evaluation = (out / "latest" / "04_evaluation.html").read_text()
+    assert "about equally frequent" in evaluation  # the generated faces are balanced
+    assert "original README (seed CNN)" not in evaluation
+    assert "<td>original README</td>" not in (out / "latest" / "index.html").read_text()
+
+
 def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_root, tmp_path):
     out, good_run = smoke_run
     notebooks = tmp_path / "notebooks"
