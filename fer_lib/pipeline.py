@@ -184,9 +184,8 @@ def _execute(notebook: Path, executed: Path, parameters: dict, cwd: Path) -> Non
                                 cwd=str(cwd), progress_bar=False, log_output=False,
                                 kernel_manager_class=_local_kernel_manager(Path(socket_dir)))
     except pm.PapermillExecutionError as exc:
-        first_line = next((line for line in exc.source.splitlines() if line.strip()), "").strip()
         raise PipelineError(
-            f"{notebook.name} failed in cell {exc.exec_count} (`{first_line[:80]}`): {exc.ename}: {exc.evalue}. "
+            f"{notebook.name} failed in cell {exc.exec_count} (`{_failed_line(exc)[:80]}`): {exc.ename}: {exc.evalue}. "
             f"Partial notebook kept at {executed}"
         ) from None
     except Exception as exc:  # the kernel died (e.g. out of memory) or did not answer in time
@@ -219,11 +218,29 @@ def _move_latest(out: Path, run_dir: Path) -> None:
     os.replace(temporary, latest)
 
 
+def _failed_line(error) -> str:
+    """The cell's line that raised, from IPython's traceback ("Cell In[3], line 5"); else its first line."""
+    import re
+
+    lines = error.source.splitlines()
+    traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback or []))
+    found = re.search(r"Cell In\[\d+\], line (\d+)", traceback)
+    if found and 0 < int(found.group(1)) <= len(lines):
+        return lines[int(found.group(1)) - 1].strip()
+    return next((line for line in lines if line.strip()), "").strip()
+
+
 def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print) -> Path:
     """Run notebooks 01-04, render the reports and the landing page; return the run folder."""
     validate(config)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the notebook kernels
     data, synthetic, profile = resolve_data(config)
+    if not synthetic:
+        # Read (and cache for the notebooks) the data now: a folder that holds no faces fails in one line
+        # here, not in notebook 01 after its kernel has started and a run folder exists.
+        from fer_lib.data import load_dataset
+
+        load_dataset(data, seed=config.seed)
     out = Path(config.out).expanduser().resolve()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = out / f"{stamp}-{profile}"

@@ -72,7 +72,7 @@ def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_r
     notebooks = tmp_path / "notebooks"
     shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", notebooks)
     broken = nbformat.read(notebooks / "01_data_exploration.ipynb", as_version=4)
-    broken.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')"))
+    broken.cells.append(nbformat.v4.new_code_cell("import os\n\nvalue = os.sep\nraise RuntimeError('deliberate failure')"))
     nbformat.write(broken, notebooks / "01_data_exploration.ipynb")
     before = (out / "latest" / "index.html").read_text()
     with pytest.raises(PipelineError) as failure:
@@ -80,6 +80,7 @@ def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_r
                      progress=lambda _: None)
     message = str(failure.value)
     assert "01_data_exploration.ipynb failed in cell" in message and "deliberate failure" in message
+    assert "(`raise RuntimeError('deliberate failure')`)" in message  # the line that failed, not the cell's import
     assert (out / "latest").resolve() == good_run.resolve()
     assert (out / "latest" / "index.html").read_text() == before
     partial = Path(message.split("Partial notebook kept at ")[1].rstrip("."))
@@ -112,3 +113,15 @@ def test_relative_data_and_out_reach_the_notebooks_as_absolute_paths(synthetic_r
     parameters = notebook_parameters(config, run_dir, data, synthetic, profile)
     assert parameters["data"] == str(synthetic_root.resolve())
     assert parameters["tuner_dir"] == str(synthetic_root.parent.resolve() / "reports" / "tuning")
+
+
+def test_a_folder_without_faces_fails_in_one_line_before_a_run_folder_exists(tmp_path):
+    empty = tmp_path / "not_fer"
+    (empty / "train" / "happy").mkdir(parents=True)
+    (empty / "test" / "happy").mkdir(parents=True)
+    (empty / "train" / "happy" / "notes.txt").write_text("no faces here")
+    out = tmp_path / "reports"
+    with pytest.raises(FerError) as failure:
+        run_pipeline(PipelineConfig(data=str(empty), profile="full", out=str(out)), progress=lambda _: None)
+    assert str(empty) in str(failure.value) and "\n" not in str(failure.value)
+    assert not out.exists() or not any(out.iterdir())
