@@ -11,7 +11,7 @@ the bf16/f32 ratio and each name's speed relative to the first; --json saves the
     python scripts/benchmark_training.py --data $FER_DATA --precisions bfloat16 \
         --models transfer_lite0 transfer_lite0:image_size=64,frozen_blocks=0   # input size and frozen blocks
     python scripts/benchmark_training.py --data $FER_DATA --models seed_cnn fer_cnn_crop fer_cnn_crop_wide \
-        --images 1600 --repeats 3 --json docs/benchmarks/training_speed.json   # the README's training-speed table (results_table.py table)
+        --images 1600 --repeats 3 --json docs/benchmarks/training_speed.json   # docs/training.md's speed table (results_table.py table)
 """
 
 from __future__ import annotations

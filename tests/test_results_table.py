@@ -1,31 +1,48 @@
-"""scripts/results_table.py: records of a run and of an ensemble, and the README table built from them."""
+"""scripts/results_table.py: experiment records, and the README and docs pages built from them."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from fer_lib.cli import main
 
+README_MAX_LINES = 180
+README_MAX_LINE = 300
+HEADLINE_MAX_ROWS = 8
+# A measured figure: a percentage with decimals (settings such as "10%" are whole numbers).
+FIGURE = re.compile(r"\d+\.\d+ ?%")
+
+
+@pytest.fixture(scope="module")
+def repo_table(load_script):
+    """The script as the repository uses it: its own records, README and docs."""
+    return load_script("results_table")
+
 
 @pytest.fixture()
 def results_table(tmp_path, monkeypatch, load_script):
+    """The script writing into tmp_path: its records, README, docs/experiments.md and docs/training.md."""
     module = load_script("results_table")
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{module.START}\nold table\n{module.END}\n\nafter\n")
+    readme.write_text(f"# x\n\n{module.HEADLINE_START}\nold table\n{module.HEADLINE_END}\n\nafter\n")
+    training = tmp_path / "training.md"
+    training.write_text(f"# t\n{module.SPEED_START}\nold speeds\n{module.SPEED_END}\nend\n")
     monkeypatch.setattr(module, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(module, "README", readme)
-    monkeypatch.setattr(module, "SPEED_FILE", tmp_path / "no_benchmark.json")  # not the repository's own
+    monkeypatch.setattr(module, "EXPERIMENTS", tmp_path / "experiments.md")
+    monkeypatch.setattr(module, "TRAINING_DOC", training)
+    for name in ("SPEED_FILE", "SPEED_NOTES_FILE", "QUICK_START_FILE"):  # not the repository's own
+        monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.json")
     return module
 
 
-def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic_root, tmp_path, capsys):
-    runs = []
-    for i, model in enumerate(["seed_cnn", "fer_cnn"]):
-        out = tmp_path / f"run{i}"
-        assert main(["train", "--data", str(synthetic_root), "--model", model, "--epochs", "1", "--out", str(out)]) == 0
-        runs.append(out)
+def test_records_of_runs_an_ensemble_and_a_rebalanced_model_make_the_pages(results_table, synthetic_root, tmp_path):
+    runs = [tmp_path / "run0", tmp_path / "run1"]
+    assert main(["train", "--data", str(synthetic_root), "--preset", "seed_cnn", "--epochs", "1", "--out", str(runs[0])]) == 0
+    assert main(["train", "--data", str(synthetic_root), "--model", "fer_cnn", "--epochs", "1", "--out", str(runs[1])]) == 0
     ensemble = tmp_path / "ens.keras"
     assert main(["ensemble", str(runs[0] / "model.keras"), str(runs[1] / "model.keras"), "--out", str(ensemble)]) == 0
     metrics = tmp_path / "ens" / "metrics.json"
@@ -38,12 +55,17 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     trained_on = json.loads(summary_file.read_text())
     assert trained_on["hardware"].endswith(" cores")
     summary_file.write_text(json.dumps({**trained_on, "hardware": "Training CPU, 64 cores"}))
-    assert results_table.main(["record", str(runs[0]), "--name", "single"]) == 0
-    assert results_table.main(["record-ensemble", str(ensemble), "--members", *map(str, runs), "--name", "pair",
-                               "--metrics", str(metrics)]) == 0
-    single = json.loads((tmp_path / "results" / "single.json").read_text())
-    pair = json.loads((tmp_path / "results" / "pair.json").read_text())
+    # Named by the scheme: the preset, then the epochs that differ from its own.
+    assert results_table.main(["record", str(runs[0]), "--preset", "seed_cnn", "--conclusion", "A baseline."]) == 0
+    assert results_table.main(["record", str(runs[1]), "--name", "plain"]) == 0
+    assert results_table.main(["record-ensemble", str(ensemble), "--members", *map(str, runs),
+                               "--member-records", "seed_cnn_e1", "plain", "--label", "pair", "--metrics", str(metrics),
+                               "--control", "seed_cnn_e1", "--finding", "ensembles", "--conclusion", "Two beat one."]) == 0
+    single = json.loads((tmp_path / "results" / "seed_cnn_e1.json").read_text())
+    pair = json.loads((tmp_path / "results" / "ensemble_pair.json").read_text())
     summaries = [json.loads((r / "train_summary.json").read_text()) for r in runs]
+    assert single["recipe"] == {"preset": "seed_cnn"} and results_table.run_overrides(single) == {"epochs": 1}
+    assert pair["recipe"] == {"ensemble_of": ["seed_cnn_e1", "plain"], "label": "pair"}
     assert pair["training"]["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in summaries))
     assert pair["training"]["epochs_run"] == 2
     assert pair["parameters"] > single["parameters"] and pair["macs"] > single["macs"]
@@ -51,25 +73,38 @@ def test_records_of_runs_and_an_ensemble_make_the_table(results_table, synthetic
     assert pair["test"]["top1_accuracy"] == pytest.approx(json.loads(metrics.read_text())["top1_accuracy"])
     assert pair["test_tta"]["tta"] == "flip" and single["test_tta"] is None
     assert single["training_hardware"] == "Training CPU, 64 cores"
+    assert pair["control"] == "seed_cnn_e1" and pair["findings"] == ["ensembles"]
 
-    # A model made from a run (here by `fer rebalance`) is recorded with the run's training cost and its own metrics.
+    # A model made from a recorded run (here by `fer rebalance`) keeps the run's training and has its own metrics.
     assert main(["rebalance", "--model", str(runs[0] / "model.keras"), "--strength", "0.5", "--data", str(synthetic_root)]) == 0
     rebalanced_metrics = runs[0] / "rebalanced" / "metrics.json"
     assert main(["evaluate", "--model", str(runs[0] / "model_rebalanced.keras"), "--data", str(synthetic_root),
                  "--json", str(rebalanced_metrics)]) == 0
-    assert results_table.main(["record", str(runs[0]), "--model", str(runs[0] / "model_rebalanced.keras"),
-                               "--metrics", str(rebalanced_metrics), "--name", "single_rebalanced"]) == 0
-    rebalanced = json.loads((tmp_path / "results" / "single_rebalanced.json").read_text())
+    assert results_table.main(["record", "--from-record", "seed_cnn_e1", "--model", str(runs[0] / "model_rebalanced.keras"),
+                               "--metrics", str(rebalanced_metrics), "--after", "fer rebalance (strength 0.5)"]) == 0
+    rebalanced = json.loads((tmp_path / "results" / "seed_cnn_e1_rebalanced.json").read_text())
     assert rebalanced["test"]["top1_accuracy"] == pytest.approx(json.loads(rebalanced_metrics.read_text())["top1_accuracy"])
     assert rebalanced["parameters"] == single["parameters"] and rebalanced["training"] == single["training"]
+    assert rebalanced["recipe"] == {"derived_from": "seed_cnn_e1", "after": ["fer rebalance (strength 0.5)"]}
 
     assert results_table.main(["table"]) == 0
     readme = results_table.README.read_text()
     assert "old table" not in readme and readme.endswith("after\n")
-    rows = [line for line in readme.splitlines() if line.startswith("| `") and "package" not in line]
-    assert [row.split("|")[1].strip() for row in rows] == ["`pair`", "`single`", "`single_rebalanced`"]
-    assert "ensemble of 2 runs, training summed" in rows[0] and "flip: " in rows[0] and "images/s" not in rows[0]
-    assert f"{single['training']['images_per_second']:.0f} images/s, Training CPU, 64 cores" in rows[1]
+    assert "[`ensemble_pair`](docs/results/ensemble_pair.json)" in readme  # the best (only) ensemble
+    experiments = results_table.EXPERIMENTS.read_text()
+    rows = {line.split("|")[1].strip(): line for line in experiments.split("## Every run")[1].split("## Run details")[0]
+            .splitlines() if line.startswith("| `")}
+    assert list(rows) == ["`ensemble_pair`", "`plain`", "`seed_cnn_e1`", "`seed_cnn_e1_rebalanced`"]
+    assert "`fer ensemble` of `seed_cnn_e1` and `plain`" in rows["`ensemble_pair`"] and "Two beat one." in rows["`ensemble_pair`"]
+    assert "flip" in rows["`ensemble_pair`"] and "Training CPU, 64 cores" in rows["`seed_cnn_e1`"]
+    assert "| `seed_cnn` `--epochs 1` |" in rows["`seed_cnn_e1`"]
+    assert "the model of `seed_cnn_e1`; then `fer rebalance` (strength 0.5)" in rows["`seed_cnn_e1_rebalanced`"]
+    details = experiments.split("## Run details")[1]
+    assert f"{single['training']['images_per_second']:.0f} images/s" in details
+    assert "### Ensembles" in experiments and "| `ensemble_pair` | `seed_cnn_e1` |" in experiments
+    assert results_table.main(["check"]) == 0
+    results_table.EXPERIMENTS.write_text(experiments + "edited by hand\n")
+    assert results_table.main(["check"]) == 1
 
 
 def test_a_record_keeps_the_flip_figures_and_this_cpus_speed_beside_the_training_machines(
@@ -91,13 +126,21 @@ def test_a_record_keeps_the_flip_figures_and_this_cpus_speed_beside_the_training
     assert entry["test_flip"]["top1_accuracy"] == pytest.approx(flip["top1_accuracy"]) and entry["test_flip"]["tta"] == "flip"
     assert entry["training_hardware"].startswith("NVIDIA H200 (GPU)")
     speed = entry["training"]["cpu_benchmark"]
-    assert speed["hardware"] == "Dev CPU, 2 cores" and speed["images_per_second"] == (
-        1000.0 if summary["precision"] == "bfloat16" else 400.0)
+    cpu_speed = 1000.0 if summary["precision"] == "bfloat16" else 400.0
+    assert speed["hardware"] == "Dev CPU, 2 cores" and speed["images_per_second"] == cpu_speed
     assert results_table.main(["table"]) == 0
-    row = next(line for line in results_table.README.read_text().splitlines() if line.startswith("| `gpu`"))
-    assert "18000 images/s, NVIDIA H200 (GPU)" in row and "(the same model on Dev CPU, 2 cores: " in row
+    experiments = results_table.EXPERIMENTS.read_text()
+    every_run, details = experiments.split("## Every run")[1].split("## Run details")
+    assert "NVIDIA H200 (GPU) |" in next(line for line in every_run.splitlines() if line.startswith("| `gpu`"))
+    row = next(line for line in details.splitlines() if line.startswith("| `gpu`"))
+    assert f"18000 images/s (the same model on Dev CPU, 2 cores: {cpu_speed:.0f} images/s)" in row
+    assert "with flip TTA: " in row
+    # The best single model on a GPU heads its own headline row.
+    assert "best single model without a teacher, GPU" in results_table.README.read_text()
     with pytest.raises(SystemExit, match="measured seed_cnn, not 'fer_cnn'"):
         results_table.main(["record", str(run), "--name", "x", "--cpu-benchmark", str(benchmark), "fer_cnn"])
+    with pytest.raises(SystemExit, match="pass --name"):  # no preset, no label: the scheme cannot name it
+        results_table.main(["record", str(run)])
 
 
 def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_table, synthetic_root, tmp_path,
@@ -107,10 +150,8 @@ def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_t
                                                    "--images", "32", "--repeats", "1", "--batch-size", "16",
                                                    "--precisions", "float32", "--json", str(speed)]) == 0
     monkeypatch.setattr(results_table, "SPEED_FILE", speed)
-    readme = results_table.README
-    readme.write_text(readme.read_text() + f"\n{results_table.SPEED_START}\nold speeds\n{results_table.SPEED_END}\nend\n")
     assert results_table.main(["table"]) == 0
-    text = readme.read_text()
+    text = results_table.TRAINING_DOC.read_text()
     assert "old speeds" not in text and text.endswith("end\n")
     measured = json.loads(speed.read_text())
     crop = measured["models"]["fer_cnn_crop"]
@@ -125,3 +166,92 @@ def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_t
                          "over_seed_cnn_paired_median": 0.7}}}
     rendered = results_table.speed_table(both)
     assert "| `seed_cnn` | 155 | 310 | 2.00x | 1 |" in rendered and "| `fer_cnn_crop` | 100 | 250 | 2.50x | 0.70x |" in rendered
+
+
+# -- the repository's own records and pages (no training) -----------------------------------------
+
+def test_the_generated_pages_are_up_to_date_with_the_records(repo_table):
+    stale = repo_table.stale_pages()
+    assert not stale, f"{', '.join(map(str, stale))} out of date: run python scripts/results_table.py table"
+
+
+def test_the_readme_is_a_short_first_page_with_the_headline_on_its_first_screen(repo_table):
+    lines = repo_table.README.read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES
+    too_long = [(number, len(line)) for number, line in enumerate(lines, 1) if len(line) > README_MAX_LINE]
+    assert not too_long, f"README lines over {README_MAX_LINE} characters (line, length): {too_long}"
+    start, end = lines.index(repo_table.HEADLINE_START), lines.index(repo_table.HEADLINE_END)
+    assert start < 15, "the headline figure belongs on the first screen"
+    table = [line for line in lines[start:end] if line.startswith("| ") and not line.startswith("| model |")]
+    assert 0 < len(table) <= HEADLINE_MAX_ROWS
+    assert table[0].startswith("| **the packaged model**")
+    assert lines.index("## Quick start") < 40
+    text = "\n".join(lines)
+    assert "shared/datasets" not in text  # the development machine's dataset path
+    for heading in ("## Quick start", "## Getting FER2013", "## Notebooks and the pipeline", "## Command line",
+                    "## Python", "## Your photos and videos"):
+        assert heading in lines
+
+
+def test_figures_in_the_readme_and_docs_come_only_from_generated_parts(repo_table):
+    """Outside the blocks the script writes, the README and the docs it owns quote no measured percentage."""
+    pages = [repo_table.README, repo_table.TRAINING_DOC,
+             *(repo_table.ROOT / "docs" / name for name in ("data.md", "pipeline.md", "development.md"))]
+    for page in pages:
+        text = page.read_text()
+        for start, end in ((repo_table.HEADLINE_START, repo_table.HEADLINE_END), (repo_table.QUICK_START, repo_table.QUICK_END),
+                           (repo_table.SPEED_START, repo_table.SPEED_END),
+                           (repo_table.SPEED_NOTES_START, repo_table.SPEED_NOTES_END)):
+            if start in text:
+                head, rest = text.split(start, 1)
+                text = head + rest.split(end, 1)[1]
+        assert not FIGURE.findall(text), f"{page.name} quotes {FIGURE.findall(text)} by hand"
+
+
+def test_every_record_is_in_the_experiments_page_with_its_recipe_and_conclusion(repo_table):
+    records = repo_table.load_records()
+    page = repo_table.EXPERIMENTS.read_text()
+    every_run, details = page.split("## Every run")[1].split("## Run details")
+    listed = [line.split("|")[1].strip().strip("`") for line in every_run.splitlines() if line.startswith("| `")]
+    assert listed == list(records)
+    assert [line.split("|")[1].strip().strip("`") for line in details.splitlines() if line.startswith("| `")] == list(records)
+    for name, e in records.items():
+        assert f"| `{name}` | {repo_table.recipe_text(e)} |" in every_run
+        conclusion = e.get("conclusion", "")
+        assert conclusion.endswith(".") and ". " not in conclusion.rstrip("."), f"{name}: one sentence of conclusion"
+
+
+def test_records_carry_their_recipe_as_data_and_follow_the_naming_scheme(repo_table):
+    from fer_lib.presets import PRESETS
+
+    records = repo_table.load_records()
+    files = sorted(repo_table.RESULTS_DIR.glob("*.json"))
+    assert [f.stem for f in files] == list(records), "each record's file is named after it"
+    former = [n for e in records.values() for n in e.get("former_names", [])]
+    assert len(former) == len(set(former)) and not set(former) & set(records)
+    assert len([e for e in records.values() if e.get("packaged")]) == 1
+    for name, e in records.items():
+        recipe = e["recipe"]
+        assert repo_table.scheme_name(e, records) == name, f"{name}: the scheme names it {repo_table.scheme_name(e, records)}"
+        assert recipe.get("preset") is None or recipe["preset"] in PRESETS
+        named = [recipe.get("init_from"), recipe.get("derived_from"), e.get("control"),
+                 *recipe.get("ensemble_of", []), *repo_table.teacher_records(e)]
+        missing = [n for n in named if n and n not in records]
+        assert not missing, f"{name} names records that do not exist: {missing}"
+        assert set(e.get("findings", [])) <= set(repo_table.FINDINGS)
+        assert not e.get("findings") or e.get("control"), f"{name}: a finding needs a control to compare with"
+
+
+def test_the_headline_rows_are_chosen_by_rule(repo_table):
+    records = repo_table.load_records()
+    chosen = {what.split(" (")[0]: e["name"] for what, e in repo_table.headline_records(records)}
+    packaged = next(e for e in records.values() if e.get("packaged"))
+    assert chosen["**the packaged model**, used by `fer predict` and `predict_expression`"] == packaged["name"]
+    ensembles = [e for e in records.values() if repo_table.is_ensemble(e)]
+    assert chosen["best ensemble"] == max(ensembles, key=lambda e: e["test_tta"]["top1_accuracy"])["name"]
+    for kind, gpu in (("CPU", False), ("GPU", True)):
+        best = records[chosen[f"best single model without a teacher, {kind}"]]
+        assert not repo_table.has_teacher(best["name"], records) and repo_table.on_gpu(best) == gpu
+        rivals = [e for e in records.values() if repo_table.on_gpu(e) == gpu and not repo_table.is_ensemble(e)
+                  and not repo_table.has_teacher(e["name"], records) and (e.get("test_tta") or {}).get("tta") == "tencrop"]
+        assert all(e["test_tta"]["top1_accuracy"] <= best["test_tta"]["top1_accuracy"] for e in rivals)
