@@ -1,22 +1,31 @@
 """Finding faces in photos and framing them the way FER2013 frames its 48x48 crops.
 
-Two backends, both offline from what PyPI installs:
+Three backends, all offline from what PyPI installs:
 
+- ``yunet``: libfacedetection's YuNet (package ``yuface`` 2023.5, weights compiled into
+  its library, numpy only). About as accurate as MTCNN and several times faster; the
+  default where ``yuface`` has a wheel (Linux x86-64 and Windows x64, CPython <= 3.11).
 - ``mtcnn``: the MTCNN cascade (package ``mtcnn`` 1.0, weights inside its wheel, runs on
-  TensorFlow). Higher recall; the default when installed.
+  TensorFlow). The default where ``yuface`` cannot be imported (said once on stderr).
 - ``haar``: OpenCV's bundled Haar cascade (``haarcascade_frontalface_alt2``); needs only
   opencv-python-headless 4.x (OpenCV 5 dropped it).
 
 `detect_faces` returns square boxes framed like FER2013 crops (see FRAMING), which may
 reach past the image border; `crop_face` pads them, `clip_box` clips them for reporting.
-docs/inference.md has the measured recall, speed and framing of both backends.
+docs/inference.md has the measured recall, speed and framing of the backends.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,7 +34,7 @@ from fer_lib.errors import FerError
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
-DETECTORS = ("mtcnn", "haar")
+DETECTORS = ("yunet", "mtcnn", "haar")
 # Larger images are downscaled to this longest side for detection and boxes mapped back:
 # detection cost grows with pixels, and a face under ~2% of a 1024 px side is too small
 # to read an expression from anyway.
@@ -35,6 +44,17 @@ DETECTION_MAX_SIDE = 1024
 HAAR_CASCADE = "haarcascade_frontalface_alt2.xml"
 HAAR_MIN_NEIGHBORS = 3
 HAAR_MIN_SIZE = 24  # the cascade's own window size
+# yuface warns that YuNet may degrade on images over 960 px a side, so it gets 960.
+YUNET_MAX_SIDE = 960
+# YuNet scores faces in whole percent; lower-scoring ones are dropped. At 0.6 its recall on
+# the composed FER2013 scenes is close to MTCNN's with fewer false detections (docs/inference.md).
+YUNET_MIN_SCORE = 0.6
+# YuNet runs on OpenMP. Two threads were several times slower than one when the other core
+# was busy (its threads spin-wait for each other at every layer), so it gets one.
+YUNET_THREADS = 1
+# Several images (video frames, a folder of photos) are detected this many at a time, each
+# on its own single YuNet thread.
+YUNET_WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -54,12 +74,36 @@ class Framing:
 
 # Haar boxes are square and almost exactly FER2013's frame (both are Viola-Jones style,
 # mid-forehead to chin); MTCNN boxes are taller than wide and their height is the frame.
-FRAMING = {"haar": Framing(scale=1.06), "mtcnn": Framing(scale=0.98)}
+# YuNet boxes are also taller than wide (h/w ~1.26) and their height is the frame: measured
+# with `measure_framing` on FER2013 test faces pasted into the benchmark's scenes
+# (docs/inference.md); the centre offsets, about 1% of the box, are left out as for MTCNN.
+FRAMING = {"haar": Framing(scale=1.06), "mtcnn": Framing(scale=0.98), "yunet": Framing(scale=1.0)}
+
+_said: set[str] = set()  # one-time messages already printed
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        print(f"fer_lib: {message}", file=sys.stderr, flush=True)
+
+
+def detector_available(name: str) -> bool:
+    """Whether backend `name` can run here (its package imports)."""
+    if name == "yunet":
+        return _yuface() is not None
+    if name == "mtcnn":
+        return importlib.util.find_spec("mtcnn") is not None
+    return name in DETECTORS
 
 
 def default_detector() -> str:
-    """``mtcnn`` when its package is installed, else ``haar``."""
-    return "mtcnn" if importlib.util.find_spec("mtcnn") is not None else "haar"
+    """``yunet`` when ``yuface`` imports, else ``mtcnn`` (saying why, once), else ``haar``."""
+    if detector_available("yunet"):
+        return "yunet"
+    fallback = "mtcnn" if detector_available("mtcnn") else "haar"
+    _say_once(f"face detector yunet is unavailable ({_yuface_problem()}); detecting faces with {fallback}")
+    return fallback
 
 
 def resolve_detector(name: str | None) -> str:
@@ -68,7 +112,9 @@ def resolve_detector(name: str | None) -> str:
         return default_detector()
     if name not in DETECTORS:
         raise FerError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
-    if name == "mtcnn" and importlib.util.find_spec("mtcnn") is None:
+    if name == "yunet" and not detector_available("yunet"):
+        raise FerError(f"face detector 'yunet' is unavailable ({_yuface_problem()}); use --detector mtcnn or haar")
+    if name == "mtcnn" and not detector_available("mtcnn"):
         raise FerError("face detector 'mtcnn' is not installed; run `pip install mtcnn` or use --detector haar")
     return name
 
@@ -103,19 +149,22 @@ def detect_faces_batch(images: list[np.ndarray], detector: str | None = None) ->
 def detect_raw_batch(images: list[np.ndarray], detector: str) -> list[list[Box]]:
     """The detector's own boxes (not FER-framed) for each image, in its pixels."""
     rgbs = [as_detection_rgb(image) for image in images]
-    scaled, factors = zip(*(_downscale(rgb) for rgb in rgbs)) if rgbs else ((), ())
-    if detector == "mtcnn":
+    max_side = YUNET_MAX_SIDE if detector == "yunet" else DETECTION_MAX_SIDE
+    scaled, factors = zip(*(_downscale(rgb, max_side) for rgb in rgbs)) if rgbs else ((), ())
+    if detector == "yunet":
+        boxes = _detect_yunet_batch(list(scaled))
+    elif detector == "mtcnn":
         boxes = _detect_mtcnn(list(scaled))
     else:
         boxes = [_detect_haar(rgb) for rgb in scaled]
     return [[_unscale(box, factor) for box in found] for found, factor in zip(boxes, factors)]
 
 
-def _downscale(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+def _downscale(rgb: np.ndarray, max_side: int = DETECTION_MAX_SIDE) -> tuple[np.ndarray, float]:
     longest = max(rgb.shape[:2])
-    if longest <= DETECTION_MAX_SIDE:
+    if longest <= max_side:
         return rgb, 1.0
-    factor = DETECTION_MAX_SIDE / longest
+    factor = max_side / longest
     size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), factor
 
@@ -124,6 +173,131 @@ def _unscale(box: Box, factor: float) -> Box:
     if factor == 1.0:
         return box
     return tuple(int(round(v / factor)) for v in box)
+
+
+@lru_cache(maxsize=1)
+def _yuface():
+    """The ``yuface`` module with its OpenMP threads pinned to YUNET_THREADS, or None."""
+    try:
+        return _import_yuface()
+    except Exception as exc:  # ImportError without a wheel; OSError when its library cannot load
+        _yuface_errors.append(exc)
+        return None
+
+
+_yuface_errors: list[Exception] = []
+
+
+def _yuface_problem() -> str:
+    error = _yuface_errors[-1] if _yuface_errors else None
+    if error is None or isinstance(error, ImportError) and getattr(error, "name", None) == "yuface":
+        return "yuface is not installed; it has wheels only for CPython <= 3.11 on Linux x86-64 and Windows x64"
+    detail = str(error).splitlines()[0] if str(error) else ""
+    return f"yuface did not load: {type(error).__name__}: {detail}"
+
+
+def _import_yuface():
+    # libgomp reads OMP_NUM_THREADS once, when it is loaded, which for the private copy in
+    # yuface's wheel is this import; the variable is restored so nothing else sees it.
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(YUNET_THREADS)
+    try:
+        import yuface
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+    return yuface
+
+
+@lru_cache(maxsize=1)
+def _yunet_set_threads():
+    """omp_set_num_threads of the OpenMP runtime private to yuface's wheel, or None.
+
+    Covers yuface having been imported before us with other settings; it sets the calling
+    thread's count, so it is called before every detection.
+    """
+    package = Path(_yuface().__file__).parent
+    for library in sorted(package.parent.glob("yuface.libs/libgomp*")):
+        try:
+            return ctypes.CDLL(str(library)).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+# libfacedetection's facedetect_cnn as the C++ compilers of yuface's wheels export it.
+_FACEDETECT_CNN_SYMBOLS = ("_Z14facedetect_cnnPhS_iii", "?facedetect_cnn@@YAPEAHPEAE0HHH@Z")
+_YUNET_RESULT_BYTES = 0x9000  # an int32 count, then 16 int16 per face: score %, x, y, w, h, 5 landmarks
+_yunet_lock = threading.Lock()
+_yunet_native = None  # facedetect_cnn through ctypes, once loaded and warmed up
+
+
+def _yunet_function():
+    """libfacedetection's facedetect_cnn called through ctypes, or None to use ``yuface.detect``.
+
+    yuface's own wrapper never frees the 36 KB result buffer it allocates on every call
+    (70 MB per 2,000 detections, so gigabytes over an hour of video) and holds the GIL while
+    it detects. Through ctypes the buffer is ours and the GIL is released, so frames can be
+    detected on two cores at once. The first call fills the model's global weights without
+    a lock of its own, so it is made here, once, before any concurrent use.
+    """
+    global _yunet_native
+    with _yunet_lock:
+        if _yunet_native is None:
+            _yunet_native = False
+            package = Path(_yuface().__file__).parent
+            for library in sorted(package.glob("*facedetection*")):
+                try:
+                    handle = ctypes.CDLL(str(library))
+                except OSError:
+                    continue
+                function = next((getattr(handle, name) for name in _FACEDETECT_CNN_SYMBOLS if hasattr(handle, name)), None)
+                if function is not None:
+                    function.restype = ctypes.c_void_p
+                    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+                    _yunet_native = function
+                    _pin_yunet_threads()
+                    _run_yunet(np.zeros((32, 32, 3), np.uint8), function)  # the warm-up call
+                    break
+        return _yunet_native or None
+
+
+def _run_yunet(bgr: np.ndarray, function) -> np.ndarray:
+    """(N, 5) int: score in percent, x, y, w, h for a contiguous BGR uint8 image."""
+    if function is None:
+        scores, boxes, _ = _yuface().detect(bgr, conf=0.0)
+        return np.column_stack([scores, boxes]).astype(int) if len(scores) else np.zeros((0, 5), int)
+    result = np.empty(_YUNET_RESULT_BYTES, np.uint8)
+    function(result.ctypes.data, bgr.ctypes.data, bgr.shape[1], bgr.shape[0], bgr.strides[0])
+    count = int(result[:4].view(np.int32)[0])
+    return result[4:4 + 32 * count].view(np.int16).reshape(count, 16)[:, :5].astype(int)
+
+
+def _pin_yunet_threads() -> None:
+    set_threads = _yunet_set_threads()
+    if set_threads is not None:
+        set_threads(YUNET_THREADS)
+
+
+def _detect_yunet(rgb: np.ndarray) -> list[Box]:
+    _pin_yunet_threads()
+    # YuNet wants contiguous BGR (given a strided view, yuface reads the wrong pixels).
+    found = _run_yunet(np.ascontiguousarray(rgb[:, :, ::-1]), _yunet_function())
+    keep = found[:, 0] >= round(100 * YUNET_MIN_SCORE)
+    return [tuple(int(v) for v in box) for box in found[keep, 1:5] if box[2] > 0 and box[3] > 0]
+
+
+def _detect_yunet_batch(rgbs: list[np.ndarray]) -> list[list[Box]]:
+    # Each worker runs YuNet on one thread; they share nothing but the read-only weights.
+    # Unlike YuNet's own OpenMP threads they never wait for each other, so a busy core
+    # slows them no more than it slows one.
+    workers = min(YUNET_WORKERS, len(rgbs))
+    if workers < 2 or _yunet_function() is None:  # yuface's wrapper holds the GIL: no gain
+        return [_detect_yunet(rgb) for rgb in rgbs]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(_detect_yunet, rgbs))
 
 
 @lru_cache(maxsize=1)

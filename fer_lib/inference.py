@@ -1,14 +1,18 @@
 """Emotions of the faces in photos: `predict_expression` and batched classification.
 
 Every input is opened upright (EXIF orientation applied), its faces are found with
-`fer_lib.detection`, cropped the way FER2013 frames faces and turned into model input by
-`fer_lib.preprocessing.to_face_array`, the function the training data goes through. The
-crops of all inputs are classified together in batches.
+`fer_lib.detection` (or given by the caller as boxes), cropped the way FER2013 frames faces
+and turned into model input by `fer_lib.preprocessing.to_face_array`, the function the
+training data goes through. The crops of all inputs are classified together in batches.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import numbers
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -165,42 +169,141 @@ def face_record(box: Box, probabilities: np.ndarray) -> dict:
     }
 
 
-def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: str | None = None) -> list[list[dict]]:
-    """Faces of already decoded images, all crops classified together."""
-    boxes = face_boxes(images, detector)
-    crops = [face_input(image.gray, box) for image, image_boxes in zip(images, boxes) for box in image_boxes]
+def box_list(boxes, source: str) -> list:
+    """The caller's boxes for one image as a list; DataError when they are not a list of boxes."""
+    if isinstance(boxes, np.ndarray):
+        boxes = boxes.tolist()
+    if isinstance(boxes, (str, bytes, dict)) or not isinstance(boxes, Sequence):
+        raise DataError(f"{source}: boxes must be a list of [x, y, width, height] boxes, got {_shown(boxes)}")
+    boxes = list(boxes)
+    if boxes and all(_is_number(v) for v in boxes):
+        raise DataError(f"{source}: boxes must be a list of boxes: wrap a single box in a list, "
+                        f"[{_shown(boxes)}] rather than {_shown(boxes)}")
+    return boxes
+
+
+def check_box(box, index: int, count: int, shape: tuple[int, ...], source: str) -> tuple[Box | None, str | None]:
+    """`box` in whole pixels, or None and a one-line message naming the box and what is wrong."""
+    values = box.tolist() if isinstance(box, np.ndarray) else box
+    name = f"{source}: box {index + 1} of {count} {_shown(values)}"
+    if (isinstance(values, (str, bytes, dict)) or not isinstance(values, Sequence) or len(values) != 4
+            or not all(_is_number(v) and math.isfinite(v) for v in values)):
+        return None, f"{name}: not four numbers; give [x, y, width, height] in pixels"
+    x, y, w, h = (int(round(v)) for v in values)
+    if w <= 0 or h <= 0:
+        return None, f"{name}: zero or negative size; width and height must be at least 1 pixel"
+    height, width = shape[:2]
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        return None, f"{name}: lies outside the {width}x{height} image"
+    return (x, y, w, h), None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _shown(value) -> str:
+    """`value` as JSON (numpy numbers as plain ones), or repr when it is not JSON, cut to 80 characters."""
+    plain = _plain(value)
+    try:
+        text = json.dumps(plain)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _jsonable(value):
+    plain = _plain(value)
+    try:
+        json.dumps(plain, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return plain
+
+
+def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: str | None = None,
+                     boxes: list[list | None] | None = None) -> list[list[dict]]:
+    """Faces of already decoded images, all crops classified together.
+
+    `boxes` gives, per image, the caller's boxes to classify instead of detecting (None:
+    detect that image's faces). Those faces come back in the order given, each with its
+    box as given; a box that cannot be used gives ``{"box": <as given>, "error": "<why>"}``
+    in its place and the others are still classified.
+    """
+    given = boxes if boxes is not None else [None] * len(images)
+    to_detect = [image for image, image_boxes in zip(images, given) if image_boxes is None]
+    detected = iter(face_boxes(to_detect, detector) if to_detect else [])
+    # Per image: (crop box, reported box, error) per face.
+    plans: list[list[tuple[Box | None, object, str | None]]] = []
+    for image, image_boxes in zip(images, given):
+        if image_boxes is None:
+            plans.append([(box, clip_box(box, image.gray.shape), None) for box in next(detected)])
+            continue
+        plan = []
+        for i, box in enumerate(image_boxes):
+            checked, error = check_box(box, i, len(image_boxes), image.gray.shape, image.source)
+            plan.append((checked, checked if error is None else _jsonable(box), error))
+        plans.append(plan)
+    crops = [face_input(image.gray, box) for image, plan in zip(images, plans) for box, _, error in plan if error is None]
     probabilities = classify_faces(model, np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
     results, k = [], 0
-    for image, image_boxes in zip(images, boxes):
-        results.append([face_record(clip_box(box, image.gray.shape), probabilities[k + i]) for i, box in enumerate(image_boxes)])
-        k += len(image_boxes)
+    for plan in plans:
+        faces = []
+        for _, reported, error in plan:
+            if error is None:
+                faces.append(face_record(reported, probabilities[k]))
+                k += 1
+            else:
+                faces.append({"box": reported, "error": error})
+        results.append(faces)
     return results
 
 
 def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
-                    detector: str | None = None, sources: list[str] | None = None) -> list[ImageResult]:
+                    detector: str | None = None, sources: list[str] | None = None,
+                    boxes: list | None = None) -> list[ImageResult]:
     """An ImageResult per input; unusable inputs carry an `error` and do not stop the others.
 
-    Inputs are decoded IMAGES_PER_CHUNK at a time so a long list does not fill memory.
+    `boxes`, when given, holds per input the caller's face boxes (see `classify_decoded`)
+    or None to detect its faces. Inputs are decoded IMAGES_PER_CHUNK at a time so a long
+    list does not fill memory.
     """
+    if boxes is not None and len(boxes) != len(inputs):
+        raise DataError(f"boxes: {len(boxes)} list(s) of boxes for {len(inputs)} image(s); give one list per image "
+                        "(None to detect that image's faces)")
     model = load_model_or_default(model)
-    detector = resolve_detector(detector)
+    if boxes is None or any(image_boxes is None for image_boxes in boxes):
+        detector = resolve_detector(detector)
     results: list[ImageResult] = []
     for start in range(0, len(inputs), IMAGES_PER_CHUNK):
         chunk = inputs[start:start + IMAGES_PER_CHUNK]
         chunk_sources = sources[start:start + IMAGES_PER_CHUNK] if sources else [None] * len(chunk)
-        chunk_results, decoded, decoded_at = [], [], []
-        for item, source in zip(chunk, chunk_sources):
+        chunk_boxes = boxes[start:start + IMAGES_PER_CHUNK] if boxes is not None else [None] * len(chunk)
+        chunk_results, decoded, decoded_at, decoded_boxes = [], [], [], []
+        for item, source, image_boxes in zip(chunk, chunk_sources, chunk_boxes):
             name = source or (str(item) if isinstance(item, (str, os.PathLike)) else None)
             try:
+                if image_boxes is not None:
+                    image_boxes = box_list(image_boxes, name or _describe(item))
                 image = decode_image(item, name)
             except FerError as exc:
                 chunk_results.append(ImageResult(name or _describe(item), error=str(exc)))
                 continue
             decoded_at.append(len(chunk_results))
             decoded.append(image)
+            decoded_boxes.append(image_boxes)
             chunk_results.append(ImageResult(image.source, size=(image.gray.shape[1], image.gray.shape[0])))
-        for position, faces in zip(decoded_at, classify_decoded(decoded, model, detector)):
+        for position, faces in zip(decoded_at, classify_decoded(decoded, model, detector, decoded_boxes)):
             chunk_results[position].faces = faces
         results.extend(chunk_results)
     return results
@@ -213,7 +316,7 @@ def _describe(item) -> str:
 
 
 def predict_expression(image: ImageInput | list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
-                       detector: str | None = None) -> list:
+                       detector: str | None = None, boxes: list | None = None) -> list:
     """The emotion of every face in `image`: a path, numpy array (HxW, HxWx3 RGB, HxWx4) or PIL image.
 
     Returns one dict per face, left to right: ``box`` [x, y, w, h] in the upright image's
@@ -221,13 +324,22 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     ``top2``. An input of at most 64x64 px and near-square is taken as a face crop and
     classified whole. A bad single input raises DataError.
 
+    ``boxes=[[x, y, w, h], ...]`` classifies exactly those regions instead of detecting
+    faces: one dict per box, in the order given, whose ``box`` is the box given. A box
+    that is not four numbers, has no area or lies wholly outside the image gives
+    ``{"box": <as given>, "error": "<why>"}`` in its place; the other boxes are classified.
+
     Given a list, returns one entry per input: its list of faces or, for an input that
     could not be used, ``{"error": "<why>"}``; the other inputs are still classified, and
-    all their faces go through the model together. `model` is a .keras path or a loaded
-    keras.Model (default: the packaged model); `detector` is ``"mtcnn"`` or ``"haar"``.
+    all their faces go through the model together. `boxes` is then a list with one list
+    of boxes per input (None for an input whose faces are to be detected). `model` is a
+    .keras path or a loaded keras.Model (default: the packaged model); `detector` is
+    ``"yunet"``, ``"mtcnn"`` or ``"haar"`` (default: `fer_lib.detection.default_detector`).
     """
     if isinstance(image, (list, tuple)):
         return [result.faces if result.error is None else {"error": result.error}
-                for result in classify_images(list(image), model, detector)]
+                for result in classify_images(list(image), model, detector, boxes=boxes)]
     model = load_model_or_default(model)
-    return classify_decoded([decode_image(image)], model, detector)[0]
+    decoded = decode_image(image)
+    given = None if boxes is None else [box_list(boxes, decoded.source)]
+    return classify_decoded([decoded], model, detector, given)[0]

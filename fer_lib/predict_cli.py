@@ -2,7 +2,9 @@
 
 Results go to stdout as JSON unless --json or --csv names a file; every message and the
 progress bars go to stderr. A file that cannot be used, or has no face, is reported and
-the rest are processed; the exit status is then 1 (0 when every input was read).
+the rest are processed; the exit status is then 1 (0 when every input was read). With
+--boxes the faces are the caller's boxes instead of detected ones; a box that cannot be
+used is reported the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fer_lib.arguments import positive_float, positive_int
 from fer_lib.labels import EMOTIONS
 
 CSV_FIELDS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *EMOTIONS, "error"]
+BOXES_FORMAT = '{"photo.jpg": [[x, y, width, height], ...], ...} (or [[x, y, width, height], ...] for a single photo)'
 
 
 def _camera_index(text: str) -> int:
@@ -48,7 +51,11 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     predict.add_argument("--webcam", type=_camera_index, nargs="?", const=0, default=None, metavar="N",
                          help="show camera N (default 0) live with emotions in a window (q, Esc or closing it quits); with --annotate DIR also records it")
     predict.add_argument("--detector", choices=DETECTORS, default=None,
-                         help="face detector (default: mtcnn when installed, else haar)")
+                         help="face detector (default: yunet where its package yuface installs, else mtcnn)")
+    predict.add_argument("--boxes", metavar="BOXES.json", default=None,
+                         help="classify these face boxes instead of detecting faces: a JSON file mapping each photo to "
+                              f"its boxes, {BOXES_FORMAT}; photo paths as given here, or relative to the JSON file's "
+                              "folder; each face's box in the output is the one given")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     return predict
 
@@ -63,7 +70,9 @@ def run_predict(args) -> int:
         raise FerError("nothing to do: give image, folder or video paths, or --webcam")
     if args.webcam is not None and args.paths:
         raise FerError("--webcam takes no paths; run the files and the camera separately")
-    detector = resolve_detector(args.detector)
+    if args.webcam is not None and getattr(args, "boxes", None):
+        raise FerError("--boxes gives faces in photos, not in the --webcam stream; leave it out")
+    detector = resolve_detector(args.detector) if not getattr(args, "boxes", None) else None
     if args.webcam is not None:
         from fer_lib.video import open_camera, run_webcam
 
@@ -76,19 +85,26 @@ def run_predict(args) -> int:
     images, videos, problems = _collect_inputs(args.paths)
     if not images and not videos and not problems:
         raise FerError(f"no images or videos found in {', '.join(args.paths)}")
+    boxes = None
+    if getattr(args, "boxes", None):
+        if videos:
+            raise FerError(f"--boxes gives faces in photos, not in videos ({videos[0][0]}); run the videos separately")
+        boxes = load_boxes_file(args.boxes, [path for path, _ in images], [source for source, _ in problems])
     model = load_model_or_default(args.model)
-    _say(f"{len(images)} image(s), {len(videos)} video(s); detector {detector}")
+    _say(f"{len(images)} image(s), {len(videos)} video(s); " + (f"faces from {args.boxes}" if boxes is not None else f"detector {detector}"))
     records = [_error_record(source, message) for source, message in problems]
     for source, message in problems:
         _say(message)
-    records += _predict_images(images, model, detector, args)
+    records += _predict_images(images, model, detector, args, boxes)
     for path, stem in videos:
         records += _predict_video(path, stem, model, detector, args)
     _write_records(records, args)
     failed = sum(1 for record in records if record.get("error"))
-    faces = sum(len(record["faces"]) for record in records)
-    _say(f"done: {faces} face(s) in {len(records)} image(s)/frame(s)" + (f"; {failed} input(s) could not be used" if failed else ""))
-    return 1 if failed else 0
+    bad_boxes = sum(1 for record in records for face in record["faces"] if "error" in face)
+    faces = sum(1 for record in records for face in record["faces"] if "error" not in face)
+    _say(f"done: {faces} face(s) in {len(records)} image(s)/frame(s)" + (f"; {failed} input(s) could not be used" if failed else "")
+         + (f"; {bad_boxes} box(es) could not be used" if bad_boxes else ""))
+    return 1 if failed or bad_boxes else 0
 
 
 def _say(message: str) -> None:
@@ -136,11 +152,67 @@ def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[tupl
     return images, videos, problems
 
 
+def load_boxes_file(path_text: str, images: list[Path], missing: list[str] = ()) -> list:
+    """The boxes for each of `images` from a --boxes JSON file; FerError in one line when it does not fit.
+
+    Keys are photo paths as given on the command line or relative to the file's folder;
+    every photo needs an entry and every entry a photo (`missing` are paths given that
+    could not be found, reported on their own).
+    """
+    from fer_lib.errors import FerError
+
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise FerError(f"{path}: boxes file not found; check the path")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FerError(f"{path}: not a JSON file ({detail}); expected {BOXES_FORMAT}") from None
+    if isinstance(data, list):
+        if len(images) != 1:
+            raise FerError(f"{path}: holds one list of boxes, which fits exactly one photo, and {len(images)} were given; "
+                           f"map each photo to its boxes: {BOXES_FORMAT}")
+        return [data]
+    if not isinstance(data, dict):
+        raise FerError(f"{path}: holds a JSON {type(data).__name__}; expected {BOXES_FORMAT}")
+    bases = [Path.cwd(), path.parent]
+    keys_of: dict[Path, set[str]] = {}
+    for key in data:
+        for base in bases:
+            keys_of.setdefault((base / Path(key).expanduser()).resolve(), set()).add(key)
+    missing_paths = {Path(p).expanduser().resolve() for p in missing}
+    used, without, twice, result = set(), [], [], []
+    for image in images:
+        keys = keys_of.get(image.resolve(), set())
+        used |= keys
+        if not keys:
+            without.append(str(image))
+        elif len(keys) > 1:
+            twice.append(f"{image} ({', '.join(sorted(keys))})")
+        else:
+            result.append(data[next(iter(keys))])
+    unknown = [key for key in data if key not in used
+               and not any((base / Path(key).expanduser()).resolve() in missing_paths for base in bases)]
+    problems = ([f"no boxes for {_some(without)}"] if without else []) + \
+               ([f"two entries for {_some(twice)}"] if twice else []) + \
+               ([f"no photo given for {_some(unknown)}"] if unknown else [])
+    if problems:
+        raise FerError(f"{path}: its photos do not match those given: {'; '.join(problems)} "
+                       f"(keys are photo paths as given on the command line or relative to {path.parent})")
+    return result
+
+
+def _some(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _error_record(source: str, message: str) -> dict:
     return {"source": source, "frame": None, "time_s": None, "faces": [], "error": message}
 
 
-def _predict_images(images: list[tuple[Path, str]], model, detector: str, args) -> list[dict]:
+def _predict_images(images: list[tuple[Path, str]], model, detector: str | None, args, boxes: list | None = None) -> list[dict]:
     from tqdm import tqdm
 
     from fer_lib.inference import IMAGES_PER_CHUNK, classify_images
@@ -150,13 +222,17 @@ def _predict_images(images: list[tuple[Path, str]], model, detector: str, args) 
               leave=False) as bar:
         for start in range(0, len(images), IMAGES_PER_CHUNK):
             chunk = images[start:start + IMAGES_PER_CHUNK]
-            results = classify_images([path for path, _ in chunk], model, detector)
+            chunk_boxes = boxes[start:start + IMAGES_PER_CHUNK] if boxes is not None else None
+            results = classify_images([path for path, _ in chunk], model, detector, boxes=chunk_boxes)
             for (path, stem), result in zip(chunk, results):
                 if result.error:
                     _say(result.error)
                     records.append(_error_record(str(path), result.error))
                     continue
-                if not result.faces:
+                for face in result.faces:
+                    if "error" in face:
+                        _say(face["error"])
+                if not result.faces and boxes is None:
                     _say(f"{path}: no face found")
                 records.append({"source": str(path), "frame": None, "time_s": None, "faces": result.faces})
                 if args.annotate:
@@ -208,6 +284,11 @@ def _records_to_csv(records: list[dict]) -> str:
         if not record["faces"]:
             writer.writerow(base)
         for i, face in enumerate(record["faces"]):
+            if "error" in face:  # a --boxes box that could not be used
+                box = face["box"]
+                place = dict(zip("xywh", box)) if isinstance(box, list) and len(box) == 4 else {}
+                writer.writerow({**base, "face": i, **place, "error": face["error"]})
+                continue
             x, y, w, h = face["box"]
             writer.writerow({**base, "face": i, "x": x, "y": y, "w": w, "h": h, "emotion": face["emotion"],
                              "second": face["top2"][1], **{k: round(v, 6) for k, v in face["scores"].items()}})

@@ -177,6 +177,8 @@ def draw_faces(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
     canvas = np.ascontiguousarray(rgb[:, :, :3] if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)).copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 400))
     for face in faces:
+        if "error" in face:  # a caller's box that could not be used: nothing to draw
+            continue
         x, y, w, h = face["box"]
         cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), BOX_COLOUR, thickness)
         first, second = face["top2"]

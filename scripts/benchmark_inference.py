@@ -1,11 +1,15 @@
 """Benchmark inference: crops/s in batch, ms per 640x480 photo, video frames/s; compare detectors.
 
     python scripts/benchmark_inference.py --model runs/seed_cnn/model.keras
-    FER_DATA=... python scripts/benchmark_inference.py --model M.keras --detectors
+    FER_DATA=... python scripts/benchmark_inference.py --detectors --scenes 100
+    python scripts/benchmark_inference.py --detector yunet --detector mtcnn
 
-Timings are medians over --repeats after one warm-up run. --detectors also measures each
-face detector's recall on scenes composed from FER2013 test faces ($FER_DATA), its false
-detections on people-free photos and its framing against FER2013's crops (docs/inference.md).
+Every installed detector (yunet, mtcnn, haar) is measured in the same run, side by side:
+timings are medians over --repeats after one warm-up, and the detectors take turns in each
+repeat so a change in the machine's load touches them all alike. --detectors also measures
+each detector's recall on scenes composed from FER2013 test faces ($FER_DATA), its false
+detections there and on people-free photos, and its framing against FER2013's crops. The
+run ends with one table of all of it (docs/inference.md).
 """
 
 from __future__ import annotations
@@ -42,6 +46,19 @@ def median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(runs: dict[str, callable], repeats: int) -> dict[str, float]:
+    """Median seconds of each run, the runs taking turns in every repeat (after one warm-up each)."""
+    for run in runs.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def astronaut_photo() -> np.ndarray:
     """skimage's astronaut (one face) as a 640x480 RGB photo."""
     from skimage import data
@@ -57,23 +74,33 @@ def write_test_video(path: Path, frames: int, photo: np.ndarray) -> None:
     writer.release()
 
 
-def benchmark_speed(model_path: str | None, detectors: list[str], repeats: int, video_frames: int) -> None:
+def benchmark_speed(model_path: str | None, detectors: list[str], repeats: int, video_frames: int) -> dict[str, dict]:
+    """Classification crops/s, then per detector: ms per photo end to end and video frames/s."""
     model = load_model_or_default(model_path)
     crops = np.random.default_rng(0).integers(0, 256, (1024, 48, 48), dtype=np.uint8)
     seconds = median_seconds(lambda: classify_faces(model, crops), repeats)
     print(f"classification: {len(crops) / seconds:,.0f} crops/s (batch of {len(crops)}, median of {repeats})")
     photo = astronaut_photo()
+    rows = {name: {} for name in detectors}
+    for name in detectors:
+        rows[name]["photo_faces"] = len(predict_expression(photo, model=model, detector=name))
+    photo_seconds = interleaved_medians(
+        {name: (lambda name=name: predict_expression(photo, model=model, detector=name)) for name in detectors}, repeats)
+    for name in detectors:
+        rows[name]["photo_ms"] = 1000 * photo_seconds[name]
+        print(f"photo {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, detector {name}: {rows[name]['photo_ms']:.0f} ms end to end "
+              f"({rows[name]['photo_faces']} face)")
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "pan.mp4"
         write_test_video(video, video_frames, photo)
-        for name in detectors:
-            faces = predict_expression(photo, model=model, detector=name)
-            seconds = median_seconds(lambda: predict_expression(photo, model=model, detector=name), repeats)
-            print(f"photo {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, detector {name}: {1000 * seconds:.0f} ms end to end ({len(faces)} face)")
-            seconds = median_seconds(lambda: process_video(video, model, name, out_dir=folder, annotate_dir=folder, progress=False),
-                                     max(1, repeats // 2))
-            print(f"video {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, detector {name}: {video_frames / seconds:.1f} frames/s "
-                  f"(every frame, with CSV, summary and annotated mp4)")
+        video_seconds = interleaved_medians(
+            {name: (lambda name=name: process_video(video, model, name, out_dir=folder, annotate_dir=folder, progress=False))
+             for name in detectors}, max(1, repeats // 2))
+    for name in detectors:
+        rows[name]["video_fps"] = video_frames / video_seconds[name]
+        print(f"video {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}, detector {name}: {rows[name]['video_fps']:.1f} frames/s "
+              f"(every frame, with CSV, summary and annotated mp4)")
+    return rows
 
 
 def compose_scenes(fer_root: Path, count: int, faces_per_scene: int, seed: int) -> list[tuple[np.ndarray, list]]:
@@ -95,7 +122,9 @@ def compose_scenes(fer_root: Path, count: int, faces_per_scene: int, seed: int) 
     return scenes
 
 
-def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, seed: int) -> None:
+def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, seed: int) -> dict[str, dict]:
+    """Per detector: recall and false detections on composed scenes, false detections on people-free photos,
+    detection-only ms per photo and framing ratios."""
     from skimage import data
 
     fer_root = Path(os.environ.get("FER_DATA", "data/fer2013"))
@@ -106,8 +135,12 @@ def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, see
           f"(60-200 px), seed {seed}:")
     print("detector | recall IoU>=0.5 | false detections in scenes | on astronaut | false detections on "
           f"{', '.join(NEGATIVES)} | ms per scene | ms per 640x480 photo | framing: FER side/box height, dx, dy (median)")
+    rows = {name: {"faces": total} for name in detectors}
     for name in detectors:
         detection.detect_faces(scenes[0][0], name)  # warm-up
+    detect_seconds = interleaved_medians({name: (lambda name=name: detection.detect_faces(photo, name)) for name in detectors},
+                                         repeats)
+    for name in detectors:
         found_total, false_total, ratios, times = 0, 0, [], []
         for scene, truth in scenes:
             start = time.perf_counter()
@@ -120,11 +153,34 @@ def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, see
             ratios += detection.measure_framing(truth, raw)
         negatives = [len(detection.detect_faces(detection.as_detection_rgb(getattr(data, n)()), name)) for n in NEGATIVES]
         astronaut = len(detection.detect_faces(data.astronaut(), name))
-        photo_ms = 1000 * median_seconds(lambda: detection.detect_faces(photo, name), repeats)
         quartiles = np.percentile(np.array(ratios), [25, 50, 75], axis=0) if ratios else np.full((3, 3), np.nan)
+        rows[name].update(found=found_total, false_scenes=false_total, false_negatives=sum(negatives),
+                          detect_ms=1000 * detect_seconds[name])
         print(f"{name} | {found_total}/{total} = {found_total / total:.1%} | {false_total} | {astronaut} | "
-              f"{negatives} | {1000 * statistics.median(times):.0f} | {photo_ms:.0f} | "
-              f"{quartiles[1, 0]:.3f} (IQR {quartiles[0, 0]:.3f}-{quartiles[2, 0]:.3f}), {quartiles[1, 1]:+.3f}, {quartiles[1, 2]:+.3f}")
+              f"{negatives} | {1000 * statistics.median(times):.0f} | {1000 * detect_seconds[name]:.0f} | "
+              f"{quartiles[1, 0]:.3f} (IQR {quartiles[0, 0]:.3f}-{quartiles[2, 0]:.3f}), {quartiles[1, 1]:+.3f}, {quartiles[1, 2]:+.3f}",
+              flush=True)
+    return rows
+
+
+def summary_table(rows: dict[str, dict]) -> str:
+    """One markdown table of everything measured, a row per detector, speed-ups against mtcnn."""
+    columns = [
+        ("recall (composed scenes)", lambda r: f"{r['found']}/{r['faces']} = {r['found'] / r['faces']:.1%}" if "found" in r else ""),
+        ("false detections in scenes", lambda r: str(r.get("false_scenes", ""))),
+        (f"false detections on {len(NEGATIVES)} people-free photos", lambda r: str(r.get("false_negatives", ""))),
+        ("ms per photo, detection", lambda r: f"{r['detect_ms']:.0f}" if "detect_ms" in r else ""),
+        ("ms per photo, end to end", lambda r: f"{r['photo_ms']:.0f}" if "photo_ms" in r else ""),
+        ("video frames/s", lambda r: f"{r['video_fps']:.1f}" if "video_fps" in r else ""),
+    ]
+    base = rows.get("mtcnn", {})
+    lines = ["| detector | " + " | ".join(title for title, _ in columns) + " | photo speed-up vs mtcnn | video speed-up vs mtcnn |",
+             "|---" * (len(columns) + 3) + "|"]
+    for name, row in rows.items():
+        photo_up = f"{base['photo_ms'] / row['photo_ms']:.1f}x" if "photo_ms" in base and "photo_ms" in row else ""
+        video_up = f"{row['video_fps'] / base['video_fps']:.1f}x" if "video_fps" in base and "video_fps" in row else ""
+        lines.append(f"| {name} | " + " | ".join(cell(row) for _, cell in columns) + f" | {photo_up} | {video_up} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,18 +189,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--video-frames", type=int, default=50)
     parser.add_argument("--detector", action="append", choices=detection.DETECTORS,
-                        help="detector(s) to time (default: every installed one)")
+                        help="detector(s) to measure, repeatable (default: every installed one)")
     parser.add_argument("--detectors", action="store_true", help="also compare detectors on composed FER2013 scenes")
     parser.add_argument("--scenes", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-speed", action="store_true", help="only the detector comparison")
     args = parser.parse_args(argv)
-    detectors = args.detector or [d for d in detection.DETECTORS if d != "mtcnn" or detection.default_detector() == "mtcnn"]
-    print(f"model: {args.model or 'packaged'}; {os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f}", flush=True)
+    detectors = args.detector or [d for d in detection.DETECTORS if detection.detector_available(d)]
+    for name in detectors:
+        detection.resolve_detector(name)  # says what is missing before anything runs
+    print(f"model: {args.model or 'packaged'}; detectors: {', '.join(detectors)}; {os.cpu_count()} CPU(s); "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    rows = {name: {} for name in detectors}
     if not args.skip_speed:
-        benchmark_speed(args.model, detectors, args.repeats, args.video_frames)
+        for name, row in benchmark_speed(args.model, detectors, args.repeats, args.video_frames).items():
+            rows[name].update(row)
     if args.detectors:
-        compare_detectors(detectors, args.scenes, args.repeats, args.seed)
+        for name, row in compare_detectors(detectors, args.scenes, args.repeats, args.seed).items():
+            rows[name].update(row)
+    print(f"\nside by side (load average at the end {os.getloadavg()[0]:.1f}):\n{summary_table(rows)}")
     return 0
 
 

@@ -40,6 +40,16 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """An untrained seed_cnn saved as .keras: for tests where the weights do not matter."""
+    from fer_lib.models import build_model
+
+    path = tmp_path_factory.mktemp("model") / "seed_cnn.keras"
+    build_model("seed_cnn", seed=0).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """A small generated dataset in the Kaggle layout, shared read-only by tests."""
     from fer_lib.synthetic import generate_dataset

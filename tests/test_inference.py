@@ -17,16 +17,6 @@ from fer_lib.labels import EMOTIONS
 from fer_lib.preprocessing import load_face_file
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    """An untrained seed_cnn: the packaged model may not exist, and weights do not matter here."""
-    from fer_lib.models import build_model
-
-    path = tmp_path_factory.mktemp("model") / "seed_cnn.keras"
-    build_model("seed_cnn", seed=0).save(path)
-    return path
-
-
 @pytest.fixture()
 def spied_model(model_path):
     """A loaded model whose calls are recorded (their input batches)."""

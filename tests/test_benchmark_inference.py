@@ -1,0 +1,50 @@
+"""scripts/benchmark_inference.py: detectors measured side by side and summarised in one table."""
+
+from __future__ import annotations
+
+import pytest
+
+from fer_lib import detection
+
+
+@pytest.fixture(scope="module")
+def bench(load_script):
+    return load_script("benchmark_inference")
+
+
+def test_interleaved_medians_take_turns(bench):
+    order = []
+    medians = bench.interleaved_medians({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=3)
+    assert order == ["a", "b"] * 4  # a warm-up each, then turns
+    assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+
+
+def test_summary_table_has_a_row_per_detector_and_speed_ups_against_mtcnn(bench):
+    rows = {
+        "yunet": {"faces": 400, "found": 337, "false_scenes": 2, "false_negatives": 2, "detect_ms": 33.0, "photo_ms": 38.0,
+                  "video_fps": 30.0},
+        "mtcnn": {"faces": 400, "found": 335, "false_scenes": 1, "false_negatives": 0, "detect_ms": 150.0, "photo_ms": 176.0,
+                  "video_fps": 13.6},
+        "haar": {"photo_ms": 88.0, "video_fps": 12.3},  # speed only (no --detectors)
+    }
+    lines = bench.summary_table(rows).splitlines()
+    assert len(lines) == 5 and lines[0].startswith("| detector |")
+    assert lines[2] == "| yunet | 337/400 = 84.2% | 2 | 2 | 33 | 38 | 30.0 | 4.6x | 2.2x |"
+    assert lines[3].endswith("| 1.0x | 1.0x |")
+    assert lines[4] == "| haar |  |  |  |  | 88 | 12.3 | 2.0x | 0.9x |"
+
+
+@pytest.mark.slow
+def test_a_tiny_speed_run_prints_the_side_by_side_table(bench, tmp_path, capsys):
+    from fer_lib.models import build_model
+
+    model = tmp_path / "m.keras"
+    build_model("seed_cnn", seed=0).save(model)
+    detectors = [d for d in ("yunet", "haar") if detection.detector_available(d)]
+    argv = ["--model", str(model), "--repeats", "1", "--video-frames", "2"]
+    for name in detectors:
+        argv += ["--detector", name]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    table = out.split("side by side")[1].splitlines()
+    assert [line.split("|")[1].strip() for line in table if line.startswith("| ") and "detector" not in line] == detectors
