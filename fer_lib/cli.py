@@ -1,4 +1,4 @@
-"""The `fer` command line: presets, train, evaluate, ensemble, rebalance, calibrate, pipeline and predict.
+"""The `fer` command line: presets, tune, train, evaluate, ensemble, rebalance, calibrate, pipeline, predict and export.
 
 User mistakes end in one line on stderr and exit status 2, never a stack trace.
 """
@@ -124,6 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
                                               "with a NAME, print that recipe's full settings as JSON.")
     listing.add_argument("name", nargs="?", help="a preset to show in full")
 
+    tune = commands.add_parser("tune", help="a KerasTuner search spread over worker processes (distributed mode)",
+                               description="Run a KerasTuner search with a chief oracle and N worker processes on this "
+                                           "machine (KerasTuner's distributed mode); write the trials and the best "
+                                           "hyperparameters (which notebook 03 and fer pipeline train from). Workers on "
+                                           "other machines or GPUs join as docs/pipeline.md describes.")
+    tune.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013)")
+    tune.add_argument("--workers", type=positive_int, default=2, help="worker processes, one trial each at a time (default 2)")
+    tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    tune.add_argument("--search-space", choices=("cnn", "presets"), default="cnn")
+    tune.add_argument("--trials", type=positive_int, default=10, help="trials (random and bayesian; default 10)")
+    tune.add_argument("--epochs", type=positive_int, default=3, help="epochs per trial (default 3)")
+    tune.add_argument("--batch-size", type=positive_int, default=64)
+    tune.add_argument("--max-train-images", type=positive_int, default=None, help="search on a stratified subset of train")
+    tune.add_argument("--seed", type=int, default=1234)
+    tune.add_argument("--out", default=None, help="searches folder (default: reports/tuning); the search resumes there")
+    tune.add_argument("--port", type=positive_int, default=None, help="the chief's port on 127.0.0.1 (default: a free one)")
+
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
     pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
@@ -142,6 +159,23 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
     add_predict_parser(commands)
+    export = commands.add_parser(
+        "export", help="export a model to ONNX or TFLite for deployment, checked against Keras",
+        description="Convert a saved .keras model (trained, crop, ensemble, rebalanced or calibrated) to an ONNX or "
+                    "TFLite file that takes the same 48x48x1 pixels (0-255) and returns the same seven probabilities. "
+                    "Before the file is written its probabilities on a few hundred faces are compared with Keras': "
+                    "in float32 they must agree within 0.001 and give the same class for 99.5% of the faces, "
+                    "or nothing is written.")
+    export.add_argument("--model", default=None, metavar="M.keras", help="the model (default: the packaged pretrained model)")
+    export.add_argument("--format", dest="export_format", default=None, metavar="FORMAT", help="onnx or tflite")
+    export.add_argument("--out", default=None, metavar="FILE", help="the file to write, ending in .onnx or .tflite")
+    export.add_argument("--quantize", default=None, metavar="KIND",
+                        help="TFLite only: float16 (half the size) or int8 (a quarter; calibrated on training faces of "
+                             "--data, and the top-1 of Keras and of the int8 file on its test split is printed)")
+    export.add_argument("--data", help="dataset whose test faces the parity check uses and whose training faces calibrate int8 "
+                                       "(default: $FER_DATA, then data/fer2013, else generated faces)")
+    export.add_argument("--faces", type=positive_int, default=300, help="faces in the parity check (default 300)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
 
 
@@ -154,6 +188,38 @@ def _cmd_pipeline(args) -> int:
                             tuner=args.tuner, preset=args.preset, search_space=args.search_space, tta=args.tta,
                             tuner_overwrite=args.tuner_overwrite)
     run_pipeline(config, progress=lambda line: print(line, flush=True))
+    return 0
+
+
+def _cmd_tune(args) -> int:
+    from fer_lib import paths, tuning
+    from fer_lib.data import resolve_data_or_demo
+    from fer_lib.distributed_search import SearchSettings, run_distributed_search, trials_run_by
+
+    data, synthetic = resolve_data_or_demo(args.data)
+    if synthetic:
+        print(DEMO_BANNER, flush=True)
+    directory = Path(args.out) if args.out else paths.REPORTS_DIR / "tuning"
+    project = "distributed-" + tuning.project_name(data, "tune", args.tuner, args.search_space, seed=args.seed,
+                                                   max_trials=args.trials, max_epochs=args.epochs,
+                                                   batch_size=args.batch_size, max_train_images=args.max_train_images)
+    settings = SearchSettings(data=str(Path(data).resolve()), directory=str(directory.resolve()), project=project,
+                              tuner=args.tuner, search_space=args.search_space, max_trials=args.trials,
+                              max_epochs=args.epochs, batch_size=args.batch_size,
+                              max_train_images=args.max_train_images, seed=args.seed)
+    print(f"Searching with a chief and {args.workers} worker(s); logs in {directory / project / 'logs'}", flush=True)
+    project_dir = run_distributed_search(settings, args.workers, port=args.port)
+    search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
+                               max_epochs=args.epochs, seed=args.seed, search_space=args.search_space)
+    trials = tuning.trials_table(search)
+    tuning.write_trials(trials, project_dir / "trials.csv")
+    best = tuning.best_hyperparameters(search)
+    tuning.write_best_hyperparameters(best, project_dir / "best_hyperparameters.json")
+    print(tuning.trials_overview(trials).to_string(index=False))
+    ran = ", ".join(f"{tuner_id} {len(ids)}" for tuner_id, ids in trials_run_by(project_dir).items())
+    print(f"Trials trained per worker: {ran}")
+    print(f"Best trial {best['trial_id']}: val_accuracy {best['val_accuracy']:.4f}; "
+          f"hyperparameters in {project_dir / 'best_hyperparameters.json'}")
     return 0
 
 
@@ -370,7 +436,30 @@ def _cmd_presets(args) -> int:
     return 0
 
 
-COMMANDS = {"presets": _cmd_presets, "train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate, "pipeline": _cmd_pipeline, "predict": run_predict}
+def _cmd_export(args) -> int:
+    from fer_lib import paths
+    from fer_lib.data import load_dataset
+    from fer_lib.export import check_request, export_model
+    from fer_lib.models import load_model
+
+    fmt, out, quantize = check_request(args.export_format, args.out, args.quantize, args.overwrite)  # before any loading
+    model_path = Path(args.model) if args.model else paths.PRETRAINED_MODEL
+    model = load_model(model_path)  # a file that is not a project model fails before the data is read
+    data_path = paths.resolve_data_dir(args.data)
+    dataset = None
+    if data_path is not None:
+        dataset = load_dataset(data_path, require_test=False)
+        print(f"Faces from {dataset.source}: {len(dataset.test)} test, {len(dataset.train)} train", flush=True)
+    result = export_model(model, fmt, out, quantize=quantize, dataset=dataset, overwrite=args.overwrite,
+                          faces=args.faces, source=str(model_path), progress=lambda line: print(line, flush=True))
+    print(result.describe())
+    for line in result.parity.lines():
+        print(line)
+    return 0
+
+
+COMMANDS = {"presets": _cmd_presets, "tune": _cmd_tune, "train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate, "pipeline": _cmd_pipeline, "predict": run_predict}
+COMMANDS["export"] = _cmd_export
 
 
 def main(argv: list[str] | None = None) -> int:

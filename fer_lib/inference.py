@@ -63,8 +63,20 @@ class DecodedImage:
         return max(height, width) <= CROP_MAX_SIDE and max(height, width) <= CROP_MAX_ASPECT * min(height, width)
 
 
-def load_model_or_default(model: str | os.PathLike | keras.Model | None = None) -> keras.Model:
-    """`model` itself, the .keras file it names, or the packaged pretrained model."""
+def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, runtime: str = "keras"):
+    """`model` itself, the .keras file it names, or the packaged pretrained model; with `runtime`
+    "onnx" or "tflite", that model (or the .onnx/.tflite file `model` names) run by onnxruntime or
+    TFLite (`fer_lib.export.load_classifier`, which exports a .keras model once and checks it)."""
+    from fer_lib.export import ExportedClassifier
+
+    if isinstance(model, ExportedClassifier):
+        return model
+    exported_file = model is not None and not isinstance(model, keras.Model) and \
+        Path(model).suffix.lower() in (".onnx", ".tflite")
+    if runtime != "keras" or exported_file:
+        if exported_file and runtime == "keras":
+            runtime = Path(model).suffix.lower().lstrip(".")
+        return _cached_classifier(model, runtime)
     if isinstance(model, keras.Model):
         return model
     if model is None:
@@ -74,6 +86,22 @@ def load_model_or_default(model: str | os.PathLike | keras.Model | None = None) 
     path = Path(model).expanduser().resolve()
     stamp = path.stat().st_mtime_ns if path.is_file() else 0
     return _cached_model(str(path), stamp)
+
+
+def _cached_classifier(model, runtime: str):
+    from fer_lib.export import load_classifier
+
+    if isinstance(model, keras.Model):
+        return load_classifier(model, runtime)
+    path = Path(model).expanduser().resolve() if model is not None else DEFAULT_MODEL_PATH
+    return _cached_exported(str(path), path.stat().st_mtime_ns if path.is_file() else 0, runtime)
+
+
+@lru_cache(maxsize=2)
+def _cached_exported(path: str, modified_ns: int, runtime: str):
+    from fer_lib.export import load_classifier
+
+    return load_classifier(path, runtime)
 
 
 @lru_cache(maxsize=2)
@@ -271,7 +299,7 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
 
 def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
                     detector: str | None = None, sources: list[str] | None = None,
-                    boxes: list | None = None) -> list[ImageResult]:
+                    boxes: list | None = None, runtime: str = "keras") -> list[ImageResult]:
     """An ImageResult per input; unusable inputs carry an `error` and do not stop the others.
 
     `boxes`, when given, holds per input the caller's face boxes (see `classify_decoded`)
@@ -281,7 +309,7 @@ def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.M
     if boxes is not None and len(boxes) != len(inputs):
         raise DataError(f"boxes: {len(boxes)} list(s) of boxes for {len(inputs)} image(s); give one list per image "
                         "(None to detect that image's faces)")
-    model = load_model_or_default(model)
+    model = load_model_or_default(model, runtime)
     if boxes is None or any(image_boxes is None for image_boxes in boxes):
         detector = resolve_detector(detector)
     results: list[ImageResult] = []
@@ -316,7 +344,7 @@ def _describe(item) -> str:
 
 
 def predict_expression(image: ImageInput | list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
-                       detector: str | None = None, boxes: list | None = None) -> list:
+                       detector: str | None = None, boxes: list | None = None, runtime: str = "keras") -> list:
     """The emotion of every face in `image`: a path, numpy array (HxW, HxWx3 RGB, HxWx4) or PIL image.
 
     Returns one dict per face, left to right: ``box`` [x, y, w, h] in the upright image's
@@ -335,11 +363,13 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     of boxes per input (None for an input whose faces are to be detected). `model` is a
     .keras path or a loaded keras.Model (default: the packaged model); `detector` is
     ``"yunet"``, ``"mtcnn"`` or ``"haar"`` (default: `fer_lib.detection.default_detector`).
+    `runtime` "onnx" or "tflite" classifies through onnxruntime or TFLite (the `export` extra):
+    `model` may then also be a .onnx or .tflite file from `fer export`.
     """
     if isinstance(image, (list, tuple)):
         return [result.faces if result.error is None else {"error": result.error}
-                for result in classify_images(list(image), model, detector, boxes=boxes)]
-    model = load_model_or_default(model)
+                for result in classify_images(list(image), model, detector, boxes=boxes, runtime=runtime)]
+    model = load_model_or_default(model, runtime)
     decoded = decode_image(image)
     given = None if boxes is None else [box_list(boxes, decoded.source)]
     return classify_decoded([decoded], model, detector, given)[0]

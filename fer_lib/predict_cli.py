@@ -44,7 +44,11 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     predict.add_argument("--annotate", metavar="DIR", help="write copies of the images and videos with boxes and labels here")
     predict.add_argument("--out", metavar="DIR", default="fer_output",
                          help="folder for each video's per-frame CSV and summaries, which stdout then leaves out (default: fer_output)")
-    predict.add_argument("--model", metavar="M.keras", help="a trained .keras model (default: the packaged model)")
+    predict.add_argument("--model", metavar="M.keras", help="a trained .keras model, or a .onnx/.tflite file from fer export "
+                                                            "(default: the packaged model)")
+    predict.add_argument("--runtime", choices=("keras", "onnx", "tflite"), default="keras",
+                         help="what runs the classifier: Keras (default), onnxruntime or TFLite (the export extra); "
+                              "a .keras model is exported once and checked against Keras")
     predict.add_argument("--every", type=positive_int, default=1, metavar="N", help="classify every Nth video frame (default: 1)")
     predict.add_argument("--bin-seconds", type=positive_float, default=1.0, metavar="S",
                          help="time bin of the video summaries (default: 1 s)")
@@ -77,7 +81,7 @@ def run_predict(args) -> int:
         from fer_lib.video import open_camera, run_webcam
 
         open_camera(args.webcam).release()  # say "no camera" before loading the model
-        model = load_model_or_default(args.model)
+        model = load_model_or_default(args.model, args.runtime)
         frames = run_webcam(args.webcam, model, detector, args.annotate, say=_say)
         _say(f"webcam: {frames} frame(s)")
         return 0
@@ -90,7 +94,7 @@ def run_predict(args) -> int:
         if videos:
             raise FerError(f"--boxes gives faces in photos, not in videos ({videos[0][0]}); run the videos separately")
         boxes = load_boxes_file(args.boxes, [path for path, _ in images], [source for source, _ in problems])
-    model = load_model_or_default(args.model)
+    model = load_model_or_default(args.model, args.runtime)
     _say(f"{len(images)} image(s), {len(videos)} video(s); " + (f"faces from {args.boxes}" if boxes is not None else f"detector {detector}"))
     records = [_error_record(source, message) for source, message in problems]
     for source, message in problems:
