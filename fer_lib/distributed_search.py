@@ -1,0 +1,180 @@
+"""A KerasTuner search spread over several processes, devices or machines, on KerasTuner's own engine.
+
+KerasTuner runs distributed when three variables are set: KERASTUNER_ORACLE_IP and
+KERASTUNER_ORACLE_PORT (where the chief's gRPC oracle listens) and KERASTUNER_TUNER_ID
+("chief" for the process that holds the oracle, any other name for a worker). The chief
+hands out trials and keeps the search's state; each worker builds and trains the trials it
+is given. `run_distributed_search` starts a chief and N workers on this machine;
+`python -m fer_lib.distributed_search worker ...` is one process of such a search, which
+is how workers on other machines or GPUs join (docs/pipeline.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from fer_lib.errors import FerError
+
+TRIALS_LOG_SUFFIX = ".trials"  # logs/<tuner id>.trials: the trial ids that process trained, one a line
+
+
+@dataclass
+class SearchSettings:
+    """What every process of one search must agree on."""
+
+    data: str
+    directory: str
+    project: str
+    tuner: str = "random"
+    search_space: str = "cnn"
+    max_trials: int = 10
+    max_epochs: int = 3
+    batch_size: int = 64
+    max_train_images: int | None = None
+    seed: int = 1234
+
+    def arguments(self) -> list[str]:
+        return [f"--{key.replace('_', '-')}={value}" for key, value in asdict(self).items() if value is not None]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(host: str, port: int, chief: subprocess.Popen, log: Path, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if chief.poll() is not None:
+            raise FerError(f"the search's chief stopped before it listened (exit {chief.returncode}); see {log}")
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise FerError(f"the search's chief did not listen on {host}:{port} within {timeout:.0f} s; see {log}")
+
+
+def run_distributed_search(settings: SearchSettings, workers: int, host: str = "127.0.0.1", port: int | None = None,
+                           worker_env: list[dict[str, str]] | None = None, timeout: float | None = None) -> Path:
+    """Run a search with a chief and `workers` worker processes here; return the search's folder.
+
+    `worker_env` adds variables to each worker (e.g. CUDA_VISIBLE_DEVICES, one GPU each).
+    Each process's output goes to <search folder>/logs/<tuner id>.log.
+    """
+    if workers < 1:
+        raise FerError(f"workers must be at least 1, got {workers}")
+    port = port or free_port(host)
+    project_dir = Path(settings.directory) / settings.project
+    logs = project_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "fer_lib.distributed_search", "worker", *settings.arguments()]
+    base_env = {**os.environ, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
+                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+
+    def start(tuner_id: str, extra: dict | None = None) -> subprocess.Popen:
+        log = open(logs / f"{tuner_id}.log", "w")
+        return subprocess.Popen(command, env={**base_env, **(extra or {}), "KERASTUNER_TUNER_ID": tuner_id},
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    chief = start("chief")
+    processes = {"chief": chief}
+    try:
+        _wait_for_port(host, port, chief, logs / "chief.log")
+        for index in range(workers):
+            extra = worker_env[index] if worker_env and index < len(worker_env) else None
+            processes[f"tuner{index}"] = start(f"tuner{index}", extra)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for tuner_id, process in processes.items():
+            left = None if deadline is None else max(1.0, deadline - time.monotonic())
+            process.wait(timeout=left)
+    except subprocess.TimeoutExpired:
+        raise FerError(f"the search did not finish within {timeout:.0f} s; its processes were stopped, see {logs}") from None
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+    failed = {tuner_id: p.returncode for tuner_id, p in processes.items() if p.returncode != 0}
+    if failed:
+        names = ", ".join(f"{tuner_id} (exit {code})" for tuner_id, code in failed.items())
+        raise FerError(f"search process(es) {names} failed; see their logs in {logs}")
+    return project_dir
+
+
+def trials_run_by(project_dir: Path) -> dict[str, list[str]]:
+    """{tuner id: the trial ids it trained}, from the processes' trial logs."""
+    return {log.name[: -len(TRIALS_LOG_SUFFIX)]: log.read_text().split()
+            for log in sorted((Path(project_dir) / "logs").glob(f"*{TRIALS_LOG_SUFFIX}"))}
+
+
+def _log_trials(tuner, log: Path) -> None:
+    """Append each trial id this process trains to `log`, so that who ran what can be checked."""
+    run_trial = tuner.run_trial
+
+    def logged(trial, *args, **kwargs):
+        with open(log, "a") as out:
+            out.write(f"{trial.trial_id}\n")
+        return run_trial(trial, *args, **kwargs)
+
+    tuner.run_trial = logged
+
+
+def worker(settings: SearchSettings) -> None:
+    """One process of a distributed search: the chief serves trials, a worker trains them."""
+    from fer_lib.data import load_dataset
+    from fer_lib.precision import set_precision
+    from fer_lib.tuning import make_tuner, run_search
+
+    if "KERASTUNER_TUNER_ID" not in os.environ:
+        raise FerError("KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT must be set "
+                       "(run_distributed_search sets them)")
+    set_precision("auto")
+    dataset = load_dataset(settings.data, seed=settings.seed)
+    tuner = make_tuner(settings.tuner, settings.directory, settings.project, max_trials=settings.max_trials,
+                       max_epochs=settings.max_epochs, seed=settings.seed, search_space=settings.search_space)
+    log = Path(settings.directory) / settings.project / "logs" / f"{os.environ['KERASTUNER_TUNER_ID']}{TRIALS_LOG_SUFFIX}"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _log_trials(tuner, log)
+    run_search(tuner, dataset, epochs=settings.max_epochs, batch_size=settings.batch_size,
+               max_train_images=settings.max_train_images, seed=settings.seed, verbose=0)
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fer_lib.distributed_search worker",
+                                     description="One process of a distributed KerasTuner search (see the module docstring).")
+    numbers = ("max_trials", "max_epochs", "batch_size", "max_train_images", "seed")
+    for field in fields(SearchSettings):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int if field.name in numbers else str,
+                            required=field.name in ("data", "directory", "project"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "worker":
+        print("usage: python -m fer_lib.distributed_search worker --data D --directory DIR --project NAME [...]",
+              file=sys.stderr)
+        return 2
+    values = {k: v for k, v in vars(_settings_parser().parse_args(argv[1:])).items() if v is not None}
+    try:
+        worker(SearchSettings(**values))
+    except FerError as error:
+        print(f"fer search {os.environ.get('KERASTUNER_TUNER_ID', '')}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    from fer_lib.backend import import_backend_quietly
+
+    import_backend_quietly()
+    sys.exit(main())

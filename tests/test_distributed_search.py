@@ -1,0 +1,44 @@
+"""KerasTuner's distributed mode: a chief oracle and worker processes on this machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from fer_lib.distributed_search import SearchSettings, run_distributed_search, trials_run_by
+from fer_lib.errors import FerError
+
+
+@pytest.mark.slow
+def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once(synthetic_root, tmp_path, capsys):
+    import json
+
+    from fer_lib.cli import main
+    from fer_lib.tuning import make_tuner
+
+    out = tmp_path / "tuning"
+    assert main(["tune", "--data", str(synthetic_root), "--workers", "2", "--tuner", "random", "--trials", "4",
+                 "--epochs", "1", "--batch-size", "32", "--max-train-images", "140", "--seed", "3", "--out", str(out)]) == 0
+    (project,) = [p for p in out.iterdir() if p.name.startswith("distributed-")]
+    ran = trials_run_by(project)
+    assert "chief" not in ran and set(ran) <= {"tuner0", "tuner1"}  # the chief serves trials, workers train them
+    trained = [trial for trials in ran.values() for trial in trials]
+    assert len(trained) == len(set(trained)) == 4  # every trial exactly once
+    # The search's state is the chief's: reloaded here, outside distributed mode, it holds those four trials.
+    tuner = make_tuner("random", out, project.name, max_trials=4, max_epochs=1, seed=3)
+    assert sorted(tuner.oracle.trials) == sorted(trained)
+    assert all(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
+    best = json.loads((project / "best_hyperparameters.json").read_text())
+    assert best["val_accuracy"] == max(trial.score for trial in tuner.oracle.trials.values())
+    assert (project / "trials.csv").read_text().count("COMPLETED") == 4
+    printed = capsys.readouterr().out
+    assert "Trials trained per worker: tuner0" in printed and f"Best trial {best['trial_id']}" in printed
+
+
+def test_a_failing_worker_is_reported_with_its_log(tmp_path):
+    settings = SearchSettings(data=str(tmp_path / "no_data"), directory=str(tmp_path / "tuning"), project="broken",
+                              max_trials=1, max_epochs=1)
+    with pytest.raises(FerError, match=r"chief stopped before it listened|failed; see their logs") as failure:
+        run_distributed_search(settings, workers=1, timeout=600)
+    assert "logs" in str(failure.value)
+    with pytest.raises(FerError, match="workers must be at least 1"):
+        run_distributed_search(settings, workers=0)
