@@ -180,7 +180,7 @@ def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
     if len(faces) == 0:
         return np.zeros((0, len(EMOTIONS)), np.float32)
     # predict_on_batch rather than predict: predict builds a data adapter on every call
-    # (~65 ms on 2 cores), longer than the forward pass for the few faces of a photo.
+    # (tens of ms), longer than the forward pass for the few faces of a photo.
     batches = [model.predict_on_batch(as_model_input(faces[i:i + PREDICT_BATCH_SIZE]))
                for i in range(0, len(faces), PREDICT_BATCH_SIZE)]
     return np.concatenate([np.asarray(b, np.float32) for b in batches])

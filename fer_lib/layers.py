@@ -54,7 +54,7 @@ class TrainingCrop(keras.layers.Layer):
     sees the central crop (and ten-crop TTA moves the face so that it sees the corner crops,
     as Khaireddin & Chen 2021 do). Convolutions on the crops cost (size/48)^2 of the compute
     per face. Whole faces at inference were tried first: the network, trained on crops,
-    lost 10 pt of validation accuracy on them (44.6% against 54.5% on the central crop).
+    scored far below on them than on the central crop.
     With `crops` 10 each training face gives ten crops instead of one (see `call`).
     """
 
@@ -118,7 +118,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     """Keras' BatchNormalization, computed by TensorFlow's fused kernel when TensorFlow runs it.
 
     Keras 3 normalises with separate float32 ops (a cast, the moments, then scale and shift);
-    in bfloat16 on 2 CPU cores they took about half of fer_cnn's training time. TensorFlow's
+    in bfloat16 on a CPU they dominated fer_cnn's training time (docs/training.md). TensorFlow's
     fused op (oneDNN) does the same in one pass. The weights, statistics and results are
     Keras' own, so a model trains and loads on any backend; on others (JAX on a GPU, where
     XLA fuses the ops anyway) and in the cases the fused op does not cover, Keras' code runs.
@@ -154,7 +154,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 def with_fused_batch_norm(model: keras.Model) -> keras.Model:
     """A copy of `model`, nested models included, whose Keras BatchNormalization layers are fused ones.
 
-    Same weights and outputs, 2-4x the inference speed on 2 CPU cores; for models saved before
+    Same weights and outputs, several times the inference speed on a CPU; for models saved before
     FusedBatchNormalization existed. Models without such layers, subclassed models and other
     backends than TensorFlow get `model` itself back.
     """

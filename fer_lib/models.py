@@ -273,7 +273,7 @@ def load_model(path: str | Path, classes=EMOTIONS) -> keras.Model:
             f"{path}: refused, the model predicts classes {', '.join(recorded)} but the data uses "
             f"{', '.join(classes)} (in that order); use a model trained on these classes or retrain with `fer train`"
         )
-    return with_fused_batch_norm(model)  # older models (the packaged one) serve 2-4x as fast with the fused layer
+    return with_fused_batch_norm(model)  # older models (the packaged one) serve faster with the fused layer
 
 
 def _first_line(exc: Exception, limit: int = 160) -> str:

@@ -36,10 +36,10 @@ PROFILES = {
         "epochs": 8, "tuner": "random", "max_trials": 1, "tuner_max_epochs": 3, "batch_size": 16, "tta": "flip",
         "tuning_max_train_images": None, "max_train_images": None, "early_stopping_patience": 5,
     },
-    # Sized for 2 CPU cores (measured: 88 min on FER2013, 73 of them searching): Hyperband
-    # (factor 3, 23 trials) up to 9 epochs per trial on a 10k-face subset, then the winner on
-    # all of train with early stopping. Flip TTA: the searched CNNs train with flips only, and
-    # ten-crop measured lower for them (54.17% vs 54.95% without TTA). Raise budgets on a GPU.
+    # Sized to finish on 2 CPU cores within a session (record pipeline_full_cnn has its time):
+    # Hyperband (factor 3, 23 trials) up to 9 epochs per trial on a 10k-face subset, then the
+    # winner on all of train with early stopping. Flip TTA: the searched CNNs train with flips
+    # only, and ten-crop scored below no TTA for them (the same record). Raise budgets on a GPU.
     "full": {
         "epochs": 40, "tuner": "hyperband", "max_trials": 30, "tuner_max_epochs": 9, "tta": "flip",
         "batch_size": 64, "tuning_max_train_images": 10000, "max_train_images": None, "early_stopping_patience": 6,
