@@ -42,9 +42,9 @@ _FER_VGG = dict(
 # Fine-tuning ImageNet's EfficientNet-Lite (fer_lib.pretrained) on upscaled faces: AdamW at a rate a
 # pretrained network tolerates, a cosine schedule, fer_cnn_long's augmentation.
 _TRANSFER = dict(
-    model="efficientnet_lite", epochs=20, batch_size=64, optimizer="adamw", learning_rate=1e-3, weight_decay=0.05,
-    lr_schedule="cosine", label_smoothing=0.1, early_stopping_patience=20,
-    model_options={"backbone": "lite0", "image_size": 96, "frozen_blocks": 4},
+    model="efficientnet_lite", epochs=25, batch_size=64, optimizer="adamw", learning_rate=1e-3, weight_decay=0.05,
+    lr_schedule="cosine", label_smoothing=0.1, early_stopping_patience=25,
+    model_options={"backbone": "lite0", "image_size": 112, "frozen_blocks": 6},
     augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5))
 
 # Where fer_vgg departs from usef-kh/fer's training, and why.
@@ -134,8 +134,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "transfer_lite0",
-            "EfficientNet-Lite0 from ImageNet weights (the transfer extra), faces upscaled to 96 px, the stem and "
-            "first 4 blocks frozen; AdamW 1e-3, cosine, 20 epochs: the CPU transfer recipe.",
+            "EfficientNet-Lite0 from ImageNet weights (the transfer extra), faces upscaled to 112 px, the stem and "
+            "first 6 of 16 blocks frozen; AdamW 1e-3, cosine, 25 epochs: the CPU transfer recipe.",
             _TRANSFER,
         ),
         Preset(

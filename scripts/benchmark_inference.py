@@ -59,6 +59,18 @@ def interleaved_medians(runs: dict[str, callable], repeats: int) -> dict[str, fl
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def benchmark_runtimes(model: str | None, runtimes: list[str], repeats: int) -> dict[str, float]:
+    """Median faces/s of the same model run by each runtime (keras, onnx, tflite), taking turns each repeat."""
+    from fer_lib.export import faces_per_second, load_classifier
+
+    classifiers = {runtime: load_classifier(model, runtime) for runtime in runtimes}
+    rates: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+    for _ in range(repeats):
+        for runtime, classifier in classifiers.items():
+            rates[runtime].append(faces_per_second(classifier, repeats=1))
+    return {runtime: statistics.median(values) for runtime, values in rates.items()}
+
+
 def astronaut_photo() -> np.ndarray:
     """skimage's astronaut (one face) as a 640x480 RGB photo."""
     from skimage import data
@@ -194,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-speed", action="store_true", help="only the detector comparison")
+    parser.add_argument("--runtimes", nargs="+", choices=("keras", "onnx", "tflite"), default=None,
+                        help="also measure faces/s in batches of the model run by each of these (the export extra)")
     args = parser.parse_args(argv)
     detectors = args.detector or [d for d in detection.DETECTORS if detection.detector_available(d)]
     for name in detectors:
@@ -207,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.detectors:
         for name, row in compare_detectors(detectors, args.scenes, args.repeats, args.seed).items():
             rows[name].update(row)
+    if args.runtimes:
+        rates = benchmark_runtimes(args.model, args.runtimes, args.repeats)
+        first = args.runtimes[0]
+        for runtime, rate in rates.items():
+            print(f"runtime {runtime}: median {rate:.0f} faces/s in batches ({rate / rates[first]:.2f}x {first})", flush=True)
     print(f"\nside by side (load average at the end {os.getloadavg()[0]:.1f}):\n{summary_table(rows)}")
     return 0
 

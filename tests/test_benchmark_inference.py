@@ -48,3 +48,10 @@ def test_a_tiny_speed_run_prints_the_side_by_side_table(bench, tmp_path, capsys)
     out = capsys.readouterr().out
     table = out.split("side by side")[1].splitlines()
     assert [line.split("|")[1].strip() for line in table if line.startswith("| ") and "detector" not in line] == detectors
+
+
+def test_runtimes_are_measured_side_by_side(bench, model_path, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the `export` extra is not installed")
+    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
+    rates = bench.benchmark_runtimes(str(model_path), ["keras", "onnx"], repeats=1)
+    assert set(rates) == {"keras", "onnx"} and all(rate > 0 for rate in rates.values())
