@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean-venv
+.PHONY: run test lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# pyflakes, bugbear, isort and pyupgrade over the code (pyproject.toml [tool.ruff]).
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
 
 clean-venv:
 	rm -rf $(VENV)

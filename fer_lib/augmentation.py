@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 CROPS_PER_FACE = (1, 10)  # the central crop, or Khaireddin & Chen's ten (TrainingCrop)
 
 

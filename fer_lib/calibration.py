@@ -20,8 +20,7 @@ from scipy.optimize import minimize_scalar
 from fer_lib.errors import FerError
 from fer_lib.layers import EPSILON
 from fer_lib.models import load_model, save_model
-from fer_lib.rebalance import (check_derived_model_path, corrected, prior_correction_of, uncorrected_model,
-                               with_prior_correction)
+from fer_lib.rebalance import check_derived_model_path, corrected, prior_correction_of, uncorrected_model, with_prior_correction
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 

@@ -148,13 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "or auto: full on real data, smoke otherwise (default)")
     pipeline.add_argument("--out", default=None, help="reports folder (default: reports/)")
     pipeline.add_argument("--epochs", type=int, default=None, help="override the profile's training epochs")
-    pipeline.add_argument("--trials", type=int, default=None, help="override the profile's tuner trials (random and bayesian; Hyperband sizes itself from the epochs)")
+    pipeline.add_argument("--trials", type=int, default=None,
+                          help="override the profile's tuner trials (random and bayesian; Hyperband sizes itself from the epochs)")
     pipeline.add_argument("--tuner", default=None, help="hyperband (default), bayesian or random")
     pipeline.add_argument("--preset", default="", help="train this named preset (seed_cnn, fer_cnn, ...) instead of the search's best")
     pipeline.add_argument("--search-space", choices=("cnn", "presets"), default="cnn",
                           help="what the tuner searches: the plain-CNN family around seed_cnn (default) or the named presets")
     pipeline.add_argument("--tta", choices=("none", "flip", "tencrop"), default=None,
-                          help="test-time augmentation reported beside the plain metrics (default: flip; ten-crop suits models trained with shifts and zoom, such as the fer_cnn preset)")
+                          help="test-time augmentation reported beside the plain metrics (default: flip; ten-crop suits "
+                               "models trained with shifts and zoom, such as the fer_cnn preset)")
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
@@ -458,7 +460,9 @@ def _cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"presets": _cmd_presets, "tune": _cmd_tune, "train": _cmd_train, "evaluate": _cmd_evaluate, "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate, "pipeline": _cmd_pipeline, "predict": run_predict}
+COMMANDS = {"presets": _cmd_presets, "tune": _cmd_tune, "train": _cmd_train, "evaluate": _cmd_evaluate,
+            "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate,
+            "pipeline": _cmd_pipeline, "predict": run_predict}
 COMMANDS["export"] = _cmd_export
 
 

@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from fer_lib.augmentation import CROPS_PER_FACE, MIXINGS, AugmentConfig
 from fer_lib.artifacts import write_text_atomic
+from fer_lib.augmentation import CROPS_PER_FACE, MIXINGS, AugmentConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("plateau", "cosine", "none")
@@ -112,7 +112,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -126,5 +126,5 @@ class TrainConfig:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))

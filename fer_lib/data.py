@@ -352,14 +352,14 @@ def _read_image_folders(path: Path, data_format: str, use_cache: bool, require_t
         if test_dir is None and require_test:
             raise DataError(f"{path}: has train/ but no test/ folder; add test/<emotion>/ images, point --data at "
                             "train/ alone, or train without a test split: fer train --no-eval")
-        listed = [(f, l, FOLDER_TRAIN) for f, l in _list_split_folder(train_dir, skipped, warnings)]
+        listed = [(f, label, FOLDER_TRAIN) for f, label in _list_split_folder(train_dir, skipped, warnings)]
         if test_dir is not None:
-            listed += [(f, l, FOLDER_TEST) for f, l in _list_split_folder(test_dir, skipped, warnings)]
+            listed += [(f, label, FOLDER_TEST) for f, label in _list_split_folder(test_dir, skipped, warnings)]
     else:
-        listed = [(f, l, FOLDER_OTHER) for f, l in _list_split_folder(path, skipped, warnings)]
+        listed = [(f, label, FOLDER_OTHER) for f, label in _list_split_folder(path, skipped, warnings)]
     if not listed:
         raise DataError(f"{path}: no images found in its class folders; add .jpg/.png faces under <emotion>/")
-    pairs = [(f, l) for f, l, _ in listed]
+    pairs = [(f, label) for f, label, _ in listed]
     key = _fingerprint(pairs, f"{data_format}|{path.resolve()}")
     cached = _cache_load(key) if use_cache else None
     if cached is None:

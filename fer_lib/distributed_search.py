@@ -93,7 +93,7 @@ def run_distributed_search(settings: SearchSettings, workers: int, host: str = "
             extra = worker_env[index] if worker_env and index < len(worker_env) else None
             processes[f"tuner{index}"] = start(f"tuner{index}", extra)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for tuner_id, process in processes.items():
+        for process in processes.values():
             left = None if deadline is None else max(1.0, deadline - time.monotonic())
             process.wait(timeout=left)
     except subprocess.TimeoutExpired:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fer_lib.backend import keras
 import numpy as np
 
+from fer_lib.backend import keras
 from fer_lib.layers import FusedBatchNormalization
 
 

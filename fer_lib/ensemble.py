@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fer_lib.backend import keras
-
 from fer_lib.errors import FerError
 from fer_lib.models import INPUT_SHAPE, load_model, save_model
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fer_lib.backend import keras
 import numpy as np
 from sklearn import metrics as skm
 
 from fer_lib.artifacts import write_json_atomic
+from fer_lib.backend import keras
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS
 from fer_lib.model_stats import leaf_layers

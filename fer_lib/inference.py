@@ -16,19 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Union
 
-from fer_lib.backend import keras
 import numpy as np
 from PIL import Image, ImageOps
 
 from fer_lib import paths
+from fer_lib.backend import keras
 from fer_lib.detection import Box, clip_box, crop_face, detect_faces_batch, resolve_detector
 from fer_lib.errors import DataError, FerError, ModelFileError
 from fer_lib.labels import EMOTIONS
 from fer_lib.preprocessing import MIN_FACE_SIDE, array_to_grayscale, open_image, to_face_array, to_grayscale
 
-ImageInput = Union[str, os.PathLike, np.ndarray, Image.Image]
+ImageInput = str | os.PathLike | np.ndarray | Image.Image
 
 DEFAULT_MODEL_PATH = paths.PRETRAINED_MODEL
 # An input this small and this square is taken to be a face crop already, like FER2013's.

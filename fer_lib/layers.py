@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib.augmentation import CROPS_PER_FACE
+from fer_lib.backend import keras
 
 EPSILON = 1e-7  # floor for probabilities before the log: a softmax output can underflow to 0
 

@@ -33,6 +33,7 @@ def opencv_has_gui() -> bool:
 def tk_available() -> bool:
     try:
         import tkinter  # noqa: F401
+
         from PIL import ImageTk  # noqa: F401
     except ImportError:
         return False

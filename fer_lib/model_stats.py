@@ -7,8 +7,9 @@ import statistics
 import time
 from pathlib import Path
 
-from fer_lib.backend import keras
 import numpy as np
+
+from fer_lib.backend import keras
 
 
 def count_macs(model: keras.Model) -> int:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-from fer_lib.backend import keras
 
 from fer_lib.artifacts import atomic_path
 from fer_lib.augmentation import AugmentConfig, augmentation_layers
+from fer_lib.backend import keras
 from fer_lib.errors import ModelFileError
-from fer_lib.layers import CropGroup, FusedBatchNormalization, with_fused_batch_norm
-from fer_lib.layers import PriorCorrection  # noqa: F401  registered, so models using it load
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
+from fer_lib.layers import (
+    CropGroup,
+    FusedBatchNormalization,
+    PriorCorrection,  # noqa: F401  registered, so models using it load
+    with_fused_batch_norm,
+)
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 # The zip member of a .keras file where `save_model` records the class list.

@@ -9,12 +9,11 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from fer_lib import paths
 from fer_lib.artifacts import write_json_atomic, write_text_atomic

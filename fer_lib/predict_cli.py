@@ -97,7 +97,7 @@ def run_predict(args) -> int:
     model = load_model_or_default(args.model, args.runtime)
     _say(f"{len(images)} image(s), {len(videos)} video(s); " + (f"faces from {args.boxes}" if boxes is not None else f"detector {detector}"))
     records = [_error_record(source, message) for source, message in problems]
-    for source, message in problems:
+    for _, message in problems:
         _say(message)
     records += _predict_images(images, model, detector, args, boxes)
     for path, stem in videos:

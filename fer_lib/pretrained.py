@@ -14,10 +14,10 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib import efficientnet_lite
+from fer_lib.backend import keras
 from fer_lib.errors import FerError, ModelFileError
 from fer_lib.paths import ASSETS_DIR
 from fer_lib.torch_checkpoint import load_state_dict

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer_lib.backend import keras
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from fer_lib.backend import keras
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS
 from fer_lib.layers import EPSILON, PriorCorrection

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_lib.backend import keras
 import numpy as np
 
-from fer_lib.augmentation import mixing_layer
 from fer_lib.artifacts import atomic_path, check_writable, copy_atomic, write_json_atomic, write_text_atomic
+from fer_lib.augmentation import mixing_layer
+from fer_lib.backend import keras
 from fer_lib.config import TrainConfig
 from fer_lib.data import FerDataset, Split, load_dataset, stratified_holdout
 from fer_lib.errors import FerError

@@ -11,7 +11,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from fer_lib.backend import keras
+from fer_lib.backend import keras  # before keras_tuner, which would start TensorFlow with its start-up chatter
+
+# isort: split
 import keras_tuner as kt
 import numpy as np
 
@@ -257,7 +259,8 @@ def best_hyperparameters(tuner: kt.Tuner) -> dict:
     """The best completed trial: its values (tuner bookkeeping dropped), score and id."""
     best = [t for t in tuner.oracle.get_best_trials(len(tuner.oracle.trials)) if t.score is not None]
     if not best:
-        raise RuntimeError(f"no trial of the search in {tuner.project_dir} completed; see the trial errors above, fix them and restart the search with tuner_overwrite (fer pipeline --tuner-overwrite)")
+        raise RuntimeError(f"no trial of the search in {tuner.project_dir} completed; see the trial errors above, fix them "
+                           "and restart the search with tuner_overwrite (fer pipeline --tuner-overwrite)")
     trial = best[0]
     values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
     return {"values": values, "val_accuracy": trial.score, "trial_id": trial.trial_id,

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-from fer_lib.backend import keras
 import numpy as np
 
 from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic
+from fer_lib.backend import keras
 from fer_lib.errors import DataError, FerError
 from fer_lib.inference import DecodedImage, classify_decoded
 from fer_lib.labels import EMOTIONS

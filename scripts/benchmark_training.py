@@ -57,9 +57,9 @@ def build(spec: str, seed: int):
 
 
 def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -> float:
-    import keras
-
     from dataclasses import replace
+
+    import keras
 
     from fer_lib.config import TrainConfig
     from fer_lib.labels import NUM_CLASSES

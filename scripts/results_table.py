@@ -837,7 +837,10 @@ def main(argv=None) -> int:
         meta = dict(control=args.control, findings=args.findings, conclusion=args.conclusion, packaged=args.packaged)
     if args.command == "record":
         benchmark = (Path(args.cpu_benchmark[0]), args.cpu_benchmark[1]) if args.cpu_benchmark else None
-        print(f"Wrote {record(args.run_dir, args.name, args.metrics, args.note, args.model_file, benchmark, preset=args.preset, init_from=args.init_from, teacher=args.teacher, from_record=args.from_record, after=args.after, label=args.label, **meta)}")
+        written = record(args.run_dir, args.name, args.metrics, args.note, args.model_file, benchmark, preset=args.preset,
+                         init_from=args.init_from, teacher=args.teacher, from_record=args.from_record, after=args.after,
+                         label=args.label, **meta)
+        print(f"Wrote {written}")
     elif args.command == "record-ensemble":
         print(f"Wrote {record_ensemble(args.model, args.members, args.name, args.metrics, args.note, args.member_records, args.after, args.label, **meta)}")
     elif args.command == "table":

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from conftest import kaggle_layout, make_image_folders, write_face
 from PIL import Image
 
-from conftest import kaggle_layout, make_image_folders, write_face
 from fer_lib import paths
 from fer_lib.data import demo_dataset, detect_format, load_dataset, load_eval_split, stratified_holdout
 from fer_lib.errors import DataError

@@ -15,8 +15,7 @@ from fer_lib.cli import main
 from fer_lib.data import load_dataset
 from fer_lib.ensemble import build_ensemble
 from fer_lib.errors import FerError, ModelFileError
-from fer_lib.export import (PARITY_SAME_CLASS, PARITY_TOLERANCE, OnnxClassifier, TfliteClassifier, check_request,
-                            export_model, inference_model, load_classifier)
+from fer_lib.export import PARITY_SAME_CLASS, PARITY_TOLERANCE, OnnxClassifier, TfliteClassifier, check_request, export_model, inference_model, load_classifier
 from fer_lib.labels import EMOTIONS
 from fer_lib.models import build_model, load_model, save_model
 from fer_lib.rebalance import with_prior_correction

@@ -10,12 +10,12 @@ import io
 
 import numpy as np
 import pytest
+from conftest import kaggle_layout, make_image_folders, png_claiming, write_face
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageFile
 
-from conftest import kaggle_layout, make_image_folders, png_claiming, write_face
 from fer_lib.data import load_dataset, stratified_holdout
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS

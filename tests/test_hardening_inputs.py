@@ -11,12 +11,12 @@ import json
 import cv2
 import pandas as pd
 import pytest
+from conftest import png_claiming
 from PIL import Image
 from skimage import data
-
-from conftest import png_claiming
-from fer_lib.cli import main
 from test_video import write_face_video
+
+from fer_lib.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import kaggle_layout, make_image_folders
+
 from fer_lib import models, training
 from fer_lib.artifacts import write_json_atomic
 from fer_lib.cli import main

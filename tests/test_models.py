@@ -114,7 +114,7 @@ def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path)
     np.testing.assert_allclose(loaded.predict(reframed, verbose=0), loaded.predict(batch, verbose=0), rtol=1e-5, atol=1e-6)
     # Ten-crop on it averages the five 40x40 crops and their mirrors.
     faces = batch[..., 0].astype(np.uint8)
-    crops = [faces[:, t:t + 40, l:l + 40] for t, l in [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]]
+    crops = [faces[:, top:top + 40, left:left + 40] for top, left in [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]]
     after_crop = loaded.layers[loaded.layers.index(loaded.get_layer("aug_crop")) + 1:]
     bare = keras.Sequential([keras.Input((40, 40, 1))] + after_crop)  # the same weights on 40x40 inputs in [0, 1]
     expected = np.mean([bare.predict(v[..., None].astype("float32") / 255.0, verbose=0)

@@ -125,3 +125,13 @@ def test_a_folder_without_faces_fails_in_one_line_before_a_run_folder_exists(tmp
         run_pipeline(PipelineConfig(data=str(empty), profile="full", out=str(out)), progress=lambda _: None)
     assert str(empty) in str(failure.value) and "\n" not in str(failure.value)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_notebooks_in_git_carry_no_outputs():
+    """Outputs belong in the reports, not in git (what nbstripout would enforce)."""
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    assert [n.stem for n in notebooks] == list(NOTEBOOKS)
+    for path in notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name}: a cell has outputs; clear them"

@@ -242,7 +242,6 @@ def test_mixed_batches_blend_faces_and_targets(kind):
     from fer_lib.augmentation import mixing_layer
     from fer_lib.training import MixedBatches
 
-    rng = np.random.default_rng(0)
     labels = np.arange(40) % 7
     # Each face a flat grey level unique to it, so a blend of two faces shows as new pixel values.
     images = np.repeat(np.linspace(0, 255, 40, dtype=np.float32)[:, None, None, None], 48, axis=1).repeat(48, axis=2)

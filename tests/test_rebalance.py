@@ -13,8 +13,7 @@ from fer_lib.errors import FerError
 from fer_lib.evaluation import predict_probabilities
 from fer_lib.layers import PriorCorrection
 from fer_lib.models import INPUT_SHAPE, build_model, load_model, save_model
-from fer_lib.rebalance import (choose_strength, corrected, prior_correction_of, rebalance_file, training_priors,
-                               with_prior_correction)
+from fer_lib.rebalance import choose_strength, corrected, prior_correction_of, rebalance_file, training_priors
 
 CENTRES = np.arange(1, 8) / 8.0  # class c's faces have mean brightness CENTRES[c] (0-1)
 PRIORS = np.array([0.14, 0.015, 0.14, 0.25, 0.17, 0.11, 0.175])  # FER2013-like: disgust rare, happy common

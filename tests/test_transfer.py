@@ -186,9 +186,9 @@ def test_a_missing_weights_package_names_the_extra(monkeypatch):
 
 @transfer_extra
 def test_a_checkpoint_with_other_names_or_shapes_is_refused(tmp_path, fake_torch):
+    from fer_lib import efficientnet_lite
     from fer_lib.models import build_model
     from fer_lib.pretrained import load_imagenet_weights, weights_path
-    from fer_lib import efficientnet_lite
 
     tensors = load_state_dict(weights_path("lite0"))
     model = build_model("efficientnet_lite", pretrained=False, image_size=32)

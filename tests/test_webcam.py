@@ -14,10 +14,10 @@ import time
 import cv2
 import numpy as np
 import pytest
+from test_video import write_face_video
 
 from fer_lib import live_window, video
 from fer_lib.errors import FerError
-from test_video import write_face_video
 
 
 @pytest.fixture(scope="module")
