@@ -596,7 +596,8 @@ def quick_start(facts: dict, records: dict[str, dict]) -> str:
         text += (f" With FER2013 the `full` profile's search took {full['search_minutes']} min and its training "
                  f"{full['training']['wall_seconds'] / 60:.0f} min on {short_hardware(full['training_hardware'])}, for "
                  f"{pct(full['test']['top1_accuracy'])} top-1 ([`{full['name']}`](docs/results/{full['name']}.json)).")
-    text += f" `make test` ran {tests['tests']} tests in about {tests['minutes']} minutes."
+    where = f" on {tests['hardware']}" if tests.get("hardware") else ""
+    text += f" `make test` ran {tests['tests']} tests in about {tests['minutes']} minutes{where}."
     return wrap(text)
 
 
