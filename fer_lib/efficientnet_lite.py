@@ -120,23 +120,24 @@ def classifier_head(x, variant_name: str, classes: int = 1000, seed: int | None 
     return dense(x), {dense.name: "_fc"}
 
 
-def keras_weights(layer, tensors: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
-    """The PyTorch tensors under `prefix`, in `layer`'s weight order and layout."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return [tensors[f"{prefix}.{name}"] for name in ("weight", "bias", "running_mean", "running_var")]
-    if isinstance(layer, keras.layers.DepthwiseConv2D):  # (channels, 1, kh, kw) -> (kh, kw, channels, 1)
-        return [tensors[f"{prefix}.weight"].transpose(2, 3, 0, 1)]
-    if isinstance(layer, keras.layers.Conv2D):  # (out, in, kh, kw) -> (kh, kw, in, out)
-        return [tensors[f"{prefix}.weight"].transpose(2, 3, 1, 0)]
-    if isinstance(layer, keras.layers.Dense):
-        return [tensors[f"{prefix}.weight"].T, tensors[f"{prefix}.bias"]]
-    raise TypeError(f"no PyTorch layout known for {type(layer).__name__}")
-
-
 def torch_tensor_names(layer, prefix: str) -> list[str]:
-    """The PyTorch tensor names that `keras_weights` reads for `layer`."""
+    """The PyTorch tensors under `prefix` that `layer` takes, in its weights' order."""
     if isinstance(layer, keras.layers.BatchNormalization):
         return [f"{prefix}.{name}" for name in ("weight", "bias", "running_mean", "running_var")]
     if isinstance(layer, keras.layers.Dense):
         return [f"{prefix}.weight", f"{prefix}.bias"]
-    return [f"{prefix}.weight"]
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+        return [f"{prefix}.weight"]
+    raise TypeError(f"no PyTorch layout known for {type(layer).__name__}")
+
+
+def keras_weights(layer, tensors: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    """The PyTorch tensors under `prefix`, in `layer`'s weight order and layout."""
+    values = [tensors[name] for name in torch_tensor_names(layer, prefix)]
+    if isinstance(layer, keras.layers.DepthwiseConv2D):  # (channels, 1, kh, kw) -> (kh, kw, channels, 1)
+        return [values[0].transpose(2, 3, 0, 1)]
+    if isinstance(layer, keras.layers.Conv2D):  # (out, in, kh, kw) -> (kh, kw, in, out)
+        return [values[0].transpose(2, 3, 1, 0)]
+    if isinstance(layer, keras.layers.Dense):
+        return [values[0].T, values[1]]
+    return values  # batch norm: gamma, beta, moving mean and variance, as Keras orders them
