@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean-venv
+.PHONY: run test test-fast lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# Every test but those marked slow (training runs, exports, the notebooks, subprocesses): under 2 minutes on 2 cores.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # pyflakes, bugbear, isort and pyupgrade over the code (pyproject.toml [tool.ruff]).
 lint: $(VENV)/.installed-dev

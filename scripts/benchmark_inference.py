@@ -27,9 +27,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_lib import detection  # noqa: E402
-from fer_lib.inference import classify_faces, load_model_or_default, predict_expression  # noqa: E402
-from fer_lib.video import process_video  # noqa: E402
+from fer_lib.inference import (  # noqa: E402
+    classify_faces,
+    detection,  # noqa: E402
+    load_model_or_default,
+    predict_expression,
+)
+from fer_lib.inference.video import process_video  # noqa: E402
 
 PHOTO_SIZE = (640, 480)
 NEGATIVES = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "coins", "brick", "grass", "gravel")
@@ -61,7 +65,7 @@ def interleaved_medians(runs: dict[str, callable], repeats: int) -> dict[str, fl
 
 def benchmark_runtimes(model: str | None, runtimes: list[str], repeats: int) -> dict[str, float]:
     """Median faces/s of the same model run by each runtime (keras, onnx, tflite), taking turns each repeat."""
-    from fer_lib.export import faces_per_second, load_classifier
+    from fer_lib.inference.export import faces_per_second, load_classifier
 
     classifiers = {runtime: load_classifier(model, runtime) for runtime in runtimes}
     rates: dict[str, list[float]] = {runtime: [] for runtime in runtimes}

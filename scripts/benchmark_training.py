@@ -45,9 +45,9 @@ def build(spec: str, seed: int):
     """The registered model or preset `spec` names (its options changed as the spec says), and its config."""
     from dataclasses import replace
 
-    from fer_lib.config import TrainConfig
-    from fer_lib.models import MODEL_BUILDERS, build_model
-    from fer_lib.presets import preset_config
+    from fer_lib.models.registry import MODEL_BUILDERS, build_model
+    from fer_lib.training.config import TrainConfig
+    from fer_lib.training.presets import preset_config
 
     name, overrides = parse_name(spec)
     config = TrainConfig(model=name) if name in MODEL_BUILDERS else preset_config(name)
@@ -61,10 +61,13 @@ def measure(name: str, precision: str, train, val, batch_size: int, seed: int) -
 
     import keras
 
-    from fer_lib.config import TrainConfig
+    from fer_lib.data.preprocessing import as_model_input
     from fer_lib.labels import NUM_CLASSES
-    from fer_lib.precision import set_precision
-    from fer_lib.training import ThroughputMeter, as_model_input, compile_for_training, targets_and_weights
+    from fer_lib.training.callbacks import ThroughputMeter
+    from fer_lib.training.config import TrainConfig
+    from fer_lib.training.precision import set_precision
+    from fer_lib.training.recipe import compile_for_training
+    from fer_lib.training.targets import targets_and_weights
 
     keras.utils.set_random_seed(seed)
     set_precision(precision)
@@ -96,18 +99,17 @@ def main(argv=None) -> int:
     import_backend_quietly()
     import keras
 
-    from fer_lib.models import MODEL_BUILDERS
-    from fer_lib.presets import PRESETS
+    from fer_lib.models.registry import MODEL_BUILDERS
+    from fer_lib.training.presets import PRESETS
 
     known = list(dict.fromkeys([*MODEL_BUILDERS, *PRESETS]))
     unknown = [name for name in args.models if parse_name(name)[0] not in known]
     if unknown:
         parser.error(f"unknown model or preset {', '.join(unknown)}; choose from {', '.join(known)}")
 
-    from fer_lib.data import Split, load_dataset, resolve_data_or_demo
-    from fer_lib.model_stats import cpu_description
-    from fer_lib.precision import cpu_supports_bf16
-    from fer_lib.training import subset
+    from fer_lib.data.dataset import Split, load_dataset, resolve_data_or_demo, subset
+    from fer_lib.models.stats import cpu_description
+    from fer_lib.training.precision import cpu_supports_bf16
 
     data, synthetic = resolve_data_or_demo(args.data)
     dataset = load_dataset(data)

@@ -43,7 +43,7 @@ RETURN_BYTES = 60 * 2**20  # of its 64 MiB, leaving room for the manifest and th
 
 
 def pack(data: str, out: str) -> None:
-    from fer_lib.data import load_dataset
+    from fer_lib.data.dataset import load_dataset
 
     dataset = load_dataset(data)
     # The GPU machine carves its own validation split from these, so send both.
@@ -71,7 +71,7 @@ def unpack(packed: str, out: str) -> None:
 
 
 def _is_run(folder: Path) -> bool:
-    from fer_lib.training import CONFIG_FILE, MODEL_FILE, RESUME_DIR
+    from fer_lib.training.run_folder import CONFIG_FILE, MODEL_FILE, RESUME_DIR
 
     return any((folder / name).exists() for name in (MODEL_FILE, RESUME_DIR, CONFIG_FILE))
 
@@ -81,7 +81,7 @@ def _copy_run(run_dir: Path, staging: Path, one_of_several: bool = False) -> str
 
     A run alone with no finished epoch is an error; one of several travels as failed, with its log.
     """
-    from fer_lib.training import MODEL_FILE, RESUME_DIR, STATE_FILE
+    from fer_lib.training.run_folder import MODEL_FILE, RESUME_DIR, STATE_FILE
 
     for source in sorted(run_dir.rglob("*")):
         relative = source.relative_to(run_dir)
@@ -105,7 +105,7 @@ def _size(folder: Path) -> int:
 
 def _leave_checkpoint_behind(run_dir: Path, staging: Path, total: int, limit: int) -> None:
     """Keep a stopped run's best model and history, not the weights it would resume from."""
-    from fer_lib.training import RESUME_DIR, STATE_FILE
+    from fer_lib.training.run_folder import RESUME_DIR, STATE_FILE
 
     resume = staging / RESUME_DIR
     # The epoch's weights keep the optimizer's state for a faithful resume; too big, they stay behind.

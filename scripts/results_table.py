@@ -102,7 +102,7 @@ PROTOCOL = (
 )
 
 NAMING = (
-    "Run names follow one scheme, computed from the record (`tests/test_results_table.py` checks it): "
+    "Run names follow one scheme, computed from the record (`tests/scripts/test_results_table.py` checks it): "
     "`[gpu_]<start>[_e<epochs>][_s<seed>][_<change>...][_<label>][_<step>...]`. `<start>` is the preset of a run "
     "trained from scratch, or `<record>_ft<N>` for N epochs fine-tuned from a recorded model (`--init-from`). "
     "`_e<N>` and `_s<N>` appear when a from-scratch run's epochs or seed differ from the preset's (seed 1234). The "
@@ -221,8 +221,8 @@ def _entry(model_file: Path, model_name: str, config: dict, training: dict, hard
     from fer_lib.backend import import_backend_quietly
 
     import_backend_quietly()
-    from fer_lib.model_stats import count_macs, cpu_description, inference_images_per_second
     from fer_lib.models import load_model
+    from fer_lib.models.stats import count_macs, cpu_description, inference_images_per_second
 
     metrics = json.loads(Path(metrics_file).read_text())
     tta_file, flip_file = Path(metrics_file).with_name("metrics_tta.json"), Path(metrics_file).with_name("metrics_flip.json")
@@ -296,9 +296,9 @@ def overrides(config: dict, preset: str, epochs_run: int | None = None) -> dict:
     Augmentation differences are named per field (`augment.zoom`). An early-stopping patience that
     differs from the preset's is left out when the run trained all its epochs (`epochs_run`): it stopped nothing.
     """
-    from fer_lib.augmentation import AugmentConfig
-    from fer_lib.config import TrainConfig
-    from fer_lib.presets import preset_config
+    from fer_lib.models.augmentation import AugmentConfig
+    from fer_lib.training.config import TrainConfig
+    from fer_lib.training.presets import preset_config
 
     defaults = json.loads(json.dumps(TrainConfig().to_dict()))  # what older configs, lacking a key, ran with
     base = json.loads(json.dumps(preset_config(preset).to_dict()))

@@ -42,7 +42,7 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory):
     """An untrained seed_cnn saved as .keras: for tests where the weights do not matter."""
-    from fer_lib.models import build_model
+    from fer_lib.models.registry import build_model
 
     path = tmp_path_factory.mktemp("model") / "seed_cnn.keras"
     build_model("seed_cnn", seed=0).save(path)
@@ -52,7 +52,7 @@ def model_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """A small generated dataset in the Kaggle layout, shared read-only by tests."""
-    from fer_lib.synthetic import generate_dataset
+    from fer_lib.data.synthetic import generate_dataset
 
     return generate_dataset(tmp_path_factory.mktemp("synthetic") / "fer", train_per_class=40, test_per_class=10, seed=7)
 

@@ -10,17 +10,17 @@ import os
 import sys
 from pathlib import Path
 
-from fer_lib.arguments import positive_float, positive_int
-from fer_lib.predict_cli import add_predict_parser, run_predict
+from fer_lib.cli.arguments import positive_float, positive_int
+from fer_lib.cli.predict import add_predict_parser, run_predict
 
 DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_lib.augmentation import MIXINGS
-    from fer_lib.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
-    from fer_lib.precision import PRECISIONS
-    from fer_lib.presets import preset_names
+    from fer_lib.models.augmentation import MIXINGS
+    from fer_lib.training.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
+    from fer_lib.training.precision import PRECISIONS
+    from fer_lib.training.presets import preset_names
 
     parser = argparse.ArgumentParser(prog="fer", description="Facial expression recognition on FER2013-style data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_pipeline(args) -> int:
     from fer_lib import paths
-    from fer_lib.pipeline import PipelineConfig, run_pipeline
+    from fer_lib.reporting.pipeline import PipelineConfig, run_pipeline
 
     config = PipelineConfig(data=args.data, profile=args.profile, out=args.out or str(paths.REPORTS_DIR),
                             with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
@@ -194,9 +194,10 @@ def _cmd_pipeline(args) -> int:
 
 
 def _cmd_tune(args) -> int:
-    from fer_lib import paths, tuning
-    from fer_lib.data import resolve_data_or_demo
-    from fer_lib.distributed_search import SearchSettings, run_distributed_search, trials_run_by
+    from fer_lib import paths
+    from fer_lib.data.dataset import resolve_data_or_demo
+    from fer_lib.training import tuning
+    from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 
     data, synthetic = resolve_data_or_demo(args.data)
     if synthetic:
@@ -233,13 +234,14 @@ RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "o
 
 def _cmd_train(args) -> int:
     from fer_lib import paths
-    from fer_lib.config import TrainConfig
-    from fer_lib.data import load_dataset, resolve_data_or_demo
+    from fer_lib.data.dataset import load_dataset, resolve_data_or_demo
     from fer_lib.errors import DataError, FerError
-    from fer_lib.evaluation import compares_with_original, evaluate_model, format_metrics, write_metrics
-    from fer_lib.models import load_model
-    from fer_lib.presets import get_preset, preset_config
-    from fer_lib.training import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, read_resume_state, train
+    from fer_lib.evaluation.metrics import compares_with_original, evaluate_model, format_metrics, write_metrics
+    from fer_lib.models.saving import load_model
+    from fer_lib.training.config import TrainConfig
+    from fer_lib.training.presets import get_preset, preset_config
+    from fer_lib.training.run_folder import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, read_resume_state
+    from fer_lib.training.trainer import train
 
     if args.preset and args.model:
         raise FerError("--preset already names the model; pass either --preset or --model")
@@ -330,10 +332,10 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from fer_lib import paths
-    from fer_lib.data import load_eval_split
+    from fer_lib.data.dataset import load_eval_split
     from fer_lib.errors import DataError
-    from fer_lib.evaluation import evaluate_model, format_metrics, write_metrics
-    from fer_lib.models import load_model
+    from fer_lib.evaluation.metrics import evaluate_model, format_metrics, write_metrics
+    from fer_lib.models.saving import load_model
 
     data_path = paths.resolve_data_dir(args.data)
     if data_path is None:
@@ -354,9 +356,9 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ensemble(args) -> int:
-    from fer_lib.ensemble import ensemble_files
-    from fer_lib.model_stats import count_macs
-    from fer_lib.models import load_model
+    from fer_lib.models.ensemble import ensemble_files
+    from fer_lib.models.saving import load_model
+    from fer_lib.models.stats import count_macs
 
     path = ensemble_files(args.models, args.out, overwrite=args.overwrite)
     model = load_model(path)
@@ -368,10 +370,10 @@ def _cmd_ensemble(args) -> int:
 def _validation_data(args, model_path: Path, fitted: str):
     """The dataset whose validation split `fitted` (what is chosen on it) is fitted on: the model's own run's split."""
     from fer_lib import paths
-    from fer_lib.config import TrainConfig
-    from fer_lib.data import load_dataset
+    from fer_lib.data.dataset import load_dataset
     from fer_lib.errors import DataError
-    from fer_lib.training import CONFIG_FILE, MODEL_FILE
+    from fer_lib.training.config import TrainConfig
+    from fer_lib.training.run_folder import CONFIG_FILE, MODEL_FILE
 
     # The validation split must be the one the model was not trained on: the run's own, when its config is there.
     # A run folder's config.json describes its model.keras only (not model.previous.keras or a copy).
@@ -396,7 +398,7 @@ def _validation_data(args, model_path: Path, fitted: str):
 
 
 def _cmd_rebalance(args) -> int:
-    from fer_lib.rebalance import rebalance_file
+    from fer_lib.evaluation.rebalance import rebalance_file
 
     model_path = Path(args.model)
     out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_rebalanced.keras")
@@ -413,7 +415,7 @@ def _cmd_rebalance(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
-    from fer_lib.calibration import calibrate_file
+    from fer_lib.evaluation.calibration import calibrate_file
 
     model_path = Path(args.model)
     out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_calibrated.keras")
@@ -427,7 +429,7 @@ def _cmd_calibrate(args) -> int:
 def _cmd_presets(args) -> int:
     import json
 
-    from fer_lib.presets import PRESETS, preset_config
+    from fer_lib.training.presets import PRESETS, preset_config
 
     if args.name:
         print(json.dumps(preset_config(args.name).to_dict(), indent=2))
@@ -440,9 +442,9 @@ def _cmd_presets(args) -> int:
 
 def _cmd_export(args) -> int:
     from fer_lib import paths
-    from fer_lib.data import load_dataset
-    from fer_lib.export import check_request, export_model
-    from fer_lib.models import load_model
+    from fer_lib.data.dataset import load_dataset
+    from fer_lib.inference.export import check_request, export_model
+    from fer_lib.models.saving import load_model
 
     fmt, out, quantize = check_request(args.export_format, args.out, args.quantize, args.overwrite)  # before any loading
     model_path = Path(args.model) if args.model else paths.PRETRAINED_MODEL

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from fer_lib.arguments import positive_float, positive_int
+from fer_lib.cli.arguments import positive_float, positive_int
 from fer_lib.labels import EMOTIONS
 
 CSV_FIELDS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *EMOTIONS, "error"]
@@ -31,7 +31,7 @@ def _camera_index(text: str) -> int:
 
 def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `predict` command to the `fer` argparse subparsers."""
-    from fer_lib.detection import DETECTORS
+    from fer_lib.inference.detection import DETECTORS
 
     predict = subparsers.add_parser(
         "predict", help="emotions of the faces in photos, folders, videos or a webcam",
@@ -66,9 +66,9 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_predict(args) -> int:
     """Run `fer predict`; FerError for mistakes that stop everything, exit status otherwise."""
-    from fer_lib.detection import resolve_detector
     from fer_lib.errors import FerError
-    from fer_lib.inference import load_model_or_default
+    from fer_lib.inference.detection import resolve_detector
+    from fer_lib.inference.photos import load_model_or_default
 
     if args.webcam is None and not args.paths:
         raise FerError("nothing to do: give image, folder or video paths, or --webcam")
@@ -78,7 +78,7 @@ def run_predict(args) -> int:
         raise FerError("--boxes gives faces in photos, not in the --webcam stream; leave it out")
     detector = resolve_detector(args.detector) if not getattr(args, "boxes", None) else None
     if args.webcam is not None:
-        from fer_lib.video import open_camera, run_webcam
+        from fer_lib.inference.video import open_camera, run_webcam
 
         open_camera(args.webcam).release()  # say "no camera" before loading the model
         model = load_model_or_default(args.model, args.runtime)
@@ -124,8 +124,8 @@ def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[tupl
     Files in folders with other extensions are skipped silently; a file named explicitly
     with an unknown extension is reported.
     """
-    from fer_lib.preprocessing import IMAGE_EXTENSIONS
-    from fer_lib.video import VIDEO_EXTENSIONS
+    from fer_lib.data.preprocessing import IMAGE_EXTENSIONS
+    from fer_lib.inference.video import VIDEO_EXTENSIONS
 
     images, videos, problems, stems = [], [], [], set()
 
@@ -219,7 +219,7 @@ def _error_record(source: str, message: str) -> dict:
 def _predict_images(images: list[tuple[Path, str]], model, detector: str | None, args, boxes: list | None = None) -> list[dict]:
     from tqdm import tqdm
 
-    from fer_lib.inference import IMAGES_PER_CHUNK, classify_images
+    from fer_lib.inference.photos import IMAGES_PER_CHUNK, classify_images
 
     records = []
     with tqdm(total=len(images), desc="images", unit="image", file=sys.stderr, disable=args.quiet or len(images) < 2,
@@ -250,8 +250,8 @@ def _write_annotated_image(path: Path, stem: str, faces: list[dict], folder: Pat
     from PIL import Image
 
     from fer_lib.artifacts import atomic_path
-    from fer_lib.preprocessing import open_image
-    from fer_lib.video import draw_faces
+    from fer_lib.data.preprocessing import open_image
+    from fer_lib.inference.video import draw_faces
 
     image = open_image(path)  # upright, so the boxes line up
     rgb = np.asarray(image.convert("RGB"))
@@ -261,7 +261,7 @@ def _write_annotated_image(path: Path, stem: str, faces: list[dict], folder: Pat
 
 def _predict_video(path: Path, stem: str, model, detector: str, args) -> list[dict]:
     from fer_lib.errors import DataError
-    from fer_lib.video import process_video
+    from fer_lib.inference.video import process_video
 
     try:
         result = process_video(path, model, detector, every=args.every, out_dir=args.out, annotate_dir=args.annotate,

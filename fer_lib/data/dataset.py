@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib import paths
+from fer_lib.data.preprocessing import IMAGE_EXTENSIONS, MIN_FACE_SIDE, load_face_file
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, IMAGE_SIZE
-from fer_lib.preprocessing import IMAGE_EXTENSIONS, MIN_FACE_SIDE, load_face_file
 
 CACHE_VERSION = 2  # 2: images under MIN_FACE_SIDE skipped, skip reasons by category
 SPLIT_NAMES = ("train", "val", "test")
@@ -530,6 +530,18 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
     return mask
 
 
+def subset(split: Split, max_images: int | None, seed: int) -> Split:
+    """A stratified subset of about `max_images` images (all of them when None or larger).
+
+    Each class keeps its share, rounded, and at least one image, so the size can differ from
+    `max_images` by up to one image per class.
+    """
+    if max_images is None or max_images >= len(split):
+        return split
+    mask = stratified_holdout(split.labels, max_images / len(split), seed)
+    return Split(split.name, split.images[mask], split.labels[mask])
+
+
 def _apply_protocol(records: _Records, data_format: str, val_fraction: float, seed: int) -> tuple[dict, str]:
     usage, folder = records.usage, records.folder
     usage_known = bool(np.all(usage != USAGE_UNKNOWN))
@@ -580,7 +592,7 @@ def load_dataset(
     With `require_test=False` a train/ folder without test/ loads with an empty test split
     (training elsewhere, e.g. on a GPU machine that was sent only the training images).
     """
-    from fer_lib.synthetic import is_synthetic_dataset
+    from fer_lib.data.synthetic import is_synthetic_dataset
 
     if not 0.0 <= val_fraction < 0.5:
         raise DataError(f"val_fraction {val_fraction} is out of range; use a value in [0, 0.5), e.g. 0.1 (0: no validation)")
@@ -627,7 +639,7 @@ def load_eval_split(path: str | os.PathLike, split: str = "test", **kwargs) -> E
 
     For a single split folder every image in it is evaluated.
     """
-    from fer_lib.synthetic import is_synthetic_dataset
+    from fer_lib.data.synthetic import is_synthetic_dataset
 
     path = Path(path).expanduser()
     if detect_format(path) == "split-folder":
@@ -660,7 +672,7 @@ def resolve_data_or_demo(explicit: str | os.PathLike | None = None) -> tuple[Pat
 
 def demo_dataset() -> Path:
     """data/demo: generated faces, written on first use and reused afterwards."""
-    from fer_lib.synthetic import generate_dataset, is_complete_synthetic_dataset
+    from fer_lib.data.synthetic import generate_dataset, is_complete_synthetic_dataset
 
     root = paths.DEMO_DATA_DIR
     # Demo faces written with other sizes (an earlier version) serve a demo just as well.

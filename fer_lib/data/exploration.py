@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from fer_lib.data import SPLIT_NAMES, FerDataset, Split
+from fer_lib.data.dataset import SPLIT_NAMES, FerDataset, Split
 from fer_lib.labels import EMOTIONS
 
 BLANK_STD = 1.0  # every pixel the same, give or take JPEG noise

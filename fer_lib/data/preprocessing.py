@@ -62,6 +62,11 @@ def to_face_array(image: Image.Image | np.ndarray, size: int = IMAGE_SIZE) -> np
     return np.asarray(resized, dtype=np.uint8)
 
 
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """(N, 48, 48) uint8 to the (N, 48, 48, 1) float32 batch every model takes."""
+    return images[..., None].astype(np.float32)
+
+
 def array_to_grayscale(array: np.ndarray) -> np.ndarray:
     """Grayscale uint8 from an HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA) array of any numeric dtype.
 

@@ -18,9 +18,9 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from fer_lib.errors import FerError
-from fer_lib.layers import EPSILON
-from fer_lib.models import load_model, save_model
-from fer_lib.rebalance import check_derived_model_path, corrected, prior_correction_of, uncorrected_model, with_prior_correction
+from fer_lib.evaluation.rebalance import check_derived_model_path, corrected, prior_correction_of, uncorrected_model, with_prior_correction
+from fer_lib.models.layers import EPSILON
+from fer_lib.models.saving import load_model, save_model
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 
@@ -62,7 +62,8 @@ def fit_temperature(view_probabilities: list[np.ndarray], labels: np.ndarray, pr
 def calibrate_file(model_path: str | Path, dataset, out: str | Path, *, tta: str = "none", batch_size: int = 256,
                    overwrite: bool = False) -> tuple[Path, Calibration]:
     """Fit a temperature on `dataset`'s validation split and save the model with it to `out`."""
-    from fer_lib.evaluation import expected_calibration_error, predict_views
+    from fer_lib.evaluation.metrics import expected_calibration_error
+    from fer_lib.evaluation.prediction import predict_views
 
     model_path, out = Path(model_path), Path(out)
     check_derived_model_path(model_path, out, overwrite, "calibrated")

@@ -17,9 +17,9 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from fer_lib.backend import keras
 from fer_lib.errors import FerError
-from fer_lib.labels import EMOTIONS
-from fer_lib.layers import EPSILON, PriorCorrection
-from fer_lib.models import INPUT_SHAPE, load_model, save_model
+from fer_lib.labels import EMOTIONS, INPUT_SHAPE
+from fer_lib.models.layers import EPSILON, PriorCorrection
+from fer_lib.models.saving import load_model, save_model
 
 STRENGTHS = tuple(np.round(np.arange(0.0, 1.0001, 0.05), 2).tolist())  # the grid searched on validation
 
@@ -116,7 +116,7 @@ def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength
 
     Returns (None, result) without writing anything when no strength above 0 improves validation macro-F1.
     """
-    from fer_lib.evaluation import predict_views
+    from fer_lib.evaluation.prediction import predict_views
 
     model_path, out = Path(model_path), Path(out)
     check_derived_model_path(model_path, out, overwrite, "rebalanced")

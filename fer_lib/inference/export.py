@@ -139,7 +139,7 @@ def inference_model(model):
     CropGroup are identity and TrainingCrop takes the central crop.
     """
     from fer_lib.backend import keras
-    from fer_lib.models import INPUT_SHAPE
+    from fer_lib.labels import INPUT_SHAPE
 
     def clone(layer):
         config = layer.get_config()
@@ -172,7 +172,7 @@ def _is_float_policy(layer) -> bool:
 
 def served_precision(model) -> str | None:
     """The precision policies other than float32 that `model`'s layers compute in (e.g. 'mixed_bfloat16'), or None."""
-    from fer_lib.model_stats import leaf_layers
+    from fer_lib.models.stats import leaf_layers
 
     names = {_policy_name(layer) for layer in leaf_layers(model)} - {"float32"}
     return ", ".join(sorted(names)) or None
@@ -426,7 +426,7 @@ def load_classifier(model=None, runtime: str = "keras", threads: int | None = No
         return CLASSIFIERS[runtime](_export_model_object(model, runtime), threads=threads)
     path = Path(model).expanduser() if model is not None else paths.PRETRAINED_MODEL
     if runtime == "keras":
-        from fer_lib.models import load_model
+        from fer_lib.models.saving import load_model
 
         return load_model(path)
     if path.suffix.lower() == SUFFIXES[runtime]:
@@ -441,7 +441,7 @@ def exported_copy(path: str | os.PathLike, fmt: str) -> Path:
     """`path` (a .keras file) exported to `fmt` in the cache folder, once per file content."""
     import hashlib
 
-    from fer_lib import __version__
+    from fer_lib.version import __version__
 
     path = Path(path)
     if not path.is_file():
@@ -527,7 +527,7 @@ def parity_faces(dataset=None, count: int = PARITY_FACES, seed: int = 0) -> tupl
                 names.append(f"{wanted} {split.name}")
         what = f"{names[0].split(' ', 1)[1]} faces" if len(names) == 1 else f"faces ({', '.join(names)})"
         return np.concatenate(parts), f"{what} of {dataset.source}"
-    from fer_lib.synthetic import render_face
+    from fer_lib.data.synthetic import render_face
 
     faces = np.stack([render_face(EMOTIONS[i % len(EMOTIONS)], rng) for i in range(count)])
     return faces, "generated faces (no dataset; pass --data for real ones)"
@@ -604,7 +604,7 @@ def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = 
     _check_backend()
     from fer_lib.artifacts import atomic_path
     from fer_lib.backend import keras
-    from fer_lib.models import load_model
+    from fer_lib.models.saving import load_model
 
     if isinstance(model, keras.Model):
         loaded, source = model, source or model.name
@@ -638,7 +638,7 @@ def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = 
 
 def faces_per_second(classifier, batch_size: int = PREDICT_BATCH_SIZE, batches: int = 8, repeats: int = 3) -> float:
     """Median faces classified per second by a keras.Model or an exported classifier, in batches, after a warm-up."""
-    from fer_lib.model_stats import inference_images_per_second
+    from fer_lib.models.stats import inference_images_per_second
 
     return inference_images_per_second(classifier, batch_size=batch_size, batches=batches, repeats=repeats)
 

@@ -22,10 +22,10 @@ from PIL import Image, ImageOps
 
 from fer_lib import paths
 from fer_lib.backend import keras
-from fer_lib.detection import Box, clip_box, crop_face, detect_faces_batch, resolve_detector
+from fer_lib.data.preprocessing import MIN_FACE_SIDE, array_to_grayscale, open_image, to_face_array, to_grayscale
 from fer_lib.errors import DataError, FerError, ModelFileError
+from fer_lib.inference.detection import Box, clip_box, crop_face, detect_faces_batch, resolve_detector
 from fer_lib.labels import EMOTIONS
-from fer_lib.preprocessing import MIN_FACE_SIDE, array_to_grayscale, open_image, to_face_array, to_grayscale
 
 ImageInput = str | os.PathLike | np.ndarray | Image.Image
 
@@ -66,7 +66,7 @@ def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, 
     """`model` itself, the .keras file it names, or the packaged pretrained model; with `runtime`
     "onnx" or "tflite", that model (or the .onnx/.tflite file `model` names) run by onnxruntime or
     TFLite (`fer_lib.export.load_classifier`, which exports a .keras model once and checks it)."""
-    from fer_lib.export import ExportedClassifier
+    from fer_lib.inference.export import ExportedClassifier
 
     if isinstance(model, ExportedClassifier):
         return model
@@ -88,7 +88,7 @@ def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, 
 
 
 def _cached_classifier(model, runtime: str):
-    from fer_lib.export import load_classifier
+    from fer_lib.inference.export import load_classifier
 
     if isinstance(model, keras.Model):
         return load_classifier(model, runtime)
@@ -98,7 +98,7 @@ def _cached_classifier(model, runtime: str):
 
 @lru_cache(maxsize=2)
 def _cached_exported(path: str, modified_ns: int, runtime: str):
-    from fer_lib.export import load_classifier
+    from fer_lib.inference.export import load_classifier
 
     return load_classifier(path, runtime)
 
@@ -106,7 +106,7 @@ def _cached_exported(path: str, modified_ns: int, runtime: str):
 @lru_cache(maxsize=2)
 def _cached_model(path: str, modified_ns: int) -> keras.Model:
     # Keyed on the modification time so a retrained file is picked up.
-    from fer_lib.models import load_model
+    from fer_lib.models.saving import load_model
 
     return load_model(path)
 
@@ -174,7 +174,7 @@ def face_input(gray: np.ndarray, box: Box) -> np.ndarray:
 
 def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
     """Probabilities (N, 7) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE faces."""
-    from fer_lib.training import as_model_input
+    from fer_lib.data.preprocessing import as_model_input
 
     if len(faces) == 0:
         return np.zeros((0, len(EMOTIONS)), np.float32)

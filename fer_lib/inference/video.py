@@ -25,10 +25,10 @@ import numpy as np
 
 from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic
 from fer_lib.backend import keras
+from fer_lib.data.preprocessing import array_to_grayscale
 from fer_lib.errors import DataError, FerError
-from fer_lib.inference import DecodedImage, classify_decoded
+from fer_lib.inference.photos import DecodedImage, classify_decoded
 from fer_lib.labels import EMOTIONS
-from fer_lib.preprocessing import array_to_grayscale
 
 # FFmpeg prints several lines of decoder errors for a damaged file; we report it in one.
 # Read when OpenCV first opens a video; set OPENCV_FFMPEG_LOGLEVEL yourself to see them.
@@ -292,7 +292,7 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
     also recorded to RECORD_DIR/webcam.annotated.mp4 (webcam-2... when that exists), which is the
     only output where no window can be opened. Returns the number of frames shown or recorded.
     """
-    from fer_lib import live_window
+    from fer_lib.inference import live_window
 
     capture = open_camera(index)
     backend = live_window.window_backend()

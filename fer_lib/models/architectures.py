@@ -1,54 +1,16 @@
-"""Model builders, by name, and safe loading of saved models.
+"""The model architectures: the original seed CNN and its plain-CNN family, fer_cnn, EfficientNet-Lite.
 
 Every model takes raw 48x48x1 pixels (0-255) and outputs 7 softmax probabilities in
-EMOTIONS order; scaling and augmentation layers live inside it.
+EMOTIONS order; scaling and augmentation layers live inside it. `fer_lib.models.registry`
+names them for configs, presets and the command line.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import zipfile
-from collections.abc import Callable
-from pathlib import Path
-
-from fer_lib.artifacts import atomic_path
-from fer_lib.augmentation import AugmentConfig, augmentation_layers
 from fer_lib.backend import keras
-from fer_lib.errors import ModelFileError
-from fer_lib.labels import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
-from fer_lib.layers import (
-    CropGroup,
-    FusedBatchNormalization,
-    PriorCorrection,  # noqa: F401  registered, so models using it load
-    with_fused_batch_norm,
-)
-
-INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
-# The zip member of a .keras file where `save_model` records the class list.
-METADATA_MEMBER = "fer_lib.json"
-MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {}
-
-
-def register_model(name: str):
-    """Decorator adding a builder to the registry under `name`."""
-
-    def add(builder):
-        MODEL_BUILDERS[name] = builder
-        return builder
-
-    return add
-
-
-def model_names() -> list[str]:
-    return sorted(MODEL_BUILDERS)
-
-
-def build_model(name: str, augment: AugmentConfig | None = None, seed: int | None = None, **options) -> keras.Model:
-    """Build the registered model `name`; `augment` overrides its default augmentation."""
-    if name not in MODEL_BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
-    return MODEL_BUILDERS[name](augment=augment, seed=seed, **options)
+from fer_lib.labels import INPUT_SHAPE, NUM_CLASSES
+from fer_lib.models.augmentation import AugmentConfig, augmentation_layers
+from fer_lib.models.layers import CropGroup, FusedBatchNormalization
 
 
 def _inputs_and_augmentation(augment: AugmentConfig, seed: int | None):
@@ -66,7 +28,6 @@ def _softmax_head(x, augment: AugmentConfig, name: str = "emotion"):
     return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
 
 
-@register_model("cnn")
 def build_cnn(
     conv_filters=(75, 125, 256),
     dense_units=(260, 128, 64, 32),
@@ -96,7 +57,6 @@ def build_cnn(
     return keras.Model(inputs, _softmax_head(x, augment), name=name)
 
 
-@register_model("seed_cnn")
 def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None) -> keras.Model:
     """The original project's CNN: conv 75/125/256 each with max pooling, dense 260/128/64/32."""
     return build_cnn((75, 125, 256), (260, 128, 64, 32), augment=augment, seed=seed, name="seed_cnn")
@@ -105,7 +65,6 @@ def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None
 FER_CNN_HEADS = ("average", "flatten")
 
 
-@register_model("fer_cnn")
 def build_fer_cnn(
     widths=(32, 64, 128, 256),
     dense_units: int = 256,
@@ -151,7 +110,6 @@ def build_fer_cnn(
     return keras.Model(inputs, _softmax_head(x, augment), name="fer_cnn")
 
 
-@register_model("efficientnet_lite")
 def build_efficientnet_lite(
     backbone: str = "lite0",
     image_size: int = 96,
@@ -161,15 +119,15 @@ def build_efficientnet_lite(
     augment: AugmentConfig | None = None,
     seed: int | None = None,
 ) -> keras.Model:
-    """EfficientNet-Lite0/1/2 from ImageNet weights (fer_lib.pretrained), fine-tuned on faces.
+    """EfficientNet-Lite0/1/2 from ImageNet weights (fer_lib.models.pretrained), fine-tuned on faces.
 
     The 48x48 grayscale face (or its crop) is upscaled to `image_size` pixels and fed as three
     equal channels; compute grows with the square of `image_size`. `frozen_blocks` keeps the
     stem and the first N of the backbone's 16 blocks at their ImageNet weights (no gradients
     there: faster steps, features kept). `pretrained` False starts from random weights.
     """
-    from fer_lib import efficientnet_lite
-    from fer_lib.pretrained import backbone_name, load_imagenet_weights, weights_path
+    from fer_lib.models import efficientnet_lite
+    from fer_lib.models.pretrained import backbone_name, load_imagenet_weights, weights_path
 
     short = backbone_name(backbone)
     blocks = len(efficientnet_lite.block_args(efficientnet_lite.VARIANTS[short]))
@@ -195,90 +153,3 @@ def build_efficientnet_lite(
         if int(frozen_blocks) > 0 and layer.name.startswith(frozen):
             layer.trainable = False
     return model
-
-
-def save_model(model: keras.Model, path: str | Path, classes=EMOTIONS) -> Path:
-    """Save `model` as a .keras file atomically, recording its class list inside the archive.
-
-    The list travels with the file (an extra `fer_lib.json` member of the zip, which Keras
-    ignores), so a copied or renamed model still says which classes it predicts. A compiled
-    model is saved without its optimizer's state.
-    """
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: models are saved as .keras files; give a path ending in .keras")
-    with atomic_path(path) as temporary:
-        model.save(temporary)
-        if getattr(model, "optimizer", None) is not None:
-            # Keras 3 has no include_optimizer, and Adam's moments are two thirds of the file;
-            # nothing resumes from a .keras file (resuming reads .resume/'s weights), so re-save
-            # it uncompiled.
-            keras.models.load_model(temporary, compile=False, safe_mode=True).save(temporary)
-        with zipfile.ZipFile(temporary, "a") as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps({"classes": list(classes), "input_shape": list(INPUT_SHAPE)}))
-    return path
-
-
-def read_model_classes(path: str | Path) -> list[str] | None:
-    """The class list recorded in a .keras file by `save_model`, or None when it has none."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if METADATA_MEMBER not in archive.namelist():
-                return None
-            classes = json.loads(archive.read(METADATA_MEMBER)).get("classes")
-    except (OSError, ValueError, zipfile.BadZipFile, AttributeError):
-        return None
-    return [str(c) for c in classes] if isinstance(classes, list) else None
-
-
-def load_model(path: str | Path, classes=EMOTIONS) -> keras.Model:
-    """Load a saved `.keras` model with Keras' safe mode on; user errors become ModelFileError.
-
-    A model whose recorded class list differs from `classes` (names or order) is refused;
-    a model without a record (saved by plain `model.save`) must at least have len(classes) outputs.
-    Keras BatchNormalization layers come back as FusedBatchNormalization (same weights and outputs).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found; train one with `fer train` or pass --model")
-    if path.suffix != ".keras":
-        raise ModelFileError(f"{path}: only .keras model files are loaded (got {path.suffix or 'no suffix'}); re-save it with model.save('model.keras')")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: corrupt or not a Keras model file (a .keras file is a zip archive); re-download or retrain it")
-    try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: corrupt model file, its config.json is not valid JSON ({exc}); re-download or retrain it") from None
-    except ValueError as exc:
-        if "lambda" in str(exc).lower() or "safe_mode" in str(exc):
-            raise ModelFileError(
-                f"{path}: refused, the model contains a Lambda layer that would run arbitrary code on loading; "
-                "rebuild it without Lambda layers"
-            ) from None
-        raise ModelFileError(f"{path}: not a loadable Keras model ({_first_line(exc)}); check the file") from None
-    except TypeError as exc:
-        named = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
-        detail = f" ({named.group(1)!r} is not one)" if named else ""
-        raise ModelFileError(
-            f"{path}: refused, its config names classes or functions that are not Keras layers{detail}; "
-            "only models built from standard Keras layers are loaded"
-        ) from None
-    except Exception as exc:
-        raise ModelFileError(f"{path}: corrupt or unreadable model file ({type(exc).__name__}: {_first_line(exc)}); re-download or retrain it") from None
-    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != len(classes):
-        raise ModelFileError(
-            f"{path}: model takes {model.input_shape[1:]} and predicts {model.output_shape[-1]} classes; "
-            f"expected {INPUT_SHAPE} inputs and {len(classes)} classes ({', '.join(classes)})"
-        )
-    recorded = read_model_classes(path)
-    if recorded is not None and recorded != list(classes):
-        raise ModelFileError(
-            f"{path}: refused, the model predicts classes {', '.join(recorded)} but the data uses "
-            f"{', '.join(classes)} (in that order); use a model trained on these classes or retrain with `fer train`"
-        )
-    return with_fused_batch_norm(model)  # older models (the packaged one) serve faster with the fused layer
-
-
-def _first_line(exc: Exception, limit: int = 160) -> str:
-    text = " ".join(str(exc).split("\n")[0].split())
-    return text[:limit] + ("..." if len(text) > limit else "")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CROPS_PER_FACE = (1, 10)  # the central crop, or Khaireddin & Chen's ten (TrainingCrop)
-
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -61,7 +59,7 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
     if config.contrast > 0:
         layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=seed, name="aug_contrast"))
     if config.crop > 0:
-        from fer_lib.layers import TrainingCrop
+        from fer_lib.models.layers import TrainingCrop
         layers.append(TrainingCrop(config.crop, crops=config.crops, name="aug_crop"))
     if config.erasing > 0:
         # After the crop, so the rectangle always lands on pixels the model sees (as Khaireddin &

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_lib.backend import keras
-from fer_lib.layers import FusedBatchNormalization
+from fer_lib.models.layers import FusedBatchNormalization
 
 
 @dataclass(frozen=True)

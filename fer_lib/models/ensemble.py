@@ -10,7 +10,8 @@ from pathlib import Path
 
 from fer_lib.backend import keras
 from fer_lib.errors import FerError
-from fer_lib.models import INPUT_SHAPE, load_model, save_model
+from fer_lib.labels import INPUT_SHAPE
+from fer_lib.models.saving import load_model, save_model
 
 
 def build_ensemble(members: list[keras.Model], name: str = "ensemble") -> keras.Model:

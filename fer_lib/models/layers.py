@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer_lib.augmentation import CROPS_PER_FACE
 from fer_lib.backend import keras
 
+CROPS_PER_FACE = (1, 10)  # the central crop, or Khaireddin & Chen's ten (TrainingCrop)
 EPSILON = 1e-7  # floor for probabilities before the log: a softmax output can underflow to 0
 
 

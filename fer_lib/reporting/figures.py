@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from fer_lib.data import Split
-from fer_lib.evaluation import ORIGINAL_README
-from fer_lib.exploration import BALANCED_RATIO
+from fer_lib.data.dataset import Split
+from fer_lib.data.exploration import BALANCED_RATIO
+from fer_lib.evaluation.metrics import ORIGINAL_README
 from fer_lib.labels import EMOTIONS
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -189,7 +189,7 @@ def reliability_figure(labels, probabilities, bins: int = 10) -> plt.Figure:
 
     Bars on the diagonal mean a score of 0.7 is right 70% of the time; bars above it, an under-confident model.
     """
-    from fer_lib.evaluation import confidence_bins, expected_calibration_error
+    from fer_lib.evaluation.metrics import confidence_bins, expected_calibration_error
 
     counts, accuracy, _ = confidence_bins(labels, probabilities, bins)
     edges = np.arange(bins) / bins

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fer_lib import paths
-from fer_lib.data import FerDataset
+from fer_lib.data.dataset import FerDataset
 
 SYNTHETIC_BANNER = ("> **SYNTHETIC DEMO DATA.** These results come from generated faces, not FER2013; "
                     "they say nothing about real faces.")
@@ -21,7 +21,7 @@ def start_notebook(data: str | None, run_dir: str | None, *, seed: int,
     from IPython.display import Markdown, display
 
     from fer_lib.backend import setup_notebook
-    from fer_lib.data import load_dataset, resolve_data_or_demo
+    from fer_lib.data.dataset import load_dataset, resolve_data_or_demo
 
     setup_notebook()
     folder = Path(run_dir or paths.REPORTS_DIR / "interactive")

@@ -1,7 +1,9 @@
 """Running the four notebooks in order with papermill and rendering them to HTML reports.
 
-Each run gets its own timestamped folder under `out`; `out/latest` points at the newest
-run that finished, and moves only when every notebook succeeded.
+The steps, and the files each notebook reads and writes, are declared in
+`fer_lib.reporting.steps`. Each run gets its own timestamped folder under `out`;
+`out/latest` points at the newest run that finished, and moves only when every notebook
+succeeded and wrote the files its step declares.
 """
 
 from __future__ import annotations
@@ -18,14 +20,9 @@ from pathlib import Path
 from fer_lib import paths
 from fer_lib.artifacts import write_json_atomic, write_text_atomic
 from fer_lib.errors import FerError
+from fer_lib.reporting.steps import DATA_SUMMARY, METRICS, METRICS_TTA, STEPS, Step, file_parameters
 
-NOTEBOOKS = ("01_data_exploration", "02_hyperparameter_search", "03_training", "04_evaluation")
-REPORT_TITLES = {
-    "01_data_exploration": "Data exploration",
-    "02_hyperparameter_search": "Hyperparameter search",
-    "03_training": "Training",
-    "04_evaluation": "Evaluation",
-}
+NOTEBOOKS = tuple(step.notebook for step in STEPS)
 KERNEL_NAME = "fer-lib"
 # Budgets per profile; the command line may override epochs and trials.
 PROFILES = {
@@ -62,7 +59,7 @@ class PipelineConfig:
     epochs: int | None = None
     trials: int | None = None
     tuner: str | None = None
-    preset: str = ""  # train this named preset (fer_lib.presets) instead of the search's best
+    preset: str = ""  # train this named preset (fer_lib.training.presets) instead of the search's best
     search_space: str = "cnn"  # cnn (the plain-CNN family around seed_cnn) or presets
     tta: str | None = None  # test-time augmentation reported beside the plain metrics: none, flip, tencrop
     tuner_overwrite: bool = False
@@ -71,7 +68,7 @@ class PipelineConfig:
 
 def validate(config: PipelineConfig) -> None:
     """Reject bad parameters before any notebook starts, one line each."""
-    from fer_lib.tuning import TUNERS
+    from fer_lib.training.tuning import TUNERS
 
     if config.profile not in ("auto", *PROFILES):
         raise FerError(f"unknown profile {config.profile!r}; choose one of auto, {', '.join(PROFILES)}")
@@ -84,11 +81,11 @@ def validate(config: PipelineConfig) -> None:
     if config.data is not None and not Path(config.data).expanduser().exists():
         raise FerError(f"{config.data}: data path does not exist; pass an existing --data folder or CSV")
     if config.preset:
-        from fer_lib.presets import get_preset
+        from fer_lib.training.presets import get_preset
 
         get_preset(config.preset)
-    from fer_lib.evaluation import TTA_MODES
-    from fer_lib.tuning import SEARCH_SPACES
+    from fer_lib.evaluation.prediction import TTA_MODES
+    from fer_lib.training.tuning import SEARCH_SPACES
 
     if config.tta is not None and config.tta not in TTA_MODES:
         raise FerError(f"unknown tta {config.tta!r}; choose one of {', '.join(TTA_MODES)}")
@@ -101,7 +98,7 @@ def validate(config: PipelineConfig) -> None:
 
 def resolve_data(config: PipelineConfig) -> tuple[Path, bool, str]:
     """(data path, synthetic?, profile): explicit data, else real data for full, else demo faces."""
-    from fer_lib.data import demo_dataset, resolve_data_or_demo
+    from fer_lib.data.dataset import demo_dataset, resolve_data_or_demo
 
     if config.profile == "smoke" and config.data is None:
         data, synthetic = demo_dataset(), True
@@ -110,7 +107,7 @@ def resolve_data(config: PipelineConfig) -> tuple[Path, bool, str]:
     # Absolute, because the notebooks run inside the run folder.
     data = data.resolve()
     if not synthetic:
-        from fer_lib.synthetic import is_synthetic_dataset
+        from fer_lib.data.synthetic import is_synthetic_dataset
 
         synthetic = is_synthetic_dataset(data)
     profile = config.profile if config.profile != "auto" else ("smoke" if synthetic else "full")
@@ -140,6 +137,7 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         "tuner_dir": str(run_dir.parent / "tuning"),
         "tuner_overwrite": config.tuner_overwrite,
         **budget,
+        **file_parameters(),
     }
 
 
@@ -205,6 +203,14 @@ def render_html(executed: Path, target: Path, with_code: bool) -> None:
     write_text_atomic(target, body)
 
 
+def check_outputs(step: Step, run_dir: Path, parameters: dict) -> None:
+    """Raise PipelineError, naming the notebook and the file, when a file its step declares was not written."""
+    for file in step.writes:
+        if file.expected(parameters) and not (run_dir / file.path).is_file():
+            raise PipelineError(f"{step.notebook}.ipynb finished without writing {file.path} ({file.description}), "
+                                "which fer_lib.reporting.steps declares and the later steps need")
+
+
 def _move_latest(out: Path, run_dir: Path) -> None:
     """Point out/latest at run_dir with one atomic rename of a fresh symlink."""
     latest = out / "latest"
@@ -237,7 +243,7 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print
     if not synthetic:
         # Read (and cache for the notebooks) the data now: a folder that holds no faces fails in one line
         # here, not in notebook 01 after its kernel has started and a run folder exists.
-        from fer_lib.data import load_dataset
+        from fer_lib.data.dataset import load_dataset
 
         load_dataset(data, seed=config.seed)
     out = Path(config.out).expanduser().resolve()
@@ -259,18 +265,20 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    for index, name in enumerate(NOTEBOOKS, start=1):
-        progress(f"[{index}/{len(NOTEBOOKS)}] {name} ...")
+    for index, step in enumerate(STEPS, start=1):
+        name = step.notebook
+        progress(f"[{index}/{len(STEPS)}] {name} ...")
         begin = time.perf_counter()
         executed = run_dir / "notebooks" / f"{name}.ipynb"
         try:
             _execute(Path(config.notebooks_dir) / f"{name}.ipynb", executed, parameters, run_dir)
+            check_outputs(step, run_dir, parameters)
         except (PipelineError, KeyboardInterrupt) as exc:
             status = "failed" if isinstance(exc, PipelineError) else "interrupted"
             write_json_atomic(run_dir / "status.json", {"status": status, "failed_notebook": name, "timings_s": timings})
             raise
         timings[name] = round(time.perf_counter() - begin, 1)
-        progress(f"[{index}/{len(NOTEBOOKS)}] {name} done in {timings[name]:.1f} s")
+        progress(f"[{index}/{len(STEPS)}] {name} done in {timings[name]:.1f} s")
 
     for name in NOTEBOOKS:
         render_html(run_dir / "notebooks" / f"{name}.ipynb", run_dir / f"{name}.html", config.with_code)
@@ -292,10 +300,10 @@ def _read_json(path: Path) -> dict:
 
 def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
     """index.html: banner, headline metrics, links to the reports, config, timings and data."""
-    from fer_lib.evaluation import ORIGINAL_README, compares_with_original
+    from fer_lib.evaluation.metrics import ORIGINAL_README, compares_with_original
 
-    metrics = _read_json(run_dir / "metrics.json")
-    data_summary = _read_json(run_dir / "data_summary.json")
+    metrics = _read_json(run_dir / METRICS.path)
+    data_summary = _read_json(run_dir / DATA_SUMMARY.path)
     e = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>FER pipeline report</title><style>",
@@ -315,7 +323,7 @@ def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
                 ("Recall (macro)", "recall_macro"), ("F1 (macro)", "f1_macro")]
         parts.append("<table><tr><th></th>" + "".join(f"<th>{t}</th>" for t, _ in keys) + "</tr>")
         parts.append("<tr><td>this run</td>" + "".join(f"<td>{metrics[k]:.2%}</td>" for _, k in keys) + "</tr>")
-        tta_metrics = _read_json(run_dir / "metrics_tta.json")
+        tta_metrics = _read_json(run_dir / METRICS_TTA.path)
         if tta_metrics:
             parts.append(f"<tr><td>this run, {e(str(tta_metrics.get('tta')))} TTA</td>"
                          + "".join(f"<td>{tta_metrics[k]:.2%}</td>" for _, k in keys) + "</tr>")
@@ -323,11 +331,11 @@ def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
             parts.append("<tr><td>original README</td>" + "".join(f"<td>{ORIGINAL_README[k]:.2%}</td>" for _, k in keys) + "</tr>")
         parts.append("</table>")
     else:
-        parts.append("<p>No metrics.json was written.</p>")
+        parts.append(f"<p>No {e(METRICS.path)} was written.</p>")
     parts.append("<h2>Reports</h2><ol>")
-    for name in NOTEBOOKS:
-        parts.append(f"<li><a href='{e(name)}.html'>{e(REPORT_TITLES[name])}</a> "
-                     f"({summary['timings_s'].get(name, 0):.1f} s)</li>")
+    for step in STEPS:
+        parts.append(f"<li><a href='{e(step.notebook)}.html'>{e(step.title)}</a> "
+                     f"({summary['timings_s'].get(step.notebook, 0):.1f} s)</li>")
     parts.append(f"</ol><p>Total {summary['total_s']:.1f} s.</p>")
     parts.append(f"<h2>Data</h2><p>Source: <code>{e(str(summary['data']))}</code></p>")
     if data_summary:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from fer_lib.artifacts import write_text_atomic
-from fer_lib.augmentation import CROPS_PER_FACE, MIXINGS, AugmentConfig
+from fer_lib.models.augmentation import MIXINGS, AugmentConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("plateau", "cosine", "none")
@@ -51,8 +51,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
-        from fer_lib.models import MODEL_BUILDERS
-        from fer_lib.precision import PRECISIONS
+        from fer_lib.models.layers import CROPS_PER_FACE
+        from fer_lib.models.registry import MODEL_BUILDERS
+        from fer_lib.training.precision import PRECISIONS
 
         if self.model not in MODEL_BUILDERS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(sorted(MODEL_BUILDERS))}")

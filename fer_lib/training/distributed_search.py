@@ -5,7 +5,7 @@ KERASTUNER_ORACLE_PORT (where the chief's gRPC oracle listens) and KERASTUNER_TU
 ("chief" for the process that holds the oracle, any other name for a worker). The chief
 hands out trials and keeps the search's state; each worker builds and trains the trials it
 is given. `run_distributed_search` starts a chief and N workers on this machine;
-`python -m fer_lib.distributed_search worker ...` is one process of such a search, which
+`python -m fer_lib.training.distributed_search worker ...` is one process of such a search, which
 is how workers on other machines or GPUs join (docs/pipeline.md).
 """
 
@@ -76,14 +76,14 @@ def run_distributed_search(settings: SearchSettings, workers: int, host: str = "
     project_dir = Path(settings.directory) / settings.project
     logs = project_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "fer_lib.distributed_search", "worker", *settings.arguments()]
+    command = [sys.executable, "-m", "fer_lib.training.distributed_search", "worker", *settings.arguments()]
     base_env = {**os.environ, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
                 "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
 
     def start(tuner_id: str, extra: dict | None = None) -> subprocess.Popen:
-        log = open(logs / f"{tuner_id}.log", "w")
-        return subprocess.Popen(command, env={**base_env, **(extra or {}), "KERASTUNER_TUNER_ID": tuner_id},
-                                stdout=log, stderr=subprocess.STDOUT)
+        with open(logs / f"{tuner_id}.log", "w") as log:  # the process writes to its own copy of the file
+            return subprocess.Popen(command, env={**base_env, **(extra or {}), "KERASTUNER_TUNER_ID": tuner_id},
+                                    stdout=log, stderr=subprocess.STDOUT)
 
     chief = start("chief")
     processes = {"chief": chief}
@@ -130,9 +130,9 @@ def _log_trials(tuner, log: Path) -> None:
 
 def worker(settings: SearchSettings) -> None:
     """One process of a distributed search: the chief serves trials, a worker trains them."""
-    from fer_lib.data import load_dataset
-    from fer_lib.precision import set_precision
-    from fer_lib.tuning import make_tuner, run_search
+    from fer_lib.data.dataset import load_dataset
+    from fer_lib.training.precision import set_precision
+    from fer_lib.training.tuning import make_tuner, run_search
 
     if "KERASTUNER_TUNER_ID" not in os.environ:
         raise FerError("KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT must be set "
@@ -149,7 +149,7 @@ def worker(settings: SearchSettings) -> None:
 
 
 def _settings_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fer_lib.distributed_search worker",
+    parser = argparse.ArgumentParser(prog="python -m fer_lib.training.distributed_search worker",
                                      description="One process of a distributed KerasTuner search (see the module docstring).")
     numbers = ("max_trials", "max_epochs", "batch_size", "max_train_images", "seed")
     for field in fields(SearchSettings):
@@ -161,7 +161,7 @@ def _settings_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "worker":
-        print("usage: python -m fer_lib.distributed_search worker --data D --directory DIR --project NAME [...]",
+        print("usage: python -m fer_lib.training.distributed_search worker --data D --directory DIR --project NAME [...]",
               file=sys.stderr)
         return 2
     values = {k: v for k, v in vars(_settings_parser().parse_args(argv[1:])).items() if v is not None}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from fer_lib.augmentation import AugmentConfig
-from fer_lib.config import TrainConfig
 from fer_lib.errors import FerError
+from fer_lib.models.augmentation import AugmentConfig
+from fer_lib.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ _FER_VGG = dict(
                    "dropout": 0.2, "feature_dropout": False},
     augment=AugmentConfig(flip=True, shift=0.2, rotation_deg=10.0, scale_jitter=0.1, erasing=0.5, crop=40, crops=10))
 
-# Fine-tuning ImageNet's EfficientNet-Lite (fer_lib.pretrained) on upscaled faces: AdamW at a rate a
+# Fine-tuning ImageNet's EfficientNet-Lite (fer_lib.models.pretrained) on upscaled faces: AdamW at a rate a
 # pretrained network tolerates, a cosine schedule, fer_cnn_long's augmentation.
 _TRANSFER = dict(
     model="efficientnet_lite", epochs=25, batch_size=64, optimizer="adamw", learning_rate=1e-3, weight_decay=0.05,

@@ -1,5 +1,5 @@
 """KerasTuner searches: over the plain-CNN family (the original seed_cnn is one point of it), or
-over the named presets of `fer_lib.presets` and their learning rate.
+over the named presets of `fer_lib.training.presets` and their learning rate.
 
 The best trial is written as `best_hyperparameters.json`, which training turns back into a
 TrainConfig, so the final model is rebuilt from a file, not from tuner state.
@@ -18,13 +18,16 @@ import keras_tuner as kt
 import numpy as np
 
 from fer_lib.artifacts import write_json_atomic, write_text_atomic
-from fer_lib.config import OPTIMIZERS, TrainConfig
-from fer_lib.data import FerDataset
+from fer_lib.data.dataset import FerDataset, subset
+from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.models import build_cnn, build_model
-from fer_lib.presets import get_preset, preset_config, preset_names
-from fer_lib.training import as_model_input, compile_for_training, subset, targets_and_weights
+from fer_lib.models.architectures import build_cnn
+from fer_lib.models.registry import build_model
+from fer_lib.training.config import OPTIMIZERS, TrainConfig
+from fer_lib.training.presets import get_preset, preset_config, preset_names
+from fer_lib.training.recipe import compile_for_training
+from fer_lib.training.targets import targets_and_weights
 
 TUNERS = ("hyperband", "bayesian", "random")
 SEARCH_SPACES = ("cnn", "presets")

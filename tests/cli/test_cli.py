@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,12 @@ from fer_lib.cli import main
 def run_fer(*args, env=None):
     return subprocess.run([sys.executable, "-m", "fer_lib.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_the_fer_console_script_names_this_main():
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    module, _, function = pyproject["project"]["scripts"]["fer"].partition(":")
+    assert getattr(__import__(module, fromlist=[function]), function) is main
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"]])
@@ -28,6 +36,7 @@ def test_help_for_every_command(command, capsys):
         assert "train" in out and "evaluate" in out
 
 
+@pytest.mark.slow
 def test_user_mistakes_are_one_line_errors_without_traceback(tmp_path):
     result = run_fer("train", "--data", str(tmp_path / "missing"), "--epochs", "1", "--out", str(tmp_path / "o"))
     assert result.returncode == 2
@@ -48,6 +57,7 @@ def test_bad_argument_values_are_rejected(capsys):
     assert "must be a positive integer" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_on_generated_data(synthetic_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", str(synthetic_root), "--epochs", "2", "--out", str(out), "--precision", "float32"]) == 0
@@ -74,6 +84,7 @@ def test_train_then_evaluate_on_generated_data(synthetic_root, tmp_path, capsys)
     assert evaluated["confusion_matrix"] == metrics["confusion_matrix"]
 
 
+@pytest.mark.slow
 def test_train_folder_without_test_needs_no_eval(synthetic_root, tmp_path, capsys):
     """A GPU machine may be sent only train/: training works with --no-eval, and the error says so otherwise."""
     import shutil

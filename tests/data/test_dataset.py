@@ -11,7 +11,7 @@ from conftest import kaggle_layout, make_image_folders, write_face
 from PIL import Image
 
 from fer_lib import paths
-from fer_lib.data import demo_dataset, detect_format, load_dataset, load_eval_split, stratified_holdout
+from fer_lib.data.dataset import demo_dataset, detect_format, load_dataset, load_eval_split, stratified_holdout
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS
 
@@ -163,7 +163,7 @@ def test_empty_class_folder_and_missing_class_are_reported(tmp_path):
 
 
 def test_cache_is_used_and_invalidated_when_files_change(tmp_path, monkeypatch):
-    from fer_lib import data
+    from fer_lib.data import dataset as data
 
     root = make_image_folders(tmp_path / "fer", kaggle_layout(n_train=3, n_test=1))
     first = load_dataset(root)
@@ -224,7 +224,7 @@ def test_real_fer2013_loads_with_expected_counts():
 
 
 def test_demo_data_of_any_size_is_reused_and_foreign_files_are_refused(tmp_path, monkeypatch):
-    from fer_lib.synthetic import generate_dataset
+    from fer_lib.data.synthetic import generate_dataset
 
     # Demo faces an earlier version wrote with other sizes serve as they are, instead of failing.
     demo = generate_dataset(tmp_path / "demo", train_per_class=3, test_per_class=2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer_lib.data import FerDataset, Split
-from fer_lib.exploration import imbalance_summary
+from fer_lib.data.dataset import FerDataset, Split
+from fer_lib.data.exploration import imbalance_summary
 
 
 def dataset_with(counts: list[int]) -> FerDataset:

@@ -1,6 +1,6 @@
 """Messy datasets: every bad file, folder or CSV row is a one-line DataError or a counted skip.
 
-Complements tests/test_data.py (corrupt headers, empty files, .txt/.DS_Store, unknown
+Complements tests/data/test_dataset.py (corrupt headers, empty files, .txt/.DS_Store, unknown
 'happiness' folder, missing/empty class, the five bad CSV row kinds, missing column).
 """
 
@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageFile
 
-from fer_lib.data import load_dataset, stratified_holdout
+from fer_lib.data.dataset import load_dataset, stratified_holdout
+from fer_lib.data.preprocessing import MIN_FACE_SIDE, load_face_file, to_face_array
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS
-from fer_lib.preprocessing import MIN_FACE_SIDE, load_face_file, to_face_array
 
 # Modest budgets: these run in the normal suite on 2 CPU cores.
 FAST = settings(max_examples=40, deadline=None, database=None,
@@ -75,9 +75,9 @@ def test_truncated_tiny_huge_and_non_image_files_are_counted_by_reason(tmp_path)
 
 def test_truncated_images_stay_refused_after_importing_the_whole_library():
     """Some libraries switch Pillow to padding truncated files with gray; none of ours may."""
-    import fer_lib.detection  # noqa: F401 (imports cv2 and MTCNN)
-    import fer_lib.inference  # noqa: F401
-    import fer_lib.video  # noqa: F401
+    import fer_lib.inference.detection  # noqa: F401 (imports cv2 and MTCNN)
+    import fer_lib.inference.photos  # noqa: F401
+    import fer_lib.inference.video  # noqa: F401
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
@@ -201,6 +201,7 @@ _garbage_field = st.text(st.characters(blacklist_characters='"\r\n', blacklist_c
 @FAST
 @given(st.lists(st.tuples(_garbage_field, _garbage_field, _garbage_field, st.sampled_from(["emotion", "pixels", "usage"])),
                 min_size=1, max_size=12), st.randoms(use_true_random=False))
+@pytest.mark.slow
 def test_csv_rows_of_random_garbage_never_crash_and_are_all_counted(tmp_path_factory, garbage, random):
     rows = good_rows(2)
     bad_rows = []

@@ -7,13 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_lib.synthetic import (
-    EMOTIONS,
-    SYNTHETIC_MARKER,
-    generate_dataset,
-    is_synthetic_dataset,
-    render_face,
-)
+from fer_lib.data.synthetic import EMOTIONS, SYNTHETIC_MARKER, generate_dataset, is_synthetic_dataset, render_face
 
 
 def _load_split(root, split):

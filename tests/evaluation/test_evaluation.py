@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from fer_lib.evaluation import compute_metrics, format_metrics, write_metrics
+from fer_lib.evaluation.metrics import compute_metrics, format_metrics, write_metrics
 
 LABELS = np.array([0, 0, 1, 2])
 PROBABILITIES = np.array([[0.6, 0.3, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]])
@@ -45,8 +45,8 @@ def test_metrics_file_is_json_with_context(tmp_path):
 
 
 def test_tta_views_and_averaging():
-    from fer_lib.evaluation import predict_probabilities, tta_views
-    from fer_lib.models import build_model
+    from fer_lib.evaluation.prediction import predict_probabilities, tta_views
+    from fer_lib.models.registry import build_model
 
     faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48)).astype(np.uint8)
     flip = tta_views(faces, "flip")
@@ -63,7 +63,7 @@ def test_tta_views_and_averaging():
     assert spans == [(r + 4 * c, r + 41 + 4 * (c + 41)) for r, c in corner]
     # For a model that classifies central 40x40 crops, the views move the face so that the central
     # crop is each corner crop itself, unresized: the same pixels as slicing the face.
-    from fer_lib.layers import TrainingCrop
+    from fer_lib.models.layers import TrainingCrop
 
     for crop in (40, 41):  # an odd margin too: 3 pixels before TrainingCrop's central crop, 4 after
         shifted = tta_views(ramp, "tencrop", model_crop=crop)
@@ -83,7 +83,7 @@ def test_tta_views_and_averaging():
 
 
 def test_expected_calibration_error_is_the_gap_between_confidence_and_accuracy():
-    from fer_lib.evaluation import expected_calibration_error
+    from fer_lib.evaluation.metrics import expected_calibration_error
 
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
     sure = np.tile([0.9, 0.1], (10, 1))  # 0.9 sure of class 0, right 4 times in 10

@@ -10,10 +10,12 @@ import pytest
 
 from fer_lib.cli import main
 from fer_lib.errors import FerError
-from fer_lib.evaluation import predict_probabilities
-from fer_lib.layers import PriorCorrection
-from fer_lib.models import INPUT_SHAPE, build_model, load_model, save_model
-from fer_lib.rebalance import choose_strength, corrected, prior_correction_of, rebalance_file, training_priors
+from fer_lib.evaluation.prediction import predict_probabilities
+from fer_lib.evaluation.rebalance import choose_strength, corrected, prior_correction_of, rebalance_file, training_priors
+from fer_lib.labels import INPUT_SHAPE
+from fer_lib.models.layers import PriorCorrection
+from fer_lib.models.registry import build_model
+from fer_lib.models.saving import load_model, save_model
 
 CENTRES = np.arange(1, 8) / 8.0  # class c's faces have mean brightness CENTRES[c] (0-1)
 PRIORS = np.array([0.14, 0.015, 0.14, 0.25, 0.17, 0.11, 0.175])  # FER2013-like: disgust rare, happy common
@@ -135,10 +137,11 @@ def test_fer_rebalance_command_on_generated_data(synthetic_root, tmp_path, capsy
     assert "missing.keras: model file not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_calibrate_fits_a_temperature_that_changes_no_prediction_and_lowers_the_log_loss(synthetic_root, tmp_path, capsys):
     import json
 
-    from fer_lib.data import load_dataset
+    from fer_lib.data.dataset import load_dataset
 
     run = tmp_path / "run"
     assert main(["train", "--data", str(synthetic_root), "--model", "fer_cnn", "--epochs", "2", "--out", str(run),
@@ -165,7 +168,7 @@ def test_calibrate_fits_a_temperature_that_changes_no_prediction_and_lowers_the_
 
 
 def test_fit_temperature_finds_the_temperature_that_made_the_probabilities():
-    from fer_lib.calibration import fit_temperature
+    from fer_lib.evaluation.calibration import fit_temperature
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(4000, 7)) * 2

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fer_lib import detection
 from fer_lib.errors import FerError
+from fer_lib.inference import detection
 
 INSTALLED = [name for name in detection.DETECTORS if detection.detector_available(name)]
 # The astronaut's face, framed like FER2013 (from the detectors, rounded outward).

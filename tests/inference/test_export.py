@@ -10,15 +10,25 @@ import numpy as np
 import pytest
 
 from fer_lib import paths
-from fer_lib.augmentation import AugmentConfig
 from fer_lib.cli import main
-from fer_lib.data import load_dataset
-from fer_lib.ensemble import build_ensemble
+from fer_lib.data.dataset import load_dataset
 from fer_lib.errors import FerError, ModelFileError
-from fer_lib.export import PARITY_SAME_CLASS, PARITY_TOLERANCE, OnnxClassifier, TfliteClassifier, check_request, export_model, inference_model, load_classifier
+from fer_lib.evaluation.rebalance import with_prior_correction
+from fer_lib.inference.export import (
+    PARITY_SAME_CLASS,
+    PARITY_TOLERANCE,
+    OnnxClassifier,
+    TfliteClassifier,
+    check_request,
+    export_model,
+    inference_model,
+    load_classifier,
+)
 from fer_lib.labels import EMOTIONS
-from fer_lib.models import build_model, load_model, save_model
-from fer_lib.rebalance import with_prior_correction
+from fer_lib.models.augmentation import AugmentConfig
+from fer_lib.models.ensemble import build_ensemble
+from fer_lib.models.registry import build_model
+from fer_lib.models.saving import load_model, save_model
 
 pytest.importorskip("tf2onnx", reason="the `export` extra is not installed")
 pytest.importorskip("onnxruntime", reason="the `export` extra is not installed")
@@ -83,6 +93,7 @@ def _assert_parity(result):
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+@pytest.mark.slow
 def test_packaged_model_exports_with_parity(fmt, dataset, tmp_path):
     out = tmp_path / f"fer_model.{fmt}"
     result = export_model(None, fmt, out, dataset=dataset)
@@ -102,6 +113,7 @@ def test_packaged_model_exports_with_parity(fmt, dataset, tmp_path):
 
 @pytest.mark.parametrize("kind, fmt", [("crop", "onnx"), ("calibrated", "onnx"), ("calibrated", "tflite"),
                                        ("ensemble", "tflite")])
+@pytest.mark.slow
 def test_every_kind_of_saved_model_exports_with_parity(kind, fmt, model_files, dataset, tmp_path):
     out = tmp_path / f"{kind}.{fmt}"
     result = export_model(model_files[kind], fmt, out, dataset=dataset)
@@ -118,6 +130,7 @@ def test_every_kind_of_saved_model_exports_with_parity(kind, fmt, model_files, d
         assert np.abs(exported - uncalibrated).max() > 0.01
 
 
+@pytest.mark.slow
 def test_fer_export_command_writes_a_checked_file(model_files, synthetic_root, tmp_path, capsys):
     out = tmp_path / "deploy" / "ensemble.onnx"  # the folder is created
     assert main(["export", "--model", str(model_files["calibrated"]), "--format", "onnx", "--out", str(out),
@@ -131,6 +144,7 @@ def test_fer_export_command_writes_a_checked_file(model_files, synthetic_root, t
 
 
 @pytest.mark.parametrize("quantize", ["float16", "int8"])
+@pytest.mark.slow
 def test_quantized_tflite_is_measured_on_the_test_split(quantize, model_files, synthetic_root, tmp_path, capsys):
     out = tmp_path / f"plain_{quantize}.tflite"
     assert main(["export", "--model", str(model_files["plain"]), "--format", "tflite", "--quantize", quantize,
@@ -275,6 +289,7 @@ def test_packaged_model_int8_keeps_its_top1_on_publictest(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+@pytest.mark.slow
 def test_predict_expression_and_fer_predict_run_on_an_exported_runtime(runtime, tmp_path, capsys):
     import json as json_module
 

@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from fer_lib import detection, inference
 from fer_lib.cli import main
 from fer_lib.errors import DataError
+from fer_lib.inference import detection
+from fer_lib.inference import photos as inference
 from fer_lib.labels import EMOTIONS
 
 FACE = [170, 62, 106, 106]  # the astronaut's face
@@ -20,7 +21,7 @@ FACE = [170, 62, 106, 106]  # the astronaut's face
 @pytest.fixture()
 def spied_model(model_path):
     """A loaded model recording the batches it is given."""
-    from fer_lib.models import load_model
+    from fer_lib.models.saving import load_model
 
     model = load_model(model_path)
     calls = []

@@ -1,6 +1,6 @@
 """`fer predict` on one mixed list of broken inputs: each is reported, the good ones are still processed.
 
-tests/test_inference.py and tests/test_video.py try each kind on its own (Python API or
+tests/inference/test_photos.py and tests/inference/test_video.py try each kind on its own (Python API or
 separate CLI calls); this puts them all in one command line.
 """
 
@@ -21,7 +21,8 @@ from fer_lib.cli import main
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    from fer_lib.models import build_model, save_model
+    from fer_lib.models.registry import build_model
+    from fer_lib.models.saving import save_model
 
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     save_model(build_model("cnn", conv_filters=(4,), dense_units=(8,), seed=0), path)

@@ -10,17 +10,17 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from fer_lib import inference
 from fer_lib.cli import main
+from fer_lib.data.preprocessing import load_face_file
 from fer_lib.errors import DataError, ModelFileError
+from fer_lib.inference import photos as inference
 from fer_lib.labels import EMOTIONS
-from fer_lib.preprocessing import load_face_file
 
 
 @pytest.fixture()
 def spied_model(model_path):
     """A loaded model whose calls are recorded (their input batches)."""
-    from fer_lib.models import load_model
+    from fer_lib.models.saving import load_model
 
     model = load_model(model_path)
     calls = []
@@ -121,7 +121,7 @@ def test_detected_crop_has_the_training_loaders_pixels(tmp_path, spied_model):
     Image.open(photo).crop((x, y, x + w, y + h)).save(crop_file)
     np.testing.assert_array_equal(calls[0][0, :, :, 0].astype(np.uint8), load_face_file(crop_file))
     # and through the dataset loader itself, as a one-image split folder
-    from fer_lib.data import load_eval_split
+    from fer_lib.data.dataset import load_eval_split
 
     folder = tmp_path / "split"
     (folder / "happy").mkdir(parents=True)
@@ -242,6 +242,7 @@ def test_fer_predict_messages_do_not_overwrite_the_progress_bar(tmp_path, capsys
     assert len(lines) == 3 and all(line.startswith("fer predict: ") for line in lines)
 
 
+@pytest.mark.slow
 def test_using_the_library_prints_no_tensorflow_start_up_chatter(tmp_path):
     """Importing fer_lib and predicting starts TensorFlow without its native logs (oneDNN, CUDA, cuInit)."""
     import subprocess

@@ -10,7 +10,7 @@ from skimage import data
 
 from fer_lib import paths, predict_expression
 from fer_lib.labels import EMOTIONS
-from fer_lib.models import load_model, read_model_classes
+from fer_lib.models.saving import load_model, read_model_classes
 
 MAX_BYTES = 20 * 1024 * 1024
 

@@ -11,8 +11,8 @@ import pytest
 from skimage import data
 
 from fer_lib.cli import main
+from fer_lib.inference.video import FrameResult, process_video, summarize_video
 from fer_lib.labels import EMOTIONS
-from fer_lib.video import FrameResult, process_video, summarize_video
 
 FPS = 10.0
 SIZE = (320, 240)
@@ -21,7 +21,7 @@ SIZE = (320, 240)
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     """An untrained seed_cnn: the packaged model may not exist, and weights do not matter here."""
-    from fer_lib.models import build_model
+    from fer_lib.models.registry import build_model
 
     path = tmp_path_factory.mktemp("model") / "seed_cnn.keras"
     build_model("seed_cnn", seed=0).save(path)
@@ -82,7 +82,7 @@ def test_video_corrupt_midway_keeps_the_frames_read(tmp_path, model_path):
     video = write_face_video(tmp_path / "clip.avi", frames=30, fourcc="MJPG")
     raw = video.read_bytes()
     video.write_bytes(raw[: int(len(raw) * 0.6)])
-    from fer_lib.models import load_model
+    from fer_lib.models.saving import load_model
 
     result = process_video(video, load_model(model_path), "haar", every=3, out_dir=tmp_path / "out", progress=False)
     assert 0 < result.frames_read < 30

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from test_video import write_face_video
 
-from fer_lib import live_window, video
 from fer_lib.errors import FerError
+from fer_lib.inference import live_window, video
 
 
 @pytest.fixture(scope="module")
 def untrained_model():
-    from fer_lib.models import build_model
+    from fer_lib.models.registry import build_model
 
     return build_model("seed_cnn", seed=0)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fer_lib import detection
 from fer_lib.errors import FerError
+from fer_lib.inference import detection
 
 needs_yunet = pytest.mark.skipif(not detection.detector_available("yunet"), reason="yuface has no wheel here")
 
@@ -49,7 +49,7 @@ def test_without_yuface_fer_predict_still_finds_the_face(yuface_missing, tmp_pat
     from PIL import Image
 
     from fer_lib.cli import main
-    from fer_lib.models import build_model
+    from fer_lib.models.registry import build_model
 
     build_model("seed_cnn", seed=0).save(tmp_path / "m.keras")
     Image.fromarray(data.astronaut()).save(tmp_path / "a.jpg")
@@ -131,7 +131,7 @@ PINNING = textwrap.dedent("""
     import numpy as np
     from skimage import data
     {before}
-    from fer_lib import detection
+    from fer_lib.inference import detection
     {after}
     image = data.astronaut()
     detection.resolve_detector("yunet")  # imports yuface

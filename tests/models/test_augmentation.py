@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from fer_lib.augmentation import AugmentConfig, augmentation_layers
+from fer_lib.models.augmentation import AugmentConfig, augmentation_layers
 
 
 def erased_share(config: AugmentConfig, faces: int = 4000) -> float:

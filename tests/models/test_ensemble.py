@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from fer_lib.cli import main
-from fer_lib.ensemble import build_ensemble, ensemble_files
 from fer_lib.errors import FerError
-from fer_lib.evaluation import predict_probabilities
+from fer_lib.evaluation.prediction import predict_probabilities
 from fer_lib.labels import EMOTIONS
-from fer_lib.models import build_model, load_model, read_model_classes, save_model
+from fer_lib.models.ensemble import build_ensemble, ensemble_files
+from fer_lib.models.registry import build_model
+from fer_lib.models.saving import load_model, read_model_classes, save_model
 
 
 @pytest.fixture(scope="module")

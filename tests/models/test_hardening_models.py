@@ -1,6 +1,6 @@
 """Model files from anywhere: safe loading only, clear refusals, and the class list travelling with the file.
 
-Complements tests/test_models.py (missing file, .h5, non-zip .keras, Lambda layer refused
+Complements tests/models/test_models.py (missing file, .h5, non-zip .keras, Lambda layer refused
 by `load_model`).
 """
 
@@ -16,7 +16,8 @@ import pytest
 from fer_lib.cli import main
 from fer_lib.errors import ModelFileError
 from fer_lib.labels import EMOTIONS
-from fer_lib.models import METADATA_MEMBER, build_model, load_model, read_model_classes, save_model
+from fer_lib.models.registry import build_model
+from fer_lib.models.saving import METADATA_MEMBER, load_model, read_model_classes, save_model
 
 TINY = {"conv_filters": [4], "dense_units": [8]}
 

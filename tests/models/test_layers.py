@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from fer_lib.layers import FusedBatchNormalization
-from fer_lib.models import build_model, load_model
+from fer_lib.models.layers import FusedBatchNormalization
+from fer_lib.models.registry import build_model
+from fer_lib.models.saving import load_model
 
 
 def _pair(shape, momentum=0.9):
@@ -61,6 +62,7 @@ def test_fused_batch_norm_falls_back_to_keras_where_the_fused_op_does_not_apply(
                                keras.ops.convert_to_numpy(reference(x, training=True)), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_fer_cnn_with_fused_batch_norm_saves_and_loads(tmp_path):
     model = build_model("fer_cnn")
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
@@ -73,8 +75,8 @@ def test_a_fer_cnn_with_fused_batch_norm_saves_and_loads(tmp_path):
 
 
 def test_models_saved_with_keras_batch_norm_load_with_the_fused_layer(tmp_path):
-    from fer_lib.ensemble import build_ensemble
-    from fer_lib.layers import with_fused_batch_norm
+    from fer_lib.models.ensemble import build_ensemble
+    from fer_lib.models.layers import with_fused_batch_norm
 
     # A model as saved before FusedBatchNormalization existed, nested inside an ensemble.
     inputs = keras.Input((48, 48, 1))
@@ -98,7 +100,7 @@ def test_models_saved_with_keras_batch_norm_load_with_the_fused_layer(tmp_path):
 
 
 def test_ten_training_crops_are_the_corners_centre_and_mirrors_face_by_face():
-    from fer_lib.layers import TrainingCrop
+    from fer_lib.models.layers import TrainingCrop
 
     faces = np.random.default_rng(0).random((2, 48, 48, 1)).astype(np.float32)
     crops = keras.ops.convert_to_numpy(TrainingCrop(40, crops=10)(faces, training=True))
@@ -112,7 +114,7 @@ def test_ten_training_crops_are_the_corners_centre_and_mirrors_face_by_face():
 
 
 def test_crop_group_gives_one_row_of_crops_per_face_in_training_only():
-    from fer_lib.layers import CropGroup
+    from fer_lib.models.layers import CropGroup
 
     features = np.arange(20 * 3, dtype=np.float32).reshape(20, 3)
     grouped = keras.ops.convert_to_numpy(CropGroup(10)(features, training=True))
@@ -121,8 +123,8 @@ def test_crop_group_gives_one_row_of_crops_per_face_in_training_only():
 
 
 def test_a_ten_crop_model_saves_loads_and_classifies_one_crop_per_face(tmp_path):
-    from fer_lib.augmentation import AugmentConfig
-    from fer_lib.models import save_model
+    from fer_lib.models.augmentation import AugmentConfig
+    from fer_lib.models.saving import save_model
 
     model = build_model("fer_cnn", augment=AugmentConfig(crop=40, crops=10, erasing=0.5), widths=(8, 8, 8, 8), dense_units=8)
     faces = np.random.default_rng(1).integers(0, 255, (3, 48, 48, 1)).astype(np.float32)

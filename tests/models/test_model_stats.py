@@ -1,7 +1,7 @@
 """Model size and cost figures used by the results table."""
 
-from fer_lib.model_stats import count_macs, cpu_description, inference_images_per_second
-from fer_lib.models import build_model
+from fer_lib.models.registry import build_model
+from fer_lib.models.stats import count_macs, cpu_description, inference_images_per_second
 
 
 def test_seed_cnn_multiply_adds_match_hand_count():
@@ -17,6 +17,6 @@ def test_throughput_and_cpu_description_are_measured():
 
 
 def test_training_hardware_names_the_cpu_when_nothing_else_computes():
-    from fer_lib.model_stats import training_hardware
+    from fer_lib.models.stats import training_hardware
 
     assert training_hardware() == cpu_description()  # TensorFlow here: the CPU trains

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from fer_lib.errors import ModelFileError
-from fer_lib.models import build_model, load_model, model_names
-from fer_lib.precision import precision_policy, resolve_precision
+from fer_lib.models.registry import build_model, model_names
+from fer_lib.models.saving import load_model
+from fer_lib.training.precision import precision_policy, resolve_precision
 
 
 def test_seed_cnn_matches_the_original_architecture():
@@ -33,7 +34,7 @@ def test_registry_rejects_unknown_names():
 
 
 def test_augmentation_is_identity_at_inference():
-    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.models.augmentation import AugmentConfig
 
     # fer_cnn flips, shifts, rotates and zooms; the same weights without those layers must agree at inference.
     model = build_model("fer_cnn", seed=1)
@@ -69,7 +70,7 @@ def test_residual_fer_cnn_adds_a_projected_shortcut_before_each_stages_last_relu
 
 
 def test_fer_cnn_flatten_head_keeps_the_last_feature_map_in_place():
-    from fer_lib.augmentation import AugmentConfig
+    from fer_lib.models.augmentation import AugmentConfig
 
     crop = AugmentConfig(flip=True, crop=40)
     average = build_model("fer_cnn", augment=crop, seed=1)
@@ -82,11 +83,12 @@ def test_fer_cnn_flatten_head_keeps_the_last_feature_map_in_place():
         build_model("fer_cnn", head="max")
 
 
+@pytest.mark.slow
 def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path):
-    from fer_lib.augmentation import AugmentConfig
-    from fer_lib.evaluation import model_crop_size, predict_probabilities
-    from fer_lib.layers import TrainingCrop
-    from fer_lib.models import save_model
+    from fer_lib.evaluation.prediction import model_crop_size, predict_probabilities
+    from fer_lib.models.augmentation import AugmentConfig
+    from fer_lib.models.layers import TrainingCrop
+    from fer_lib.models.saving import save_model
 
     faces = np.arange(2 * 48 * 48, dtype="float32").reshape(2, 48, 48, 1)
     crop = TrainingCrop(40)
@@ -122,12 +124,13 @@ def test_training_crop_sees_central_crops_in_training_and_at_inference(tmp_path)
     np.testing.assert_allclose(predict_probabilities(loaded, faces, tta="tencrop"), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ten_crop_finds_the_crop_in_ensembles_and_rebalanced_models():
-    from fer_lib.augmentation import AugmentConfig
-    from fer_lib.ensemble import build_ensemble
     from fer_lib.errors import FerError
-    from fer_lib.evaluation import model_crop_size, predict_probabilities
-    from fer_lib.rebalance import with_prior_correction
+    from fer_lib.evaluation.prediction import model_crop_size, predict_probabilities
+    from fer_lib.evaluation.rebalance import with_prior_correction
+    from fer_lib.models.augmentation import AugmentConfig
+    from fer_lib.models.ensemble import build_ensemble
 
     faces = np.random.default_rng(3).integers(0, 256, (6, 48, 48)).astype(np.uint8)
     crop40 = build_model("fer_cnn", augment=AugmentConfig(crop=40), seed=1)

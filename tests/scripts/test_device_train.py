@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from fer_lib import models
-from fer_lib.training import as_model_input, read_resume_state
+from fer_lib.data.preprocessing import as_model_input
+from fer_lib.training.run_folder import read_resume_state
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "device_train.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "device_train.sh"
 pytestmark = pytest.mark.slow
 
 
@@ -79,7 +80,7 @@ def test_a_finished_run_comes_back_whole_and_without_the_optimizer(tmp_path, pac
 
 
 def test_a_run_out_of_time_is_stopped_and_comes_back_resumable(stopped_run, tmp_path, load_script, synthetic_root):
-    from fer_lib.data import load_dataset
+    from fer_lib.data.dataset import load_dataset
 
     root, out, stdout = stopped_run
     assert "device_train.sh: stopped the training after" in stdout
@@ -148,7 +149,7 @@ def members_run(tmp_path_factory, packed_faces):
 
 
 def test_several_members_train_at_once_and_come_back_finished(members_run, tmp_path, load_script, synthetic_root):
-    from fer_lib.data import load_dataset
+    from fer_lib.data.dataset import load_dataset
 
     root, out, stdout = members_run
     assert "device_train.sh: done" in stdout and "stopped the training" not in stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer_lib.data import load_dataset
+from fer_lib.data.dataset import load_dataset
 
 
 def _rows(images, labels):

@@ -39,6 +39,7 @@ def results_table(tmp_path, monkeypatch, load_script):
     return module
 
 
+@pytest.mark.slow
 def test_records_of_runs_an_ensemble_and_a_rebalanced_model_make_the_pages(results_table, synthetic_root, tmp_path):
     runs = [tmp_path / "run0", tmp_path / "run1"]
     assert main(["train", "--data", str(synthetic_root), "--preset", "seed_cnn", "--epochs", "1", "--out", str(runs[0])]) == 0
@@ -107,6 +108,7 @@ def test_records_of_runs_an_ensemble_and_a_rebalanced_model_make_the_pages(resul
     assert results_table.main(["check"]) == 1
 
 
+@pytest.mark.slow
 def test_a_record_keeps_the_flip_figures_and_this_cpus_speed_beside_the_training_machines(
         results_table, synthetic_root, tmp_path):
     run = tmp_path / "run"
@@ -143,6 +145,7 @@ def test_a_record_keeps_the_flip_figures_and_this_cpus_speed_beside_the_training
         results_table.main(["record", str(run)])
 
 
+@pytest.mark.slow
 def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_table, synthetic_root, tmp_path,
                                                                        monkeypatch, load_script):
     speed = tmp_path / "training_speed.json"
@@ -222,7 +225,7 @@ def test_every_record_is_in_the_experiments_page_with_its_recipe_and_conclusion(
 
 
 def test_records_carry_their_recipe_as_data_and_follow_the_naming_scheme(repo_table):
-    from fer_lib.presets import PRESETS
+    from fer_lib.training.presets import PRESETS
 
     records = repo_table.load_records()
     files = sorted(repo_table.RESULTS_DIR.glob("*.json"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fer_lib.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 from fer_lib.errors import FerError
+from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 
 
 @pytest.mark.slow
@@ -13,7 +13,7 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
     import json
 
     from fer_lib.cli import main
-    from fer_lib.tuning import make_tuner
+    from fer_lib.training.tuning import make_tuner
 
     out = tmp_path / "tuning"
     assert main(["tune", "--data", str(synthetic_root), "--workers", "2", "--tuner", "random", "--trials", "4",
@@ -34,6 +34,7 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
     assert "Trials trained per worker: tuner0" in printed and f"Best trial {best['trial_id']}" in printed
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_reported_with_its_log(tmp_path):
     settings = SearchSettings(data=str(tmp_path / "no_data"), directory=str(tmp_path / "tuning"), project="broken",
                               max_trials=1, max_epochs=1)

@@ -1,7 +1,7 @@
 """Long runs: interrupted training and tuning resume, nothing finished is overwritten, artifacts land by rename.
 
-Complements tests/test_cli.py (a second `fer train` refuses an existing model.keras) and
-tests/test_pipeline.py (a failing notebook keeps `latest` and the previous reports).
+Complements tests/cli/test_cli.py (a second `fer train` refuses an existing model.keras) and
+tests/reporting/test_pipeline.py (a failing notebook keeps `latest` and the previous reports).
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from conftest import kaggle_layout, make_image_folders
 from fer_lib import models, training
 from fer_lib.artifacts import write_json_atomic
 from fer_lib.cli import main
-from fer_lib.config import TrainConfig
-from fer_lib.data import FerDataset, Split, load_dataset
+from fer_lib.data.dataset import FerDataset, Split, load_dataset
+from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS
-from fer_lib.training import RESUME_DIR, STATE_FILE
+from fer_lib.training import trainer
+from fer_lib.training.config import TrainConfig
+from fer_lib.training.run_folder import RESUME_DIR, STATE_FILE
 
 
 @pytest.fixture()
@@ -69,7 +71,7 @@ class Spy(keras.callbacks.Callback):
 def spies(monkeypatch):
     """Adds a Spy to every training run; set `spies.stop_at` to interrupt the next one."""
     made = []
-    original = training.make_callbacks
+    original = trainer.make_callbacks
 
     def with_spy(*args, **kwargs):
         callbacks = original(*args, **kwargs)
@@ -77,7 +79,7 @@ def spies(monkeypatch):
         with_spy.stop_at = None
         return [*callbacks, made[-1]]
 
-    monkeypatch.setattr(training, "make_callbacks", with_spy)
+    monkeypatch.setattr(trainer, "make_callbacks", with_spy)
     with_spy.made = made
     return with_spy
 
@@ -88,10 +90,11 @@ def read_history(out: Path) -> pd.DataFrame:
 
 def val_accuracy_of(model_path: Path, dataset) -> float:
     model = models.load_model(model_path)
-    predicted = np.argmax(model.predict(training.as_model_input(dataset.val.images), verbose=0), axis=1)
+    predicted = np.argmax(model.predict(as_model_input(dataset.val.images), verbose=0), axis=1)
     return float(np.mean(predicted == dataset.val.labels))
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, spies, synthetic_root, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--model", tiny_model, "--data", str(synthetic_root), "--out", str(out), "--epochs", "6",
@@ -173,6 +176,7 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     assert read_history(out)["epoch"].tolist() == [0]
 
 
+@pytest.mark.slow
 def test_killed_training_process_resumes_from_its_last_completed_epoch(tmp_path):
     """SIGKILL a real `fer train` after its first epoch is saved, then `fer train --resume`."""
     data = make_image_folders(tmp_path / "fer", kaggle_layout(n_train=6, n_test=2))
@@ -281,8 +285,9 @@ def tiny_dataset(n_per_class: int = 4, seed: int = 0) -> FerDataset:
     return FerDataset(split("train", n_per_class), split("val", 1), split("test", 1), Path("memory"), "arrays", "given")
 
 
+@pytest.mark.slow
 def test_interrupted_tuner_search_resumes_without_redoing_finished_trials(tmp_path, monkeypatch):
-    from fer_lib import tuning
+    from fer_lib.training import tuning
 
     dataset = tiny_dataset()
     built = []
@@ -332,14 +337,18 @@ def test_damaged_resume_state_is_named_and_overwrite_still_works(tmp_path):
 
 
 def test_pipeline_rerun_gets_its_own_folder_and_leaves_the_first_untouched(synthetic_root, tmp_path, monkeypatch):
-    """Idempotence at the orchestration level; the notebooks themselves run in tests/test_pipeline.py."""
+    """Idempotence at the orchestration level; the notebooks themselves run in tests/reporting/test_pipeline.py."""
     import shutil
 
-    from fer_lib import pipeline
+    from fer_lib.reporting import pipeline
+    from fer_lib.reporting.steps import STEPS
 
     def fake_execute(notebook: Path, executed: Path, parameters: dict, cwd: Path) -> None:
         shutil.copy(notebook, executed)
         write_json_atomic(cwd / f"{notebook.stem}.json", {"seed": parameters["seed"]})
+        [step] = [s for s in STEPS if s.notebook == notebook.stem]
+        for file in step.writes:  # what the pipeline checks each notebook wrote
+            write_json_atomic(cwd / file.path, {})
 
     monkeypatch.setattr(pipeline, "_execute", fake_execute)
     renamed = []
@@ -389,13 +398,13 @@ def test_a_publish_redone_after_a_failure_keeps_the_replaced_run_not_the_new_one
 def append_callback(monkeypatch, make) -> list:
     """Adds `make(runs so far)` last to every training run's callbacks; returns the list of those made."""
     made = []
-    original = training.make_callbacks
+    original = trainer.make_callbacks
 
     def with_extra(*args, **kwargs):
         made.append(make(len(made)))
         return [*original(*args, **kwargs), made[-1]]
 
-    monkeypatch.setattr(training, "make_callbacks", with_extra)
+    monkeypatch.setattr(trainer, "make_callbacks", with_extra)
     return made
 
 
@@ -459,6 +468,7 @@ class RecordRawWeights(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_ema_publishes_the_moving_average_of_every_step_and_survives_a_resume(
         tiny_model, synthetic_root, tmp_path, monkeypatch, capsys):
     made = append_callback(monkeypatch, lambda runs: RecordRawWeights(stop_after=1 if runs == 0 else None))

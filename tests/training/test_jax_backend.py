@@ -13,10 +13,10 @@ pytest.importorskip("jax")
 
 CHECK = textwrap.dedent("""
     import numpy as np, jax, keras
-    from fer_lib.augmentation import augmentation_layers
-    from fer_lib.models import build_model
-    from fer_lib.presets import preset_config
-    from fer_lib.training import compile_for_training
+    from fer_lib.models.augmentation import augmentation_layers
+    from fer_lib.models.registry import build_model
+    from fer_lib.training.presets import preset_config
+    from fer_lib.training.recipe import compile_for_training
 
     config = preset_config("fer_cnn_crop_vgg")
     model = compile_for_training(build_model(config.model, augment=config.augment, seed=1, **config.model_options), config)
@@ -33,6 +33,7 @@ CHECK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_training_on_jax_is_compiled_and_still_augments_at_random():
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     done = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, timeout=600)

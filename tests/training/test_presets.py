@@ -10,12 +10,12 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from fer_lib import presets, tuning
 from fer_lib.cli import main
-from fer_lib.data import load_dataset
+from fer_lib.data.dataset import load_dataset
 from fer_lib.errors import FerError
-from fer_lib.models import build_model
-from fer_lib.training import train
+from fer_lib.models.registry import build_model
+from fer_lib.training import presets, tuning
+from fer_lib.training.trainer import train
 
 
 @pytest.mark.parametrize("name", presets.preset_names())
@@ -51,6 +51,7 @@ def test_a_preset_that_runs_every_epoch_still_does_with_more_epochs():
     assert presets.preset_config("fer_cnn", epochs=200).early_stopping_patience == 12
 
 
+@pytest.mark.slow
 def test_fer_train_preset_with_an_override(synthetic_root, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--preset", "fer_cnn_balanced", "--data", str(synthetic_root), "--epochs", "1",
@@ -82,7 +83,7 @@ def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_pa
 def test_focal_loss_trains(synthetic_root, tmp_path):
     config = presets.preset_config("seed_cnn", data=str(synthetic_root), out=str(tmp_path / "f"), epochs=1,
                                    loss="focal", precision="float32", max_train_images=70)
-    from fer_lib.training import make_loss
+    from fer_lib.training.recipe import make_loss
 
     loss = make_loss(config)
     assert isinstance(loss, keras.losses.CategoricalFocalCrossentropy) and loss.alpha == 1.0 and loss.gamma == 2.0
@@ -91,6 +92,7 @@ def test_focal_loss_trains(synthetic_root, tmp_path):
     assert len(losses) == 1 and np.isfinite(losses[0])
 
 
+@pytest.mark.slow
 def test_presets_search_space_starts_with_seed_cnn_and_trains_the_best_preset(synthetic_root, tmp_path):
     hp = kt.HyperParameters()
     tuning.PresetHyperModel().build(hp)
@@ -109,8 +111,9 @@ def test_presets_search_space_starts_with_seed_cnn_and_trains_the_best_preset(sy
         tuning.make_tuner("random", tmp_path, "x", search_space="resnet")
 
 
+@pytest.mark.slow
 def test_init_from_starts_at_the_given_weights(synthetic_root, tmp_path):
-    from fer_lib.models import load_model, save_model
+    from fer_lib.models.saving import load_model, save_model
 
     start = save_model(build_model("fer_cnn", seed=11), tmp_path / "start.keras")
     config = presets.preset_config("fer_cnn", data=str(synthetic_root), out=str(tmp_path / "ft"), epochs=1,
@@ -124,7 +127,7 @@ def test_init_from_starts_at_the_given_weights(synthetic_root, tmp_path):
 
 
 def test_init_from_another_architecture_is_refused_before_writing(synthetic_root, tmp_path):
-    from fer_lib.models import save_model
+    from fer_lib.models.saving import save_model
 
     start = save_model(build_model("seed_cnn", seed=0), tmp_path / "seed.keras")
     config = presets.preset_config("fer_cnn", data=str(synthetic_root), out=str(tmp_path / "ft"), epochs=1,
@@ -135,7 +138,7 @@ def test_init_from_another_architecture_is_refused_before_writing(synthetic_root
 
 
 def test_distillation_targets_mix_labels_and_teacher_probabilities():
-    from fer_lib.training import training_targets
+    from fer_lib.training.targets import training_targets
 
     labels = np.array([0, 3])
     teacher = np.full((2, 7), 0.1, np.float32)
@@ -177,8 +180,9 @@ def fit_calls(monkeypatch):
     return record
 
 
+@pytest.mark.slow
 def test_fer_train_with_a_teacher_fits_its_soft_targets_and_resumes_without_it(synthetic_root, tmp_path, fit_calls, capsys):
-    from fer_lib.models import save_model
+    from fer_lib.models.saving import save_model
 
     teacher = save_model(build_model("seed_cnn", seed=5), tmp_path / "teacher.keras")
     out = tmp_path / "student"
@@ -200,7 +204,7 @@ def test_fer_train_with_a_teacher_fits_its_soft_targets_and_resumes_without_it(s
 
 
 def test_class_weights_follow_the_true_label_not_the_largest_target():
-    from fer_lib.training import class_weights_for, training_batches, training_targets
+    from fer_lib.training.targets import class_weights_for, training_batches, training_targets
 
     labels = np.array([0] * 10 + [1] * 2 + [2] * 4)
     teacher = np.zeros((16, 7), np.float32)
@@ -214,7 +218,7 @@ def test_class_weights_follow_the_true_label_not_the_largest_target():
 
 
 def test_mixing_blends_each_faces_weight_like_its_target():
-    from fer_lib.training import training_batches, training_targets
+    from fer_lib.training.targets import training_batches, training_targets
 
     labels = np.array([0] * 12 + [1] * 4)
     config = presets.preset_config("fer_cnn_balanced", mixing="mixup", mixing_strength=1.0)
@@ -226,7 +230,7 @@ def test_mixing_blends_each_faces_weight_like_its_target():
 
 
 def test_mixed_batches_cover_every_face_once_an_epoch():
-    from fer_lib.training import MixedBatches
+    from fer_lib.training.targets import MixedBatches
 
     images = np.arange(40, dtype=np.float32)[:, None, None, None] * np.ones((1, 48, 48, 1), np.float32)
     targets = np.eye(7, dtype=np.float32)[np.arange(40) % 7]
@@ -239,8 +243,8 @@ def test_mixed_batches_cover_every_face_once_an_epoch():
 
 @pytest.mark.parametrize("kind", ["mixup", "cutmix"])
 def test_mixed_batches_blend_faces_and_targets(kind):
-    from fer_lib.augmentation import mixing_layer
-    from fer_lib.training import MixedBatches
+    from fer_lib.models.augmentation import mixing_layer
+    from fer_lib.training.targets import MixedBatches
 
     labels = np.arange(40) % 7
     # Each face a flat grey level unique to it, so a blend of two faces shows as new pixel values.
@@ -261,8 +265,9 @@ def test_mixed_batches_blend_faces_and_targets(kind):
     assert not np.array_equal(before, batches.order)
 
 
+@pytest.mark.slow
 def test_fer_train_with_cutmix_trains_on_mixed_batches(synthetic_root, tmp_path, fit_calls):
-    from fer_lib.training import MixedBatches
+    from fer_lib.training.targets import MixedBatches
 
     out = tmp_path / "mix"
     assert main(["train", "--preset", "fer_cnn_balanced", "--data", str(synthetic_root), "--epochs", "2", "--out", str(out),
@@ -279,7 +284,7 @@ def test_fer_train_with_cutmix_trains_on_mixed_batches(synthetic_root, tmp_path,
 
 
 def test_adamw_weight_decay_zero_means_none():
-    from fer_lib.training import make_optimizer
+    from fer_lib.training.recipe import make_optimizer
 
     assert make_optimizer(presets.preset_config("fer_cnn", weight_decay=0.0)).weight_decay == 0.0
     assert make_optimizer(presets.preset_config("seed_cnn", optimizer="adamw")).weight_decay == pytest.approx(1e-4)
@@ -287,7 +292,7 @@ def test_adamw_weight_decay_zero_means_none():
 
 @pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
 def test_weight_decay_shrinks_kernels_but_not_batch_norm_or_biases(optimizer):
-    from fer_lib.training import make_optimizer
+    from fer_lib.training.recipe import make_optimizer
 
     model = build_model("fer_cnn", seed=0)
     opt = make_optimizer(presets.preset_config("fer_cnn", optimizer=optimizer, learning_rate=0.1, weight_decay=0.5))
@@ -328,7 +333,7 @@ def test_presets_search_trials_of_ten_crop_presets_get_a_target_per_crop():
 
 
 def test_fer_vgg_is_khaireddin_and_chens_network_and_fer_vgg_gap_its_shippable_head():
-    from fer_lib.model_stats import count_macs
+    from fer_lib.models.stats import count_macs
 
     vgg = presets.preset_config("fer_vgg")
     model = build_model(vgg.model, augment=vgg.augment, **vgg.model_options)
@@ -339,10 +344,11 @@ def test_fer_vgg_is_khaireddin_and_chens_network_and_fer_vgg_gap_its_shippable_h
     assert len(presets.FER_VGG_DEVIATIONS) >= 5
 
 
+@pytest.mark.slow
 def test_ten_crops_per_face_train_with_each_faces_label_and_classify_one_crop(synthetic_root, tmp_path, fit_calls):
-    from fer_lib.augmentation import AugmentConfig
-    from fer_lib.config import TrainConfig
-    from fer_lib.data import load_dataset
+    from fer_lib.data.dataset import load_dataset
+    from fer_lib.models.augmentation import AugmentConfig
+    from fer_lib.training.config import TrainConfig
 
     config = TrainConfig(model="fer_cnn", out=str(tmp_path / "run"), epochs=1, batch_size=8, precision="float32",
                          class_weights=True, model_options={"widths": [8, 8, 8, 8], "dense_units": 8},
@@ -361,8 +367,8 @@ def test_ten_crops_per_face_train_with_each_faces_label_and_classify_one_crop(sy
     (dict(crop=40, crops=10), dict(mixing="mixup"), "use one of the two"),
 ])
 def test_bad_crop_settings_are_one_line(augment, options, message, tmp_path):
-    from fer_lib.augmentation import AugmentConfig
-    from fer_lib.config import TrainConfig
+    from fer_lib.models.augmentation import AugmentConfig
+    from fer_lib.training.config import TrainConfig
 
     with pytest.raises(FerError, match=message):
         train(TrainConfig(model="fer_cnn", out=str(tmp_path), augment=AugmentConfig(**augment), **options))
@@ -371,8 +377,8 @@ def test_bad_crop_settings_are_one_line(augment, options, message, tmp_path):
 def test_the_plateau_schedule_can_watch_validation_accuracy(tmp_path):
     import keras
 
-    from fer_lib.config import TrainConfig
-    from fer_lib.training import ThroughputMeter, make_callbacks
+    from fer_lib.training.callbacks import ThroughputMeter, make_callbacks
+    from fer_lib.training.config import TrainConfig
 
     config = TrainConfig(lr_schedule="plateau", lr_monitor="val_accuracy", lr_factor=0.75, lr_patience=5)
     plateau = next(c for c in make_callbacks(config, tmp_path, ThroughputMeter(1))

@@ -8,14 +8,16 @@ import os
 import numpy as np
 import pytest
 
-from fer_lib.config import TrainConfig
-from fer_lib.data import load_dataset
+from fer_lib.data.dataset import load_dataset
+from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
-from fer_lib.evaluation import evaluate_model
-from fer_lib.models import load_model
-from fer_lib.training import as_model_input, train
+from fer_lib.evaluation.metrics import evaluate_model
+from fer_lib.models.saving import load_model
+from fer_lib.training.config import TrainConfig
+from fer_lib.training.trainer import train
 
 
+@pytest.mark.slow
 def test_seed_cnn_learns_generated_faces(synthetic_root, tmp_path):
     dataset = load_dataset(synthetic_root)
     config = TrainConfig(data=str(synthetic_root), out=str(tmp_path / "run"), epochs=10, batch_size=32, precision="float32")
@@ -27,6 +29,7 @@ def test_seed_cnn_learns_generated_faces(synthetic_root, tmp_path):
     assert metrics["top1_accuracy"] > 0.28
 
 
+@pytest.mark.slow
 def test_training_is_seeded(synthetic_root, tmp_path):
     dataset = load_dataset(synthetic_root)
     losses = []
@@ -57,8 +60,7 @@ def test_brief_training_on_real_fer2013_beats_chance(tmp_path):
 
 
 def test_subset_keeps_each_class_share():
-    from fer_lib.data import Split
-    from fer_lib.training import subset
+    from fer_lib.data.dataset import Split, subset
 
     # FER2013's training class counts, scaled down by 10.
     counts = [360, 39, 369, 649, 435, 285, 447]
@@ -74,6 +76,7 @@ def test_subset_keeps_each_class_share():
     assert tiny == [max(1, round(n * 7 / len(labels))) for n in counts] == [1, 1, 1, 2, 1, 1, 1]  # rare classes kept
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_val_accuracy_checkpoint_and_says_nothing_else(synthetic_root, tmp_path, capsys):
     # Early stopping watches val_loss; restoring its best weights used to print an epoch
     # ("Restoring model weights from the end of the best epoch: N") other than model.keras's.
@@ -93,11 +96,11 @@ class _FakeModel:
 
 
 def test_time_budget_plans_the_epochs_that_fit_and_stops_there(monkeypatch):
-    from fer_lib import training
+    from fer_lib.training import callbacks
 
     clock = iter([0.0, 0.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0]).__next__
-    monkeypatch.setattr(training.time, "perf_counter", clock)
-    budget = training.TimeBudget(100.0, max_epochs=50, spent=5.0)  # reads the clock once (0.0)
+    monkeypatch.setattr(callbacks.time, "perf_counter", clock)
+    budget = callbacks.TimeBudget(100.0, max_epochs=50, spent=5.0)  # reads the clock once (0.0)
     budget.set_model(_FakeModel())
     budget.on_train_begin()  # 0.0
     budget.on_epoch_end(0)  # 30 s with compiling, which later epochs do not repeat: no plan from it yet
@@ -112,24 +115,25 @@ def test_time_budget_plans_the_epochs_that_fit_and_stops_there(monkeypatch):
 
 
 def test_time_budget_never_raises_the_epochs_above_the_maximum(monkeypatch):
-    from fer_lib import training
+    from fer_lib.training import callbacks
 
     clock = iter([0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 90.0]).__next__
-    monkeypatch.setattr(training.time, "perf_counter", clock)
-    budget = training.TimeBudget(1000.0, max_epochs=2)
+    monkeypatch.setattr(callbacks.time, "perf_counter", clock)
+    budget = callbacks.TimeBudget(1000.0, max_epochs=2)
     budget.set_model(_FakeModel())
     budget.on_train_begin()
     budget.on_epoch_end(0)
     assert budget.planned_epochs == 2
     budget.on_epoch_end(1)  # the last epoch: Keras ends the fit itself
     assert budget.planned_epochs == 2 and not budget.model.stop_training
-    budget = training.TimeBudget(100.0, max_epochs=50, spent=5.0)
+    budget = callbacks.TimeBudget(100.0, max_epochs=50, spent=5.0)
     budget.set_model(_FakeModel())
     budget.on_train_begin()
     budget.on_epoch_end(0)  # a first epoch that leaves no room for another ends the run at once
     assert budget.model.stop_training and budget.planned_epochs == 1
 
 
+@pytest.mark.slow
 def test_a_time_budget_ends_the_run_with_its_schedule_annealed(synthetic_root, tmp_path, capsys):
     dataset = load_dataset(synthetic_root)
     config = TrainConfig(model="fer_cnn", out=str(tmp_path / "run"), epochs=1000, batch_size=32, precision="float32",
@@ -149,7 +153,7 @@ def test_time_budget_must_be_positive(tmp_path):
 
 
 def test_each_epoch_prints_one_short_line(capsys):
-    from fer_lib.training import EpochLines
+    from fer_lib.training.callbacks import EpochLines
 
     lines = EpochLines(epochs=300)
     lines.on_epoch_begin(99)

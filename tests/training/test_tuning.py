@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from fer_lib import tuning
-from fer_lib.data import load_dataset
-from fer_lib.models import build_model
+from fer_lib.data.dataset import load_dataset
+from fer_lib.models.registry import build_model
+from fer_lib.training import tuning
 
 
 def test_seed_cnn_is_a_point_of_the_search_space():
@@ -21,6 +21,7 @@ def test_seed_cnn_is_a_point_of_the_search_space():
 
 
 @pytest.mark.parametrize("kind", ["random", "hyperband"])
+@pytest.mark.slow
 def test_a_fresh_search_starts_with_the_seed_cnn_and_records_its_best(kind, synthetic_root, tmp_path):
     dataset = load_dataset(synthetic_root)
     search = tuning.make_tuner(kind, tmp_path, "t", max_trials=1, max_epochs=1, overwrite=True)
@@ -35,7 +36,7 @@ def test_a_fresh_search_starts_with_the_seed_cnn_and_records_its_best(kind, synt
 
 
 def test_project_name_changes_with_every_setting_that_shapes_the_search(tmp_path, monkeypatch):
-    from fer_lib.tuning import project_name
+    from fer_lib.training.tuning import project_name
 
     monkeypatch.chdir(tmp_path)
     base = dict(seed=1, max_trials=5, max_epochs=3, batch_size=64, max_train_images=None)
@@ -58,7 +59,7 @@ def test_project_name_changes_with_every_setting_that_shapes_the_search(tmp_path
 def test_the_trials_overview_fits_a_page_and_keeps_every_point_readable():
     import pandas as pd
 
-    from fer_lib.tuning import SEED_CNN_POINT, trials_overview
+    from fer_lib.training.tuning import SEED_CNN_POINT, trials_overview
 
     trials = pd.DataFrame([{"trial": "0", "status": "COMPLETED", "val_accuracy": 0.31, "epochs": 3, **SEED_CNN_POINT},
                            {"trial": "1", "status": "COMPLETED", "val_accuracy": 0.29, "epochs": 3,

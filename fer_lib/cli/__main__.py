@@ -1,0 +1,7 @@
+"""`python -m fer_lib.cli`: the `fer` command without its console script."""
+
+import sys
+
+from fer_lib.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""A model's probabilities for a batch of faces, with test-time augmentation (flip, ten crops) averaged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fer_lib.backend import keras
+from fer_lib.data.preprocessing import as_model_input
+from fer_lib.errors import FerError
+from fer_lib.labels import EMOTIONS
+from fer_lib.models.ensemble import ensemble_members
+from fer_lib.models.layers import TrainingCrop
+from fer_lib.models.stats import leaf_layers
+
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_SIZE = 42  # crops of 42 of the 48 pixels: the shifts training augmentation covers
+
+
+def tta_views(images: np.ndarray, mode: str = "none", model_crop: int | None = None) -> list[np.ndarray]:
+    """The views of (N, 48, 48) uint8 faces averaged by test-time augmentation.
+
+    flip: the face and its mirror image. tencrop: four corner crops and the centre crop,
+    each resized back to 48x48, and their mirror images. For a model that classifies the
+    central `model_crop` pixels (a TrainingCrop layer), tencrop instead moves each face so
+    that this central crop is one of the five `model_crop`-pixel crops, unresized: the
+    crops it was trained on, at their scale.
+    """
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
+    if mode == "none":
+        return [images]
+    if mode == "flip":
+        return [images, images[:, :, ::-1]]
+    if model_crop:
+        return _shifted_crop_views(images, model_crop)
+    size, crop = images.shape[1], TENCROP_SIZE
+    offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), ((size - crop) // 2, (size - crop) // 2)]
+    views = []
+    for top, left in offsets:
+        # One batched resize per crop position, not a Python loop over faces.
+        cropped = images[:, top:top + crop, left:left + crop, None].astype(np.float32)
+        resized = keras.ops.convert_to_numpy(keras.ops.image.resize(cropped, (size, size), interpolation="bilinear"))
+        resized = np.clip(np.rint(resized[..., 0]), 0, 255).astype(np.uint8)
+        views += [resized, resized[:, :, ::-1]]
+    return views
+
+
+def _shifted_crop_views(images: np.ndarray, crop: int) -> list[np.ndarray]:
+    """Ten views whose central `crop` pixels (as TrainingCrop takes them) are the corner and centre crops, and of the mirrors."""
+    size = images.shape[1]
+    low = (size - crop) // 2  # where TrainingCrop's central crop starts
+    # Edge-padded, so a model without the crop layer (in a rebalanced ensemble) sees shifted faces, not wrapped ones.
+    pad = ((0, 0), (low, size - crop - low), (low, size - crop - low))
+    # A view cut at (top, left) of the padded face has the face's crop at (top, left) in its centre.
+    offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), (low, low)]
+    padded, mirrored = np.pad(images, pad, mode="edge"), np.pad(images[:, :, ::-1], pad, mode="edge")
+    return [p[:, top:top + size, left:left + size] for top, left in offsets for p in (padded, mirrored)]
+
+
+def _crop_sizes(model: keras.Model) -> set[int]:
+    """The sizes of the TrainingCrop layers in `model` and everything nested in it."""
+    return {layer.size for layer in leaf_layers(model) if isinstance(layer, TrainingCrop)}
+
+
+def model_crop_size(model: keras.Model) -> int | None:
+    """The central crop a model classifies (its TrainingCrop layer, in any member), or None."""
+    found = _crop_sizes(model)
+    if len(found) > 1:
+        raise FerError(f"{model.name}: it joins models that classify central crops of different sizes "
+                       f"({', '.join(map(str, sorted(found)))} pixels) behind one output, so no ten crops suit them all; "
+                       "use --tta flip or none")
+    return found.pop() if found else None
+
+
+def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:
+    """The model's probabilities (N, 7) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
+    members = ensemble_members(model) if tta == "tencrop" else None
+    if members and _crop_sizes(model):
+        # Each member gets its own ten crops (a crop model its unresized crops, the others resized ones),
+        # averaged view by view: the ensemble's mean, without giving whole-face members shifted faces.
+        per_member = [predict_views(member, images, batch_size, tta) for member in members]
+        return [sum(views) / len(members) for views in zip(*per_member)]
+    crop = model_crop_size(model) if tta == "tencrop" else None
+    return [np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64)
+            for view in tta_views(images, tta, model_crop=crop)]
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images, averaged over the TTA views."""
+    if len(images) == 0:
+        return np.zeros((0, len(EMOTIONS)), np.float32)
+    views = predict_views(model, images, batch_size, tta)
+    return (sum(views) / len(views)).astype(np.float32)

@@ -1,0 +1,37 @@
+"""The model registry: every architecture by the name configs, presets and `fer train --model` use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fer_lib.backend import keras
+from fer_lib.models.architectures import build_cnn, build_efficientnet_lite, build_fer_cnn, build_seed_cnn
+from fer_lib.models.augmentation import AugmentConfig
+
+MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "cnn": build_cnn,
+    "seed_cnn": build_seed_cnn,
+    "fer_cnn": build_fer_cnn,
+    "efficientnet_lite": build_efficientnet_lite,
+}
+
+
+def register_model(name: str):
+    """Decorator adding a builder to the registry under `name`."""
+
+    def add(builder):
+        MODEL_BUILDERS[name] = builder
+        return builder
+
+    return add
+
+
+def model_names() -> list[str]:
+    return sorted(MODEL_BUILDERS)
+
+
+def build_model(name: str, augment: AugmentConfig | None = None, seed: int | None = None, **options) -> keras.Model:
+    """Build the registered model `name`; `augment` overrides its default augmentation."""
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+    return MODEL_BUILDERS[name](augment=augment, seed=seed, **options)
