@@ -111,6 +111,9 @@ FINDINGS = {
     "seed_noise": ("Seed noise",
                    "Two seeds of one recipe differ by about a point with ten-crop: read single-run differences of "
                    "that size as noise."),
+    "transfer": ("Transfer learning from ImageNet (`--preset transfer_lite0`)",
+                 "EfficientNet-Lite0's ImageNet features, fine-tuned on upscaled faces in two CPU hours, matched the "
+                 "best from-scratch 2-hour recipe within the seed noise but did not beat it."),
     "gpu": ("GPU runs",
             "On an H200 the CPU recipes train in minutes; their extra epochs gained about as much as the seed noise."),
 }
