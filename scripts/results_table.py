@@ -828,6 +828,7 @@ def detectors_section(data: dict) -> str:
     columns = [
         ("recall (composed scenes)", lambda r: f"{r['found']}/{r['faces']} = {r['found'] / r['faces']:.1%}" if "found" in r else ""),
         ("false detections in scenes", lambda r: str(r.get("false_scenes", ""))),
+        ("boxes inside pasted photos", lambda r: str(r.get("inside_pasted", ""))),
         (f"on {photos} people-free photos", people_free),
         ("ms per photo, detection", lambda r: f"{r['detect_ms']:.0f}" if "detect_ms" in r else ""),
         ("ms per photo, end to end", lambda r: f"{r['photo_ms']:.0f}" if "photo_ms" in r else ""),
