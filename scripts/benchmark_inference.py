@@ -194,7 +194,7 @@ def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, see
             matched = detection.match_boxes(truth, framed, min_iou=0.5)
             found_total += len(matched)
             loose = {j for _, j in detection.match_boxes(truth, framed, min_iou=0.3)}
-            unmatched = [box for j, box in enumerate(framed) if j not in loose]
+            unmatched = [box for j, box in enumerate(raw) if j not in loose]  # as the detector drew them
             # A FER2013 image is a photo: a box inside a pasted one may be a face in that photo
             # (a child's face behind foliage, say), so it is counted apart from the background's.
             inside = sum(any(detection.box_inside(box, t) for t in truth) for box in unmatched)
