@@ -241,7 +241,10 @@ def record_ensemble(model_file: Path, member_dirs: list[Path], name: str | None,
     if member_records and len(member_records) != len(member_dirs):
         raise SystemExit(f"{len(member_dirs)} --members but {len(member_records)} --member-records")
     recipe = {"ensemble_of": list(member_records or []), "after": list(after or [])}
-    entry = _entry(model_file, "ensemble", config, training, summaries[0].get("hardware"), metrics_file, note,
+    machines = [s.get("hardware") for s in summaries]
+    # Members trained on different machines: each named once, in the members' order.
+    hardware = machines[0] if len(set(machines)) == 1 else " + ".join(dict.fromkeys(short_hardware(m) for m in machines))
+    entry = _entry(model_file, "ensemble", config, training, hardware, metrics_file, note,
                    recipe, label, meta)
     return _write(entry, name)
 
