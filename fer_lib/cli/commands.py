@@ -14,6 +14,8 @@ from fer_lib.cli.arguments import positive_float, positive_int
 from fer_lib.cli.predict import add_predict_parser, run_predict
 
 DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
+# fer_lib.training.tuning.SEARCH_SPACES, without importing Keras to build the parser (tests/training/test_tuning.py checks they agree).
+SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
                        help="train for as many epochs as fit in SECONDS (at most --epochs), the cosine schedule fitted to "
                             "them, then stop (e.g. a rented GPU's hour); counted from the start of training")
+    train.add_argument("--data-parallel", action="store_true", default=None,
+                       help="JAX: train on every accelerator of this machine, each batch split between them "
+                            "(keras.distribution.DataParallel); --batch-size must be a multiple of their count")
     train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
     train.add_argument("--batch-size", type=positive_int, default=None, help="(default: the preset's, 64)")
     train.add_argument("--learning-rate", type=positive_float, default=None, help="(default: the preset's)")
@@ -132,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013)")
     tune.add_argument("--workers", type=positive_int, default=2, help="worker processes, one trial each at a time (default 2)")
     tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
-    tune.add_argument("--search-space", choices=("cnn", "presets"), default="cnn")
+    tune.add_argument("--search-space", choices=SEARCH_SPACES, default="strong",
+                      help="strong (default): the fer_cnn family around the best known recipe and the presets it does not "
+                           "hold; strong_gpu: with the GPU presets; cnn: the plain CNNs around seed_cnn; presets")
     tune.add_argument("--trials", type=positive_int, default=10, help="trials (random and bayesian; default 10)")
     tune.add_argument("--epochs", type=positive_int, default=3, help="epochs per trial (default 3)")
     tune.add_argument("--batch-size", type=positive_int, default=64)
@@ -144,19 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
     pipeline.add_argument("--data", help="dataset (default: $FER_DATA, then data/fer2013, else generated demo faces)")
-    pipeline.add_argument("--profile", default="auto", help="smoke (generated data, tiny budgets), full (real budgets), "
-                                                            "or auto: full on real data, smoke otherwise (default)")
+    pipeline.add_argument("--profile", default="auto", help="smoke (generated data, tiny budgets), full (2 CPU cores, at most "
+                                                            "3 hours), gpu (a larger search, the long recipe), or auto: on "
+                                                            "real data gpu where the Keras backend sees a GPU, else full; "
+                                                            "smoke on generated data (default)")
     pipeline.add_argument("--out", default=None, help="reports folder (default: reports/)")
-    pipeline.add_argument("--epochs", type=int, default=None, help="override the profile's training epochs")
+    pipeline.add_argument("--epochs", type=int, default=None,
+                          help="override the profile's training epochs (full and gpu: the recipe's own, within the time budget)")
     pipeline.add_argument("--trials", type=int, default=None,
                           help="override the profile's tuner trials (random and bayesian; Hyperband sizes itself from the epochs)")
     pipeline.add_argument("--tuner", default=None, help="hyperband (default), bayesian or random")
     pipeline.add_argument("--preset", default="", help="train this named preset (seed_cnn, fer_cnn, ...) instead of the search's best")
-    pipeline.add_argument("--search-space", choices=("cnn", "presets"), default="cnn",
-                          help="what the tuner searches: the plain-CNN family around seed_cnn (default) or the named presets")
-    pipeline.add_argument("--tta", choices=("none", "flip", "tencrop"), default=None,
-                          help="test-time augmentation reported beside the plain metrics (default: flip; ten-crop suits "
-                               "models trained with shifts and zoom, such as the fer_cnn preset)")
+    pipeline.add_argument("--search-space", choices=SEARCH_SPACES, default=None,
+                          help="what the tuner searches (default: the profile's, strong for full, strong_gpu for gpu, cnn "
+                               "for smoke): the fer_cnn family around the best known recipe and the presets it does not hold "
+                               "(strong; strong_gpu adds the GPU presets), the plain CNNs around seed_cnn (cnn) or the presets")
+    pipeline.add_argument("--tta", choices=("none", "flip", "tencrop", "auto"), default=None,
+                          help="test-time augmentation reported beside the plain metrics (default: the profile's, auto for "
+                               "full and gpu: ten-crop for recipes trained on crops or shifted faces, flip otherwise; flip for smoke)")
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
@@ -263,6 +275,8 @@ def _cmd_train(args) -> int:
         if args.data:
             config.data = str(paths.resolve_data_dir(args.data))
         config.out = str(out)  # the folder may have moved since (e.g. brought back from a GPU machine)
+        if args.data_parallel is not None:  # where it runs, not what it learns: this machine's choice
+            config.data_parallel = args.data_parallel
         ignored = [f"--{name.replace('_', '-')}" for name in RECIPE_OPTIONS if getattr(args, name) is not None]
         if ignored:
             print(f"Note: {', '.join(ignored)} ignored; a resumed run keeps its saved settings", flush=True)
@@ -284,7 +298,8 @@ def _cmd_train(args) -> int:
                         mixing_strength=args.mixing_strength,
                         teacher=os.path.abspath(args.teacher) if args.teacher else None,  # resumable from anywhere
                         distillation=args.distillation, ema_momentum=args.ema_momentum, precision=args.precision, seed=args.seed,
-                        max_train_images=args.max_train_images, val_fraction=args.val_fraction, time_budget=args.time_budget)
+                        max_train_images=args.max_train_images, val_fraction=args.val_fraction, time_budget=args.time_budget,
+                        data_parallel=args.data_parallel)
         settings = {k: v for k, v in settings.items() if v is not None}
         if args.distillation is not None and not args.teacher:
             raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")

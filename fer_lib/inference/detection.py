@@ -422,6 +422,12 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union else 0.0
 
 
+def box_inside(inner: Box, outer: Box) -> bool:
+    """Whether `inner` lies wholly within `outer`."""
+    return (outer[0] <= inner[0] and outer[1] <= inner[1]
+            and inner[0] + inner[2] <= outer[0] + outer[2] and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
 def match_boxes(truth: list[Box], found: list[Box], min_iou: float = 0.5) -> list[tuple[int, int]]:
     """Greedy one-to-one (truth index, found index) pairs with IoU >= `min_iou`, best first."""
     pairs = sorted(((box_iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)

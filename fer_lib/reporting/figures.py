@@ -97,10 +97,10 @@ def intensity_figure(split: Split, max_images: int = 3000, seed: int = 0) -> plt
 
 
 def trials_figure(trials: pd.DataFrame) -> plt.Figure:
-    """Validation accuracy of each tuner trial, best first, coloured by optimizer."""
+    """Validation accuracy of each tuner trial, best first, coloured by optimizer (or recipe, or preset)."""
     fig, ax = plt.subplots(figsize=(9, 3.5))
     shown = trials.dropna(subset=["val_accuracy"]).reset_index(drop=True)
-    hue = next((c for c in ("optimizer", "preset") if c in shown), None)
+    hue = next((c for c in ("optimizer", "recipe", "preset") if c in shown), None)
     sns.barplot(data=shown, x=shown.index.astype(str), y="val_accuracy", hue=hue, ax=ax, dodge=False)
     ax.set_xlabel("trial (sorted by validation accuracy)")
     ax.set_title("KerasTuner trials")

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from fer_lib import paths
@@ -24,21 +25,35 @@ from fer_lib.reporting.steps import DATA_SUMMARY, METRICS, METRICS_TTA, STEPS, S
 
 NOTEBOOKS = tuple(step.notebook for step in STEPS)
 KERNEL_NAME = "fer-lib"
-# Budgets per profile; the command line may override epochs and trials.
+# Budgets per profile; the command line may override epochs and trials. `epochs` None: the recipe's own
+# (times `epochs_scale`), `early_stopping_patience` None: the recipe's own; `time_budget` bounds the final
+# training in seconds (training.TimeBudget fits the epochs and the cosine schedule to it) and
+# `tuner_time_budget` the search (no trial starts after it); `tta` auto: ten-crop for crop recipes, else flip.
 PROFILES = {
     "smoke": {
         # One random-search trial, which is the seed CNN: the search machinery runs end to end
         # in seconds. Small batches give the few hundred generated faces enough steps to learn.
         "epochs": 8, "tuner": "random", "max_trials": 1, "tuner_max_epochs": 3, "batch_size": 16, "tta": "flip",
         "tuning_max_train_images": None, "max_train_images": None, "early_stopping_patience": 5,
+        "search_space": "cnn", "epochs_scale": 1.0, "time_budget": None, "tuner_time_budget": None,
     },
-    # Sized to finish on 2 CPU cores within a session (record pipeline_full_cnn has its time):
-    # Hyperband (factor 3, 23 trials) up to 9 epochs per trial on a 10k-face subset, then the
-    # winner on all of train with early stopping. Flip TTA: the searched CNNs train with flips
-    # only, and ten-crop scored below no TTA for them (the same record). Raise budgets on a GPU.
+    # Two CPU cores, at most 3 hours for the whole pipeline on FER2013 (docs/pipeline.md has the estimate):
+    # the search's 10 random trials of 6 epochs on 8,000 faces are 480,000 training images, 20-53 min at
+    # 150-400 images/s, plus building and validating each trial (no trial starts after 50 min); the
+    # winner then trains on all of train for at most 100 min (time_budget), its cosine fitted to the
+    # epochs that fit (at most its recipe's 60 or 80); about 10 min for the other notebooks.
     "full": {
-        "epochs": 40, "tuner": "hyperband", "max_trials": 30, "tuner_max_epochs": 9, "tta": "flip",
-        "batch_size": 64, "tuning_max_train_images": 10000, "max_train_images": None, "early_stopping_patience": 6,
+        "epochs": None, "tuner": "random", "max_trials": 10, "tuner_max_epochs": 6, "batch_size": 64, "tta": "auto",
+        "tuning_max_train_images": 8000, "max_train_images": None, "early_stopping_patience": None,
+        "search_space": "strong", "epochs_scale": 1.0, "time_budget": 6000, "tuner_time_budget": 3000,
+    },
+    # A GPU (chosen by auto when the Keras backend sees one): 30 trials of 20 epochs on all of train,
+    # the GPU presets among them, at most 2 hours of search; the winner trains twice its recipe's
+    # epochs (the long recipe), at most 4 hours. Several GPUs on JAX train it data-parallel.
+    "gpu": {
+        "epochs": None, "tuner": "random", "max_trials": 30, "tuner_max_epochs": 20, "batch_size": 64, "tta": "auto",
+        "tuning_max_train_images": None, "max_train_images": None, "early_stopping_patience": None,
+        "search_space": "strong_gpu", "epochs_scale": 2.0, "time_budget": 14400, "tuner_time_budget": 7200,
     },
 }
 
@@ -52,7 +67,7 @@ class PipelineConfig:
     """One pipeline run; saved as pipeline_config.json in the run folder."""
 
     data: str | None = None
-    profile: str = "auto"  # auto: full on real data, smoke on generated data
+    profile: str = "auto"  # auto: smoke on generated data; on real data gpu where the Keras backend sees a GPU, else full
     out: str = str(paths.REPORTS_DIR)
     with_code: bool = False
     seed: int = 1234
@@ -60,8 +75,8 @@ class PipelineConfig:
     trials: int | None = None
     tuner: str | None = None
     preset: str = ""  # train this named preset (fer_lib.training.presets) instead of the search's best
-    search_space: str = "cnn"  # cnn (the plain-CNN family around seed_cnn) or presets
-    tta: str | None = None  # test-time augmentation reported beside the plain metrics: none, flip, tencrop
+    search_space: str | None = None  # None: the profile's; strong, strong_gpu, cnn or presets (fer_lib.training.tuning)
+    tta: str | None = None  # test-time augmentation reported beside the plain metrics: none, flip, tencrop, auto
     tuner_overwrite: bool = False
     notebooks_dir: str = str(paths.NOTEBOOKS_DIR)
 
@@ -87,17 +102,55 @@ def validate(config: PipelineConfig) -> None:
     from fer_lib.evaluation.prediction import TTA_MODES
     from fer_lib.training.tuning import SEARCH_SPACES
 
-    if config.tta is not None and config.tta not in TTA_MODES:
-        raise FerError(f"unknown tta {config.tta!r}; choose one of {', '.join(TTA_MODES)}")
-    if config.search_space not in SEARCH_SPACES:
+    if config.tta is not None and config.tta not in (*TTA_MODES, "auto"):
+        raise FerError(f"unknown tta {config.tta!r}; choose one of {', '.join(TTA_MODES)}, auto")
+    if config.search_space is not None and config.search_space not in SEARCH_SPACES:
         raise FerError(f"unknown search space {config.search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
     missing = [n for n in NOTEBOOKS if not (Path(config.notebooks_dir) / f"{n}.ipynb").is_file()]
     if missing:
         raise FerError(f"{config.notebooks_dir}: notebook(s) {', '.join(missing)} missing; run from a full checkout")
 
 
+GPU_PROBE = """
+from fer_lib.backend import keras
+backend = keras.backend.backend()
+try:
+    if backend == "jax":
+        import jax
+        gpus = len([d for d in jax.devices() if d.platform in ("gpu", "cuda", "rocm")])
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    elif backend == "torch":
+        import torch
+        gpus = torch.cuda.device_count()
+    else:
+        gpus = 0
+except Exception:
+    gpus = 0
+print(backend, gpus)
+"""
+
+
+@lru_cache(maxsize=1)
+def backend_gpus() -> tuple[str, int]:
+    """(the Keras backend, how many GPUs it sees), asked in a child process: the pipeline itself then
+    neither imports the backend nor holds GPU memory its notebooks' kernels need."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    try:
+        done = subprocess.run([sys.executable, "-c", GPU_PROBE], env=env, capture_output=True, text=True, timeout=300)
+        backend, gpus = done.stdout.split()[-2:]
+        return backend, int(gpus)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return os.environ.get("KERAS_BACKEND", "tensorflow"), 0
+
+
 def resolve_data(config: PipelineConfig) -> tuple[Path, bool, str]:
-    """(data path, synthetic?, profile): explicit data, else real data for full, else demo faces."""
+    """(data path, synthetic?, profile): explicit data, else real data for full (gpu where the Keras
+    backend sees a GPU), else demo faces."""
     from fer_lib.data.dataset import demo_dataset, resolve_data_or_demo
 
     if config.profile == "smoke" and config.data is None:
@@ -110,7 +163,10 @@ def resolve_data(config: PipelineConfig) -> tuple[Path, bool, str]:
         from fer_lib.data.synthetic import is_synthetic_dataset
 
         synthetic = is_synthetic_dataset(data)
-    profile = config.profile if config.profile != "auto" else ("smoke" if synthetic else "full")
+    if config.profile != "auto":
+        profile = config.profile
+    else:
+        profile = "smoke" if synthetic else ("gpu" if backend_gpus()[1] > 0 else "full")
     return data, synthetic, profile
 
 
@@ -126,6 +182,10 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         budget["tuner"] = config.tuner
     if config.tta is not None:
         budget["tta"] = config.tta
+    if config.search_space is not None:
+        budget["search_space"] = config.search_space
+    # Several GPUs on JAX: the final training spreads each batch over them (keras.distribution.DataParallel).
+    backend, gpus = backend_gpus() if profile == "gpu" else ("", 0)
     return {
         "data": str(data),
         "run_dir": str(run_dir),
@@ -133,12 +193,26 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         "synthetic": synthetic,
         "seed": config.seed,
         "preset": config.preset,
-        "search_space": config.search_space,
         "tuner_dir": str(run_dir.parent / "tuning"),
         "tuner_overwrite": config.tuner_overwrite,
+        "data_parallel": backend == "jax" and gpus > 1,
         **budget,
         **file_parameters(),
     }
+
+
+def evaluation_tta(tta: str, model_dir: str | Path) -> str:
+    """The test-time augmentation notebook 04 reports: `tta`, or for auto ten-crop when the trained recipe
+    (its config.json in `model_dir`) classifies crops or learnt shifted and zoomed faces, as the fer_cnn
+    family and the transfer presets do; flip for the plain CNNs, which train with flips only and for which
+    ten-crop scored below no TTA (docs/results/pipeline_full_cnn.json)."""
+    if tta != "auto":
+        return tta
+    config = _read_json(Path(model_dir) / "config.json")
+    augment = config.get("augment")
+    if augment is None:  # the model's default augmentation: shifts and zoom for these two
+        return "tencrop" if config.get("model") in ("fer_cnn", "efficientnet_lite") else "flip"
+    return "tencrop" if any(augment.get(k) for k in ("crop", "shift", "zoom", "scale_jitter")) else "flip"
 
 
 def _kernel_name() -> str:

@@ -48,6 +48,7 @@ class TrainConfig:
     teacher: str | None = None  # a .keras model (or ensemble) whose predictions soften the training targets
     distillation: float = 0.5  # weight of the teacher's probabilities in the targets, against the labels
     time_budget: float | None = None  # seconds for the whole run: as many epochs as fit (at most `epochs`), schedule fitted to them
+    data_parallel: bool = False  # JAX: every batch split over this machine's accelerators (keras.distribution.DataParallel)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""

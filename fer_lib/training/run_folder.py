@@ -127,7 +127,8 @@ def check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: Fer
     except (OSError, ValueError, TypeError):
         raise FerError(f"{saved_path}: missing or unreadable, so the interrupted run cannot be resumed; pass --overwrite to start over") from None
     given = config.to_dict()
-    changed = [k for k in given if k not in ("data", "out") and given[k] != saved.get(k)]
+    # data_parallel is where it runs, not what it learns: a run may resume on a machine with more or fewer devices.
+    changed = [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
     if changed:
         k = changed[0]
         raise FerError(f"{saved_path}: the interrupted run used {k}={saved.get(k)!r}, this one asks for {k}={given[k]!r}; "

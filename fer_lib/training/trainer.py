@@ -6,6 +6,7 @@ The run folder it leaves, and how an interrupted run resumes, are described in
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib.backend import keras
-from fer_lib.data.dataset import FerDataset, load_dataset, subset
+from fer_lib.data.dataset import FerDataset, Split, load_dataset, subset
 from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
 from fer_lib.evaluation.prediction import predict_probabilities
@@ -76,7 +77,7 @@ def _init_weights(config: TrainConfig) -> list[np.ndarray]:
     return weights
 
 
-def _measured_checkpoint_best(partial: Path, dataset: FerDataset, batch_size: int) -> float | None:
+def _measured_checkpoint_best(partial: Path, val: Split, batch_size: int) -> float | None:
     """val_accuracy of the best-so-far checkpoint, measured, since a kill can land between its save and the state's."""
     if not partial.is_file():
         return None
@@ -85,8 +86,8 @@ def _measured_checkpoint_best(partial: Path, dataset: FerDataset, batch_size: in
     except FerError:
         partial.unlink(missing_ok=True)  # unreadable: the run will save a new one
         return None
-    probabilities = predict_probabilities(model, dataset.val.images, batch_size=max(batch_size, 256))
-    return float(np.mean(np.argmax(probabilities, axis=1) == dataset.val.labels))
+    probabilities = predict_probabilities(model, val.images, batch_size=batch_size)
+    return float(np.mean(np.argmax(probabilities, axis=1) == val.labels))
 
 
 def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: bool = False, resume: bool = False,
@@ -104,9 +105,41 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         config.validate()
     except ValueError as exc:
         raise FerError(str(exc)) from None
-    # The run's policy must not outlive it: models a caller builds afterwards keep their own precision.
-    with precision_policy(config.precision):
+    # The run's policy and distribution must not outlive it: models a caller builds afterwards keep their own.
+    with precision_policy(config.precision), _distribution_restored():
         return _train(config, dataset, overwrite, resume, verbose, started=time.perf_counter())
+
+
+@contextlib.contextmanager
+def _distribution_restored():
+    previous = keras.distribution.distribution()
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+def start_data_parallel(config: TrainConfig) -> int:
+    """With `config.data_parallel`, train on every accelerator of this machine (JAX): variables replicated
+    on each, every batch split between them (keras.distribution.DataParallel). Returns how many devices
+    share a batch (1 without). Call it before the model is built; `train` restores the previous distribution."""
+    if not config.data_parallel:
+        return 1
+    if keras.backend.backend() != "jax":
+        raise FerError(f"data_parallel trains with keras.distribution, which needs the JAX backend (KERAS_BACKEND=jax), "
+                       f"not {keras.backend.backend()}")
+    devices = keras.distribution.list_devices()
+    if config.batch_size % len(devices):
+        raise FerError(f"batch_size {config.batch_size} does not split evenly over the {len(devices)} devices "
+                       f"({', '.join(devices)}); choose a multiple of {len(devices)}")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return len(devices)
+
+
+def _whole_batches(split: Split, devices: int) -> Split:
+    """`split` less its last len % devices faces, so that every batch (the last one too) splits evenly."""
+    keep = len(split) - len(split) % devices
+    return split if keep == len(split) else Split(split.name, split.images[:keep], split.labels[:keep])
 
 
 def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, resume: bool, verbose: int,
@@ -126,6 +159,15 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
 
     distilled = teacher_probabilities(config, teacher, train_split, saved_teacher, verbose)
     del teacher
+    data_info, val_split = dataset.info(), dataset.val
+    devices = start_data_parallel(config)
+    if devices > 1:  # a batch that does not split evenly over the devices fails: drop fewer than `devices` faces
+        train_split, val_split = _whole_batches(train_split, devices), _whole_batches(dataset.val, devices)
+        if distilled is not None:
+            distilled = distilled[:len(train_split)]
+        if verbose:
+            print(f"Data parallel over {devices} devices: {len(train_split)} training and {len(val_split)} validation "
+                  "faces, each batch split between them", flush=True)
     keras.utils.set_random_seed(config.seed)
     precision = set_precision(config.precision)
     model = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
@@ -145,7 +187,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
                            f"({type(exc).__name__}); pass --overwrite to start over") from None
         initial_epoch = int(state["epochs_done"])
         keras.utils.set_random_seed(config.seed + initial_epoch)  # fresh shuffles, not a replay of epoch 1's
-        measured = _measured_checkpoint_best(resume_dir / BEST_CHECKPOINT, dataset, config.batch_size)
+        measured = _measured_checkpoint_best(resume_dir / BEST_CHECKPOINT, val_split, config.batch_size * max(1, 256 // config.batch_size))
         recorded = [v for v in (state.get("checkpoint_best"), measured) if v is not None]
         checkpoint_best = max(recorded) if recorded else None
         if verbose:
@@ -153,7 +195,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
                   f"best val_accuracy so far {checkpoint_best if checkpoint_best is not None else float('nan'):.4f}", flush=True)
 
     meter = ThroughputMeter(len(train_split))
-    validation = len(dataset.val) > 0  # empty only for val_fraction 0, which TrainConfig.validate keeps from plateau
+    validation = len(val_split) > 0  # empty only for val_fraction 0, which TrainConfig.validate keeps from plateau
     budget = None
     if config.time_budget:
         spent = time.perf_counter() - started + float((state or {}).get("wall_seconds", 0.0))
@@ -167,14 +209,14 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         # The saved epoch holds the averaged weights in the model and the raw ones in the
         # optimizer's average, as swapped at its end: the next epoch must swap them back.
         swap._ema_weights_in_model = True
-    tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, dataset.info(), state, budget)
+    tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, data_info, state, budget)
     finished = state is not None and (state.get("stopped") or initial_epoch >= config.epochs)
     if not finished:
         model.fit(
             **training_batches(config, as_model_input(train_split.images),
                                training_targets(train_split.labels, distilled, config.distillation),
                                train_split.labels, seed=config.seed + initial_epoch),
-            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES))
+            validation_data=(as_model_input(val_split.images), keras.utils.to_categorical(val_split.labels, NUM_CLASSES))
             if validation else None,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
@@ -197,7 +239,8 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         "hardware": training_hardware(),  # the results table names the machine that trained, not the one recording
         "classes": list(EMOTIONS),
         "train_images": len(train_split),
-        "val_images": len(dataset.val),
+        "val_images": len(val_split),
+        "data_parallel_devices": devices if config.data_parallel else None,
         "epochs_run": len(rows),
         "time_budget_seconds": config.time_budget,
         "resumed_after_epoch": initial_epoch if state is not None else None,

@@ -1,5 +1,11 @@
-"""KerasTuner searches: over the plain-CNN family (the original seed_cnn is one point of it), or
-over the named presets of `fer_lib.training.presets` and their learning rate.
+"""KerasTuner searches, over one of four spaces:
+
+- "strong" (the default): the `fer_cnn` family of the project's best recipes (widths, crop, head,
+  dropout, learning rate, weight decay, label smoothing, erasing; AdamW and a cosine schedule), or
+  instead one of the named presets the family does not hold; its first trial is the best known
+  recipe, `fer_cnn_crop_vgg`. "strong_gpu" adds the presets only a GPU trains in useful time.
+- "cnn": the plain-CNN family around the original seed_cnn (one point of it, and its first trial).
+- "presets": the named presets of `fer_lib.training.presets` and a scale of their learning rate.
 
 The best trial is written as `best_hyperparameters.json`, which training turns back into a
 TrainConfig, so the final model is rebuilt from a file, not from tuner state.
@@ -8,7 +14,10 @@ TrainConfig, so the final model is rebuilt from a file, not from tuner state.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import math
+import time
 from pathlib import Path
 
 from fer_lib.backend import keras  # before keras_tuner, which would start TensorFlow with its start-up chatter
@@ -23,14 +32,16 @@ from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.models.architectures import build_cnn
-from fer_lib.models.registry import build_model
+from fer_lib.models.augmentation import AugmentConfig
+from fer_lib.models.registry import MODEL_BUILDERS, build_model
 from fer_lib.training.config import OPTIMIZERS, TrainConfig
 from fer_lib.training.presets import get_preset, preset_config, preset_names
 from fer_lib.training.recipe import compile_for_training
 from fer_lib.training.targets import targets_and_weights
 
 TUNERS = ("hyperband", "bayesian", "random")
-SEARCH_SPACES = ("cnn", "presets")
+SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
+DEFAULT_SEARCH_SPACE = "strong"
 LEARNING_RATE_SCALES = [0.5, 1.0, 2.0]
 FILTER_CHOICES = [32, 64, 75, 96, 125, 128, 192, 256]
 UNIT_CHOICES = [32, 64, 128, 256, 260, 512]
@@ -44,6 +55,84 @@ SEED_CNN_POINT = {
 }
 
 
+# The "strong" space. Its top-level `recipe` is FAMILY, whose hyperparameters below are active only
+# then (KerasTuner conditional scopes), or PRESET, whose one hyperparameter `preset` names a recipe of
+# fer_lib.training.presets that the family does not hold. Two top-level choices, not one per preset, so that
+# random search gives the family half of its trials.
+FAMILY, PRESET = "fer_cnn", "preset"
+FAMILY_CHOICES = {
+    "widths": ["32-64-128-256", "48-96-192-384", "64-128-256-512"],  # the dense layer is as wide as the last stage
+    "crop": [0, 40, 44],  # 0: the whole 48x48 face; else random crops in training, the centre at inference
+    "head": ["average", "flatten"],
+    "dropout": [0.2, 0.3, 0.4, 0.5],
+    "learning_rate": [1e-3, 2e-3, 4e-3],
+    "weight_decay": [1e-4, 0.01, 0.05, 0.1],  # AdamW's, decoupled, on kernels only
+    "label_smoothing": [0.0, 0.1, 0.2],
+    "erasing": [0.0, 0.25, 0.5],
+}
+# The best known recipe, fer_cnn_crop_vgg (64.39% top-1, 67.07% with ten-crop: docs/experiments.md), as
+# family values; also every family hyperparameter's default, so a fresh search's first trial.
+BEST_KNOWN_POINT = {"recipe": FAMILY, "widths": "64-128-256-512", "crop": 40, "head": "average", "dropout": 0.4,
+                    "learning_rate": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1, "erasing": 0.5}
+BEST_KNOWN_PRESET = "fer_cnn_crop_vgg"
+# Presets that are points of the family (tests/training/test_tuning.py checks that each converts to its preset's config);
+# the strong space reaches them through the family, so its `preset` choice leaves them out.
+FAMILY_PRESETS = {
+    "fer_cnn_long": {**BEST_KNOWN_POINT, "widths": "32-64-128-256", "crop": 0},
+    "fer_cnn_crop": {**BEST_KNOWN_POINT, "widths": "32-64-128-256"},
+    "fer_cnn_crop_flat": {**BEST_KNOWN_POINT, "widths": "32-64-128-256", "head": "flatten"},
+    "fer_cnn_crop_wide": {**BEST_KNOWN_POINT, "widths": "48-96-192-384"},
+    BEST_KNOWN_PRESET: BEST_KNOWN_POINT,
+}
+# Presets that two CPU cores cannot train in useful time (ten crops of every face per step, 300 epochs, or
+# EfficientNet-Lite2 at 160 px with every layer trained): only "strong_gpu" offers them.
+GPU_PRESETS = ("fer_vgg", "fer_vgg_gap", "transfer_lite2_gpu")
+
+
+def strong_presets(search_space: str = "strong") -> list[str]:
+    """The presets the strong space offers beside the family: those it does not hold, less the GPU ones on
+    "strong"; transfer presets only where their ImageNet weights are installed (the transfer extra)."""
+    names = [n for n in preset_names() if n not in FAMILY_PRESETS and (search_space == "strong_gpu" or n not in GPU_PRESETS)]
+    return [n for n in names if _installed(n)]
+
+
+def _installed(preset: str) -> bool:
+    settings = get_preset(preset).settings
+    if settings.get("model") != "efficientnet_lite":
+        return True
+    from fer_lib.models.pretrained import weights_path
+
+    try:
+        weights_path(settings.get("model_options", {}).get("backbone", "lite0"))
+    except FerError:
+        return False
+    return True
+
+
+def _family_widths(values: dict) -> list[int]:
+    return [int(w) for w in str(values["widths"]).split("-")]
+
+
+def family_config(values: dict, **overrides) -> TrainConfig:
+    """The TrainConfig of a point of the `fer_cnn` family, built as the presets are: AdamW, a cosine schedule
+    over all its epochs (80 for the narrowest network on crops, 60 otherwise, as fer_cnn_crop and the wider
+    crop presets), shifts, rotations, zoom 15% and flips, batch 64. `overrides` apply on top (None: kept)."""
+    widths, crop = _family_widths(values), int(values["crop"])
+    epochs = 80 if widths[0] == 32 and crop else 60
+    settings = dict(
+        model="fer_cnn", epochs=epochs, batch_size=64, optimizer="adamw", learning_rate=float(values["learning_rate"]),
+        weight_decay=float(values["weight_decay"]), lr_schedule="cosine", label_smoothing=float(values["label_smoothing"]),
+        early_stopping_patience=epochs,  # the schedule ends the run, not val_loss
+        model_options={"widths": widths, "dense_units": widths[-1], "head": str(values["head"]), "dropout": float(values["dropout"])},
+        augment=AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=float(values["erasing"]), crop=crop))
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "epochs" in overrides and "early_stopping_patience" not in overrides:
+        overrides["early_stopping_patience"] = max(overrides["epochs"], epochs)
+    config = TrainConfig(**{**settings, **overrides})
+    config.validate()
+    return config
+
+
 def model_options_from(values: dict) -> dict:
     """`build_cnn` keyword arguments for a point of the search space."""
     return {
@@ -55,7 +144,14 @@ def model_options_from(values: dict) -> dict:
 
 
 def train_config_from(values: dict, **overrides) -> TrainConfig:
-    """The TrainConfig that trains the model a tuner trial described (either search space)."""
+    """The TrainConfig that trains the model a tuner trial described (any search space); `overrides`
+    (None: the recipe's own) apply on top."""
+    values = _set_values(values)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if values.get("recipe") == FAMILY:
+        return family_config(values, **overrides)
+    if values.get("recipe") == PRESET:
+        return preset_config(values["preset"], **overrides)
     if "preset" in values:
         base = get_preset(values["preset"]).settings["learning_rate"]
         return preset_config(values["preset"], learning_rate=base * float(values["learning_rate_scale"]), **overrides)
@@ -66,6 +162,24 @@ def train_config_from(values: dict, **overrides) -> TrainConfig:
         learning_rate=float(values["learning_rate"]),
         **overrides,
     )
+
+
+def final_train_config(values: dict | None = None, preset: str = "", *, epochs: int | None = None,
+                       epochs_scale: float = 1.0, **overrides) -> TrainConfig:
+    """What notebook 03 trains: `preset` when named, else the search's best point `values`, at the
+    pipeline's budget. `epochs` None keeps the recipe's own epochs, times `epochs_scale` (the gpu
+    profile's long recipe); `time_budget` (seconds) then fits the epochs and the cosine schedule to the time."""
+    def config(**more):
+        return preset_config(preset, **overrides, **more) if preset else train_config_from(values, **overrides, **more)
+
+    if epochs is None and epochs_scale != 1:
+        epochs = max(1, round(config().epochs * epochs_scale))
+    return config(epochs=epochs)
+
+
+def _set_values(values: dict) -> dict:
+    """`values` without the unset ones (NaN in a trials table's row, None from an inactive hyperparameter)."""
+    return {k: v for k, v in values.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
 
 
 class CnnHyperModel(kt.HyperModel):
@@ -91,21 +205,17 @@ class CnnHyperModel(kt.HyperModel):
         return compile_for_training(model, train_config_from(values))
 
 
-class PresetHyperModel(kt.HyperModel):
-    """A named preset (model, optimizer, augmentation, loss) and a scale of its learning rate.
+class RecipeHyperModel(kt.HyperModel):
+    """A trial is a TrainConfig (`_config`), built and fitted as its final training would be."""
 
-    Trials train at a constant learning rate; the preset's schedule applies to the final
-    training that notebook 03 runs from the best trial. The first choice, seed_cnn, is the default.
-    """
+    anneal = False  # cosine recipes anneal over the trial's epochs, as their final training does over its own
 
-    def __init__(self, seed: int = 1234, presets: list[str] | None = None):
-        super().__init__(name="presets")
+    def __init__(self, name: str, seed: int = 1234):
+        super().__init__(name=name)
         self.seed = seed
-        self.presets = list(presets or preset_names())
 
     def _config(self, hp: kt.HyperParameters) -> TrainConfig:
-        return train_config_from({"preset": hp.Choice("preset", self.presets, default=self.presets[0]),
-                                  "learning_rate_scale": hp.Choice("learning_rate_scale", LEARNING_RATE_SCALES, default=1.0)})
+        raise NotImplementedError
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         config = self._config(hp)
@@ -113,25 +223,77 @@ class PresetHyperModel(kt.HyperModel):
         return compile_for_training(model, config)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, **kwargs):
-        """Train a trial; presets with class weights get them, and ten-crop presets their repeated targets,
+        """Train a trial; recipes with class weights get them, and ten-crop recipes their repeated targets,
         as in their final training."""
-        y, weights = targets_and_weights(self._config(hp), y, np.argmax(y, axis=1))
+        config = self._config(hp)
+        y, weights = targets_and_weights(config, y, np.argmax(y, axis=1))
         if weights is not None:
             kwargs["sample_weight"] = weights
+        if self.anneal and config.lr_schedule == "cosine" and kwargs.get("epochs"):
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), trial_cosine(config.learning_rate, int(kwargs["epochs"]))]
         return model.fit(x, y, **kwargs)
+
+
+def trial_cosine(learning_rate: float, epochs: int) -> keras.callbacks.LearningRateScheduler:
+    """The final training's cosine schedule, over a trial's epochs: a short trial is then scored annealed."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: float(learning_rate * 0.5 * (1 + np.cos(np.pi * min(epoch / epochs, 1.0)))))
+
+
+class PresetHyperModel(RecipeHyperModel):
+    """A named preset (model, optimizer, augmentation, loss) and a scale of its learning rate.
+
+    Trials train at a constant learning rate; the preset's schedule applies to the final
+    training that notebook 03 runs from the best trial. The first choice, seed_cnn, is the default.
+    """
+
+    def __init__(self, seed: int = 1234, presets: list[str] | None = None):
+        super().__init__("presets", seed)
+        self.presets = list(presets or preset_names())
+
+    def _config(self, hp: kt.HyperParameters) -> TrainConfig:
+        return train_config_from({"preset": hp.Choice("preset", self.presets, default=self.presets[0]),
+                                  "learning_rate_scale": hp.Choice("learning_rate_scale", LEARNING_RATE_SCALES, default=1.0)})
+
+
+class StrongHyperModel(RecipeHyperModel):
+    """The `fer_cnn` family around the best known recipe, or one of the presets it does not hold.
+
+    Every family hyperparameter's default is the best known recipe (BEST_KNOWN_POINT), which is
+    therefore a fresh search's first trial. Trials of cosine recipes anneal over their epochs.
+    """
+
+    anneal = True
+
+    def __init__(self, seed: int = 1234, presets: list[str] | None = None, name: str = "strong"):
+        super().__init__(name, seed)
+        self.presets = list(strong_presets() if presets is None else presets)
+
+    def _config(self, hp: kt.HyperParameters) -> TrainConfig:
+        recipes = [FAMILY, PRESET] if self.presets else [FAMILY]
+        values = {"recipe": hp.Choice("recipe", recipes, default=FAMILY)}
+        with hp.conditional_scope("recipe", [FAMILY]):
+            for name, choices in FAMILY_CHOICES.items():
+                values[name] = hp.Choice(name, choices, default=BEST_KNOWN_POINT[name])
+        if self.presets:
+            with hp.conditional_scope("recipe", [PRESET]):
+                values["preset"] = hp.Choice("preset", self.presets, default=self.presets[0])
+        return train_config_from(values)
 
 
 def project_name(data: str | Path, profile: str, kind: str, search_space: str, *, seed: int, max_trials: int,
                  max_epochs: int, batch_size: int, max_train_images: int | None) -> str:
     """The search's folder name: readable settings plus a key of everything that shapes its trials.
 
-    A search resumes only with the same data and budgets; changing any of them starts a new
-    one beside it instead of quietly continuing the old.
+    A search resumes only with the same data and budgets (and, in the strong spaces, the same
+    presets on offer); changing any of them starts a new one beside it instead of quietly continuing the old.
     """
     settings = {"data": str(Path(data).expanduser().resolve()), "seed": seed, "max_epochs": max_epochs,
                 "batch_size": batch_size, "max_train_images": max_train_images,
                 # Hyperband sizes itself from max_epochs; the trial count only bounds the others.
                 "max_trials": None if kind == "hyperband" else max_trials}
+    if search_space in ("strong", "strong_gpu"):
+        settings["presets"] = strong_presets(search_space)
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     space = "" if search_space == "cnn" else f"-{search_space}"
     return f"{profile}-{kind}{space}-{key}"
@@ -150,11 +312,15 @@ def make_tuner(
 ) -> kt.Tuner:
     """A Hyperband, BayesianOptimization or RandomSearch tuner that resumes unless `overwrite`.
 
-    `search_space` is "cnn" (the plain-CNN family around seed_cnn) or "presets" (the named recipes).
+    `search_space` is "strong" (the fer_cnn family around the best known recipe, or a preset it does not
+    hold), "strong_gpu" (the same with the GPU presets), "cnn" (the plain-CNN family around seed_cnn)
+    or "presets" (the named recipes and their learning rate).
     """
     if search_space not in SEARCH_SPACES:
         raise ValueError(f"unknown search space {search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
-    hypermodel = CnnHyperModel(seed) if search_space == "cnn" else PresetHyperModel(seed)
+    hypermodel = {"cnn": lambda: CnnHyperModel(seed), "presets": lambda: PresetHyperModel(seed),
+                  "strong": lambda: StrongHyperModel(seed, strong_presets("strong")),
+                  "strong_gpu": lambda: StrongHyperModel(seed, strong_presets("strong_gpu"), name="strong_gpu")}[search_space]()
     common = dict(
         hypermodel=hypermodel,
         objective="val_accuracy",
@@ -182,18 +348,21 @@ def make_tuner(
 
 
 def _try_seed_point_first(oracle: kt.Oracle) -> None:
-    """Make a fresh search's first trial the original seed_cnn (every hyperparameter's default).
+    """Make a fresh search's first trial every hyperparameter's default: the best known recipe
+    (fer_cnn_crop_vgg) in the strong spaces, the original seed_cnn in the others.
 
-    The search then always measures the baseline, so its best trial is never worse than
-    the original network on the same budget. KerasTuner has no option for an initial point;
-    every oracle draws new points through `_random_values`, which this wraps.
+    The search then always measures that point, so its best trial is never worse than it on
+    the same budget. KerasTuner has no option for an initial point; every oracle draws new
+    points through `_random_values`, which this wraps.
     """
     base = type(oracle)
 
     class SeedPointFirst(base):
         def _random_values(self):
             if not self.trials:  # no trial yet: this is the search's first point
-                values = {hp.name: hp.default for hp in self.hyperparameters.space}
+                defaults = kt.HyperParameters()
+                defaults.merge(self.hyperparameters.space)  # keeps the defaults of the active ones only
+                values = dict(defaults.values)
                 if values and not self._duplicate(values):
                     return values
             return super()._random_values()
@@ -203,18 +372,54 @@ def _try_seed_point_first(oracle: kt.Oracle) -> None:
 
 
 def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size: int = 64,
-               max_train_images: int | None = None, seed: int = 1234, verbose: int = 1) -> None:
-    """Search on (a stratified subset of) train, scoring trials on validation accuracy."""
+               max_train_images: int | None = None, seed: int = 1234, verbose: int = 1,
+               time_budget: float | None = None) -> None:
+    """Search on (a stratified subset of) train, scoring trials on validation accuracy.
+
+    With `time_budget` (seconds) no trial starts once that much time has passed: the trial
+    running then finishes, and the search ends with the trials it has (at least one).
+    """
     train_split = subset(dataset.train, max_train_images, seed)
-    tuner.search(
-        as_model_input(train_split.images),
-        keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
-        validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
-        epochs=epochs,
-        batch_size=batch_size,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)],
-        verbose=verbose,
-    )
+    restore = _stop_starting_trials_after(tuner, time_budget, verbose) if time_budget else None
+    try:
+        tuner.search(
+            as_model_input(train_split.images),
+            keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
+            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)],
+            verbose=verbose,
+        )
+    finally:
+        if restore:
+            restore()
+
+
+def _stop_starting_trials_after(tuner: kt.Tuner, seconds: float, verbose: int):
+    """Make the oracle answer "stopped" to requests for a trial after `seconds`; returns the undo.
+
+    The oracle stops a search whose trial count reaches its `max_trials` (Hyperband's too),
+    so past the time that count is lowered to the trials it has.
+    """
+    oracle, started, before = tuner.oracle, time.monotonic(), tuner.pre_create_trial
+    limit = oracle.max_trials
+
+    def pre_create_trial():
+        spent = time.monotonic() - started
+        if spent > seconds and oracle.trials and oracle.max_trials != len(oracle.trials):
+            oracle.max_trials = len(oracle.trials)
+            if verbose:
+                print(f"Search time budget: {spent:.0f} s of {seconds:.0f} s spent; no further trial starts "
+                      f"({len(oracle.trials)} trials)", flush=True)
+        before()
+
+    tuner.pre_create_trial = pre_create_trial
+
+    def restore():
+        tuner.pre_create_trial, oracle.max_trials = before, limit
+
+    return restore
 
 
 def trials_table(tuner: kt.Tuner):
@@ -234,8 +439,11 @@ def trials_table(tuner: kt.Tuner):
 
 
 def describe_point(values: dict) -> dict:
-    """A search-space point in a few readable columns: the preset and its learning-rate scale, or the
-    network (conv filters, dense widths) and its training settings."""
+    """A search-space point in a few readable columns: in the strong spaces the recipe, its network, optimizer
+    and regularisation; the preset and its learning-rate scale; or the network (conv filters, dense widths)
+    and its training settings."""
+    if isinstance(values.get("recipe"), str):
+        return describe_recipe(train_config_from(values), matching_preset(values) or "fer_cnn family")
     if isinstance(values.get("preset"), str):
         return {"preset": values["preset"], "learning rate scale": values.get("learning_rate_scale")}
     options = model_options_from(values)
@@ -244,6 +452,37 @@ def describe_point(values: dict) -> dict:
         "dropout": options["dropout"], "batch norm": "yes" if options["batch_norm"] else "no",
         "optimizer": values["optimizer"], "learning rate": f"{float(values['learning_rate']):g}",
     }
+
+
+def describe_recipe(config: TrainConfig, recipe: str) -> dict:
+    """A recipe's TrainConfig in four readable columns: its name, network, optimizer and regularisation."""
+    options = {name: p.default for name, p in inspect.signature(MODEL_BUILDERS[config.model]).parameters.items()
+               if p.default is not inspect.Parameter.empty}
+    options.update(config.model_options)
+    crop = config.augment.crop if config.augment else 0
+    face = f"crop {crop}" if crop else "whole face"
+    if config.augment and config.augment.training_crops > 1:
+        face = f"{config.augment.training_crops} crops of {crop}"
+    if config.model == "fer_cnn":
+        dense = f"dense {options['dense_units']}" + (f" x {options['dense_layers']}" if options["dense_layers"] != 1 else "")
+        head = {"average": "global average"}.get(options["head"], options["head"])
+        network = (f"{'-'.join(map(str, options['widths']))}, {dense}, {head}"
+                   f"{', residual' if options['residual'] else ''}, {face}")
+    elif config.model == "efficientnet_lite":
+        network = f"EfficientNet-{options['backbone']}, {options['image_size']} px, {options['frozen_blocks']} blocks frozen"
+    elif config.model in ("cnn", "seed_cnn"):
+        filters, units = options.get("conv_filters", (75, 125, 256)), options.get("dense_units", (260, 128, 64, 32))
+        network = f"conv {'-'.join(map(str, filters))}, dense {'-'.join(map(str, units))}"
+    else:
+        network = config.model
+    decay = config.weight_decay if config.weight_decay is not None else (1e-4 if config.optimizer == "adamw" else 0.0)
+    parts = [f"dropout {options['dropout']:g}" if "dropout" in options else None, f"decay {decay:g}",
+             f"smoothing {config.label_smoothing:g}" if config.label_smoothing else None,
+             f"erasing {config.augment.erasing:g}" if config.augment and config.augment.erasing else None,
+             "class weights" if config.class_weights else None]
+    return {"recipe": recipe, "network": network,
+            "optimizer": f"{config.optimizer} {config.learning_rate:g}, {config.lr_schedule}",
+            "regularisation": ", ".join(p for p in parts if p)}
 
 
 def trials_overview(trials):
@@ -286,8 +525,29 @@ def read_best_hyperparameters(path: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def matching_preset(values: dict) -> str | None:
+    """The named preset whose recipe the point `values` is, if any (e.g. fer_cnn_crop_vgg for the strong
+    spaces' first trial), else None."""
+    values = _set_values(values)
+    if values.get("recipe") == PRESET:
+        return values["preset"]
+    if values.get("recipe") == FAMILY:
+        found = [name for name, point in FAMILY_PRESETS.items() if _same_point(point, values)]
+        return found[0] if found else None
+    if "preset" in values:  # the presets space: a preset at a scale of its learning rate
+        return values["preset"] if np.isclose(float(values["learning_rate_scale"]), 1.0) else None
+    return "seed_cnn" if is_seed_point(values) else None
+
+
+def _same_point(a: dict, b: dict) -> bool:
+    return all(str(a[k]) == str(b.get(k)) if isinstance(a[k], str) else np.isclose(float(a[k]), float(b.get(k, np.nan)))
+               for k in a)
+
+
 def is_seed_point(values: dict) -> bool:
     """Whether `values` describe exactly the original seed_cnn (for the search-space test)."""
+    if "recipe" in values:
+        return values["recipe"] == PRESET and values.get("preset") == "seed_cnn"
     if "preset" in values:
         return values["preset"] == "seed_cnn" and float(values["learning_rate_scale"]) == 1.0
     options = model_options_from(values)

@@ -80,6 +80,13 @@ def test_unknown_detector_is_a_user_error():
         detection.detect_faces(data.astronaut(), "dlib")
 
 
+def test_box_inside_needs_the_whole_box_within():
+    assert detection.box_inside((10, 10, 5, 5), (0, 0, 20, 20))
+    assert detection.box_inside((0, 0, 20, 20), (0, 0, 20, 20))
+    assert not detection.box_inside((10, 10, 15, 5), (0, 0, 20, 20))
+    assert not detection.box_inside((-1, 10, 5, 5), (0, 0, 20, 20))
+
+
 def test_match_boxes_is_one_to_one():
     truth = [(0, 0, 10, 10), (50, 50, 10, 10)]
     assert detection.match_boxes(truth, [(1, 1, 10, 10), (0, 0, 10, 10)]) == [(0, 1)]

@@ -138,3 +138,104 @@ def test_the_notebooks_in_git_carry_no_outputs():
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, f"{path.name}: a cell has outputs; clear them"
+
+
+def _real_looking_data(root: Path) -> Path:
+    """A tiny Kaggle-layout folder that is not generated demo data (so the pipeline takes it for real data)."""
+    from conftest import kaggle_layout, make_image_folders
+
+    return make_image_folders(root, kaggle_layout(n_train=2, n_test=1))
+
+
+def test_auto_picks_the_gpu_profile_where_the_backend_sees_a_gpu(synthetic_root, tmp_path, monkeypatch):
+    from fer_lib.reporting import pipeline
+
+    data = _real_looking_data(tmp_path / "fer")
+    for seen, profile in ((("tensorflow", 0), "full"), (("tensorflow", 1), "gpu"), (("jax", 4), "gpu")):
+        monkeypatch.setattr(pipeline, "backend_gpus", lambda seen=seen: seen)
+        assert resolve_data(PipelineConfig(data=str(data)))[2] == profile
+        assert resolve_data(PipelineConfig(data=str(data), profile="full"))[2] == "full"  # asked for, kept
+
+    def no_probe():
+        raise AssertionError("generated faces need no GPU probe: they get smoke")
+
+    monkeypatch.setattr(pipeline, "backend_gpus", no_probe)
+    assert resolve_data(PipelineConfig(data=str(synthetic_root)))[2] == "smoke"
+
+
+def test_the_gpu_profile_searches_more_and_trains_longer_data_parallel_on_several_jax_gpus(tmp_path, monkeypatch):
+    from fer_lib.reporting import pipeline
+
+    config, data = PipelineConfig(profile="gpu"), tmp_path / "fer"
+    monkeypatch.setattr(pipeline, "backend_gpus", lambda: ("jax", 2))
+    gpu = notebook_parameters(config, tmp_path / "run", data, False, "gpu")
+    full = notebook_parameters(PipelineConfig(profile="full"), tmp_path / "run", data, False, "full")
+    assert gpu["search_space"] == "strong_gpu" and full["search_space"] == "strong"
+    assert gpu["tuning_max_train_images"] is None and gpu["max_trials"] * gpu["tuner_max_epochs"] > full["max_trials"] * full["tuner_max_epochs"]
+    assert gpu["epochs_scale"] == 2 and gpu["time_budget"] > full["time_budget"]
+    assert gpu["data_parallel"] is True and full["data_parallel"] is False
+    monkeypatch.setattr(pipeline, "backend_gpus", lambda: ("tensorflow", 2))  # keras.distribution is JAX's
+    assert notebook_parameters(config, tmp_path / "run", data, False, "gpu")["data_parallel"] is False
+    smoke = notebook_parameters(PipelineConfig(profile="smoke"), tmp_path / "run", data, True, "smoke")
+    assert smoke["search_space"] == "cnn" and smoke["time_budget"] is None  # the demo run as it was
+    chosen = notebook_parameters(PipelineConfig(profile="full", search_space="presets", tta="none"), tmp_path / "run",
+                                 data, False, "full")
+    assert chosen["search_space"] == "presets" and chosen["tta"] == "none"
+
+
+def test_the_full_profile_fits_three_hours_of_two_cpu_cores():
+    """The split docs/pipeline.md states: the search stops starting trials at its budget, the training at its."""
+    from fer_lib.reporting.pipeline import PROFILES
+
+    full = PROFILES["full"]
+    search_images = full["max_trials"] * full["tuner_max_epochs"] * full["tuning_max_train_images"]
+    assert search_images / 150 <= full["tuner_time_budget"] + 600  # the slow end of the estimate, a trial over at most
+    assert full["tuner_time_budget"] + 600 + full["time_budget"] + 15 * 60 <= 3 * 3600  # + the other notebooks, margin
+    assert full["tta"] == "auto" and full["epochs"] is None and full["early_stopping_patience"] is None
+
+
+def test_the_full_profiles_time_budget_reaches_notebook_03s_training(tmp_path):
+    """Notebook 03's own cells, given what the pipeline passes it, build the TrainConfig that trains."""
+    import papermill as pm
+
+    from fer_lib.training import tuning
+
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "03_training.ipynb"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    tuning.write_best_hyperparameters({"values": tuning.BEST_KNOWN_POINT}, run_dir / "best_hyperparameters.json")
+    passed = notebook_parameters(PipelineConfig(profile="full"), run_dir, tmp_path / "fer", False, "full")
+    declared = pm.inspect_notebook(str(notebook))
+    assert {"time_budget", "epochs", "epochs_scale", "early_stopping_patience", "data_parallel"} <= set(declared)
+    cells = [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    namespace = {}
+    exec(next(c for c in cells if c.startswith("# Parameters")), namespace)
+    namespace.update({k: v for k, v in passed.items() if k in declared}, run_dir=run_dir, data_path=tmp_path / "fer")
+    exec(next(c for c in cells if "final_train_config" in c), namespace)
+    config = namespace["config"]
+    assert config.time_budget == passed["time_budget"] == 6000
+    assert config.model == "fer_cnn" and config.model_options["widths"] == [64, 128, 256, 512]
+    assert config.epochs == config.early_stopping_patience == 60  # the recipe's own: the budget fits the cosine to the time
+
+
+def test_auto_tta_is_ten_crop_for_recipes_trained_on_crops_or_shifts(tmp_path):
+    from fer_lib.reporting.pipeline import evaluation_tta
+    from fer_lib.training.presets import preset_config
+    from fer_lib.training.tuning import SEED_CNN_POINT, train_config_from
+
+    cases = {"crop": (preset_config("fer_cnn_crop"), "tencrop"), "shift": (preset_config("fer_cnn"), "tencrop"),
+             "seed": (preset_config("seed_cnn"), "flip"), "cnn": (train_config_from(SEED_CNN_POINT), "flip")}
+    for name, (config, expected) in cases.items():
+        config.save(tmp_path / name / "config.json")
+        assert evaluation_tta("auto", tmp_path / name) == expected, name
+        assert evaluation_tta("none", tmp_path / name) == "none"
+    validate(PipelineConfig(out=str(tmp_path), tta="auto", search_space="strong"))
+
+
+@pytest.mark.slow
+def test_the_gpu_probe_answers_with_the_backend_and_its_gpus():
+    from fer_lib.reporting import pipeline
+
+    pipeline.backend_gpus.cache_clear()
+    backend, gpus = pipeline.backend_gpus()
+    assert backend in ("tensorflow", "jax", "torch") and gpus >= 0

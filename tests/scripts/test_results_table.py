@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -12,8 +13,11 @@ from fer_lib.cli import main
 README_MAX_LINES = 180
 README_MAX_LINE = 300
 HEADLINE_MAX_ROWS = 8
-# A measured figure: a percentage with decimals (settings such as "10%" are whole numbers).
+# A measured figure: a percentage with decimals (settings such as "10%" are whole numbers), or a speed.
 FIGURE = re.compile(r"\d+\.\d+ ?%")
+SPEED = re.compile(r"\d[\d,.]* ?(?:ms|faces/s|crops/s|frames/s|images/s|TFLOP/s)\b")
+# Settings that look like figures, by page: the export's parity gate.
+SETTINGS = {"inference.md": ["99.5%"]}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,11 @@ def results_table(tmp_path, monkeypatch, load_script):
     monkeypatch.setattr(module, "README", readme)
     monkeypatch.setattr(module, "EXPERIMENTS", tmp_path / "experiments.md")
     monkeypatch.setattr(module, "TRAINING_DOC", training)
-    for name in ("SPEED_FILE", "SPEED_NOTES_FILE", "QUICK_START_FILE"):  # not the repository's own
-        monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.json")
+    for name in ("INFERENCE_DOC", "GPU_DOC"):  # none unless a test writes one
+        monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.md")
+    for name in ("SPEED_FILE", "SPEED_NOTES_FILE", "QUICK_START_FILE", "DETECTORS_FILE", "RUNTIMES_FILE",
+                 "CALIBRATION_FILE", "EXPORT_FILE", "FER_PACKAGE_FILE", "GPU_RUN_FILE", "GPU_CPU_SPEED_FILE"):
+        monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.json")  # not the repository's own
     return module
 
 
@@ -171,6 +178,93 @@ def test_the_training_speed_table_is_rendered_from_the_benchmarks_json(results_t
     assert "| `seed_cnn` | 155 | 310 | 2.00x | 1 |" in rendered and "| `fer_cnn_crop` | 100 | 250 | 2.50x | 0.70x |" in rendered
 
 
+
+DETECTORS = {
+    "date": "2026-12-04", "hardware": "Test CPU, 2 cores", "cpu_bf16": True, "load_average": [1.2, 1.5],
+    "command": "python scripts/benchmark_inference.py --detectors --scenes 10", "model": "packaged", "repeats": 5,
+    "classification_crops_per_second": 1706.4,
+    "scenes": {"count": 10, "faces": 40, "seed": 0, "people_free_photos": ["coffee", "hubble_deep_field"]},
+    "detectors": {
+        "yunet": {"faces": 40, "found": 34, "false_scenes": 2, "inside_pasted": 1, "false_negatives": 2,
+                  "false_negatives_by_photo": {"hubble_deep_field": 2}, "detect_ms": 32.4, "photo_ms": 49.2, "video_fps": 49.04},
+        "mtcnn": {"faces": 40, "found": 33, "false_scenes": 1, "inside_pasted": 0, "false_negatives": 0, "false_negatives_by_photo": {},
+                  "detect_ms": 137.0, "photo_ms": 159.4, "video_fps": 14.6},
+    },
+}
+RUNTIMES = {
+    "date": "2026-12-04", "hardware": "Test CPU, 2 cores", "command": "python scripts/benchmark_inference.py --runtimes keras onnx",
+    "model": "packaged", "repeats": 5, "runtime_batch_size": 256,
+    "runtimes": {"keras": {"label": "Keras, as loaded", "faces_per_second": 1670.0},
+                 "onnx": {"label": "onnxruntime, ONNX float32", "faces_per_second": 903.0}},
+}
+
+
+def test_the_inference_sections_are_rendered_from_the_benchmark_files_and_check_sees_them_stale(
+        results_table, tmp_path, monkeypatch):
+    page = tmp_path / "inference.md"
+    detectors_start, detectors_end = results_table.markers("inference-detectors")
+    runtimes_start, runtimes_end = results_table.markers("inference-runtimes")
+    page.write_text(f"# i\n{detectors_start}\nhand-written figures\n{detectors_end}\nprose\n"
+                    f"{runtimes_start}\n{runtimes_end}\nend\n")
+    detectors, runtimes = tmp_path / "inference_detectors.json", tmp_path / "inference_runtimes.json"
+    detectors.write_text(json.dumps(DETECTORS))
+    runtimes.write_text(json.dumps(RUNTIMES))
+    monkeypatch.setattr(results_table, "INFERENCE_DOC", page)
+    monkeypatch.setattr(results_table, "DETECTORS_FILE", detectors)
+    monkeypatch.setattr(results_table, "RUNTIMES_FILE", runtimes)
+    assert results_table.main(["check"]) == 1  # the sections were never rendered
+    assert results_table.main(["table"]) == 0
+    text = page.read_text()
+    assert "hand-written figures" not in text and "\nprose\n" in text and text.endswith("end\n")
+    assert "| yunet | 34/40 = 85.0% | 2 | 1 | 2 (`hubble_deep_field`) | 32 | 49 | 49.0 | 3.2x | 3.4x |" in text
+    assert "| mtcnn | 33/40 = 82.5% | 1 | 0 | 0 | 137 | 159 | 14.6 | 1.0x | 1.0x |" in text
+    flat = " ".join(text.split())  # the paragraphs are wrapped
+    assert "on 2 people-free photos" in flat and "classification alone 1,706 crops/s" in flat
+    assert "Test CPU, 2 cores with bfloat16 instructions, load average 1.2 at the start, 1.5 at the end" in flat
+    assert "| Keras, as loaded | 1,670 | 1.00x |" in text and "| onnxruntime, ONNX float32 | 903 | 0.54x |" in text
+    assert results_table.main(["check"]) == 0
+
+    # A re-measured file makes the page stale until it is rendered again.
+    detectors.write_text(json.dumps({**DETECTORS, "detectors": {"yunet": {**DETECTORS["detectors"]["yunet"], "photo_ms": 40.0}}}))
+    assert results_table.main(["check"]) == 1
+    assert results_table.main(["table"]) == 0 and results_table.main(["check"]) == 0
+    assert "| yunet | 34/40 = 85.0% | 2 | 1 | 2 (`hubble_deep_field`) | 32 | 40 | 49.0 | 1.0x | 1.0x |" in page.read_text()
+    # A page without the markers is an error naming them, not a silent skip.
+    page.write_text("# i\n")
+    with pytest.raises(SystemExit, match="inference-detectors"):
+        results_table.main(["table"])
+
+
+def test_the_gpu_sections_take_their_figures_from_the_records(results_table, repo_table, tmp_path, monkeypatch):
+    run = json.loads(repo_table.GPU_RUN_FILE.read_text())
+    records = repo_table.load_records()
+    needed = {*run["members"], run["ensemble"], *(records[m]["control"] for m in run["members"])}
+    needed |= {name for name, e in records.items() if e.get("packaged")}
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in needed:
+        shutil.copy(repo_table.RESULTS_DIR / f"{name}.json", results)
+    page = tmp_path / "gpu.md"
+    page.write_text("".join(f"{start}\n{end}\n" for start, end in map(results_table.markers, results_table.GPU_SECTIONS)))
+    monkeypatch.setattr(results_table, "GPU_DOC", page)
+    monkeypatch.setattr(results_table, "GPU_RUN_FILE", repo_table.GPU_RUN_FILE)
+    monkeypatch.setattr(results_table, "GPU_CPU_SPEED_FILE", repo_table.GPU_CPU_SPEED_FILE)
+    assert results_table.main(["table"]) == 0
+    text = page.read_text()
+    member = records[run["members"][0]]
+    flat = " ".join(text.split())  # the paragraphs are wrapped
+    assert f"{member['training']['images_per_second']:,.0f} (`{member['name']}`)" in flat
+    assert f"| {results_table.pct(member['test']['top1_accuracy'])} |" in text
+    assert f"after {min(records[m]['training']['epochs_run'] for m in run['members'])}-" in flat
+    assert results_table.main(["check"]) == 0
+
+    # A record re-evaluated: the page is stale until rendered, then shows the record's figure.
+    member_file = results / f"{member['name']}.json"
+    member_file.write_text(json.dumps({**member, "test": {**member["test"], "top1_accuracy": 0.7123}}))
+    assert results_table.main(["check"]) == 1
+    assert results_table.main(["table"]) == 0 and "| 71.23% |" in page.read_text()
+
+
 # -- the repository's own records and pages (no training) -----------------------------------------
 
 def test_the_generated_pages_are_up_to_date_with_the_records(repo_table):
@@ -197,18 +291,32 @@ def test_the_readme_is_a_short_first_page_with_the_headline_on_its_first_screen(
 
 
 def test_figures_in_the_readme_and_docs_come_only_from_generated_parts(repo_table):
-    """Outside the blocks the script writes, the README and the docs it owns quote no measured percentage."""
-    pages = [repo_table.README, repo_table.TRAINING_DOC,
-             *(repo_table.ROOT / "docs" / name for name in ("data.md", "pipeline.md", "development.md"))]
+    """Outside the blocks the script writes, the README and the docs quote no measured percentage or speed."""
+    pages = [repo_table.README, repo_table.TRAINING_DOC, repo_table.INFERENCE_DOC, repo_table.GPU_DOC,
+             *(repo_table.ROOT / "docs" / name for name in ("data.md", "pipeline.md", "development.md", "hardening.md"))]
+    generated = [(repo_table.HEADLINE_START, repo_table.HEADLINE_END), (repo_table.QUICK_START, repo_table.QUICK_END),
+                 (repo_table.SPEED_START, repo_table.SPEED_END), (repo_table.SPEED_NOTES_START, repo_table.SPEED_NOTES_END),
+                 *map(repo_table.markers, (*repo_table.INFERENCE_SECTIONS, *repo_table.GPU_SECTIONS))]
     for page in pages:
         text = page.read_text()
-        for start, end in ((repo_table.HEADLINE_START, repo_table.HEADLINE_END), (repo_table.QUICK_START, repo_table.QUICK_END),
-                           (repo_table.SPEED_START, repo_table.SPEED_END),
-                           (repo_table.SPEED_NOTES_START, repo_table.SPEED_NOTES_END)):
-            if start in text:
+        for start, end in generated:
+            while start in text:
                 head, rest = text.split(start, 1)
                 text = head + rest.split(end, 1)[1]
-        assert not FIGURE.findall(text), f"{page.name} quotes {FIGURE.findall(text)} by hand"
+        for setting in SETTINGS.get(page.name, []):
+            text = text.replace(setting, "")
+        found = FIGURE.findall(text) + SPEED.findall(text)
+        assert not found, f"{page.name} quotes {found} by hand"
+
+
+def test_every_section_rendered_from_the_benchmark_files_is_marked_on_its_page(repo_table):
+    rendered = {page: [name for name, _ in named] for page, named in repo_table.sections(repo_table.load_records()).items()}
+    assert rendered == {repo_table.INFERENCE_DOC: list(repo_table.INFERENCE_SECTIONS),
+                        repo_table.GPU_DOC: list(repo_table.GPU_SECTIONS)}
+    for page, names in rendered.items():
+        text = page.read_text()
+        for start, end in map(repo_table.markers, names):
+            assert text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
 
 
 def test_every_record_is_in_the_experiments_page_with_its_recipe_and_conclusion(repo_table):

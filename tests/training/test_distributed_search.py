@@ -17,7 +17,8 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
 
     out = tmp_path / "tuning"
     assert main(["tune", "--data", str(synthetic_root), "--workers", "2", "--tuner", "random", "--trials", "4",
-                 "--epochs", "1", "--batch-size", "32", "--max-train-images", "140", "--seed", "3", "--out", str(out)]) == 0
+                 "--epochs", "1", "--batch-size", "32", "--max-train-images", "140", "--seed", "3", "--out", str(out),
+                 "--search-space", "cnn"]) == 0
     (project,) = [p for p in out.iterdir() if p.name.startswith("distributed-")]
     ran = trials_run_by(project)
     assert "chief" not in ran and set(ran) <= {"tuner0", "tuner1"}  # the chief serves trials, workers train them

@@ -71,3 +71,126 @@ def test_the_trials_overview_fits_a_page_and_keeps_every_point_readable():
     presets = pd.DataFrame([{"trial": "0", "status": "COMPLETED", "val_accuracy": 0.4, "epochs": 2,
                              "preset": "fer_cnn", "learning_rate_scale": 0.5}])
     assert trials_overview(presets).loc[0, "preset"] == "fer_cnn"
+    assert tuning.matching_preset({"preset": "fer_cnn", "learning_rate_scale": 1.0}) == "fer_cnn"
+    assert tuning.matching_preset({"preset": "fer_cnn", "learning_rate_scale": 0.5}) is None
+    assert tuning.matching_preset(SEED_CNN_POINT) == "seed_cnn"
+    assert tuning.matching_preset({**SEED_CNN_POINT, "dropout": 0.2}) is None
+
+
+def _with_builder_defaults(config) -> dict:
+    """A TrainConfig as a dict whose model_options spell out the builder's defaults too."""
+    import inspect
+
+    from fer_lib.models.registry import MODEL_BUILDERS
+
+    values = config.to_dict()
+    defaults = {name: p.default for name, p in inspect.signature(MODEL_BUILDERS[config.model]).parameters.items()
+                if p.default is not inspect.Parameter.empty and name not in ("augment", "seed")}
+    values["model_options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in {**defaults, **config.model_options}.items()}
+    return values
+
+
+def test_the_strong_spaces_first_trial_is_the_best_known_recipe(tmp_path):
+    from fer_lib.training.presets import preset_config
+
+    hp = kt.HyperParameters()
+    config = tuning.StrongHyperModel()._config(hp)  # every hyperparameter at its default
+    assert hp.values == tuning.BEST_KNOWN_POINT
+    assert tuning.matching_preset(hp.values) == tuning.BEST_KNOWN_PRESET == "fer_cnn_crop_vgg"
+    assert _with_builder_defaults(config) == _with_builder_defaults(preset_config("fer_cnn_crop_vgg"))
+    for space in ("strong", "strong_gpu"):
+        search = tuning.make_tuner("random", tmp_path, space, max_trials=3, search_space=space, overwrite=True)
+        assert search.oracle._random_values() == tuning.BEST_KNOWN_POINT  # what a fresh search tries first
+    assert {"fer_vgg", "transfer_lite2_gpu"} <= set(tuning.strong_presets("strong_gpu"))
+    assert not {"fer_vgg", "transfer_lite2_gpu"} & set(tuning.strong_presets("strong"))
+    assert not set(tuning.FAMILY_PRESETS) & set(tuning.strong_presets("strong_gpu"))  # the family holds those
+
+
+@pytest.mark.parametrize("name", sorted(tuning.FAMILY_PRESETS))
+def test_every_preset_the_strong_space_leaves_out_is_a_point_of_its_family(name):
+    from fer_lib.training.presets import preset_config
+
+    point = tuning.FAMILY_PRESETS[name]
+    assert _with_builder_defaults(tuning.train_config_from(point)) == _with_builder_defaults(preset_config(name))
+    assert tuning.matching_preset(point) == name
+
+
+def test_a_family_point_becomes_a_cosine_adamw_train_config():
+    from fer_lib.models.augmentation import AugmentConfig
+
+    point = {"recipe": "fer_cnn", "widths": "32-64-128-256", "crop": 44, "head": "flatten", "dropout": 0.3,
+             "learning_rate": 1e-3, "weight_decay": 0.01, "label_smoothing": 0.0, "erasing": 0.25}
+    config = tuning.train_config_from(point, data="d", out="o", time_budget=600, early_stopping_patience=None)
+    assert (config.model, config.optimizer, config.lr_schedule, config.batch_size) == ("fer_cnn", "adamw", "cosine", 64)
+    assert (config.learning_rate, config.weight_decay, config.label_smoothing) == (1e-3, 0.01, 0.0)
+    assert config.epochs == config.early_stopping_patience == 80  # the narrow network on crops, as fer_cnn_crop
+    assert config.model_options == {"widths": [32, 64, 128, 256], "dense_units": 256, "head": "flatten", "dropout": 0.3}
+    assert config.augment == AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.25, crop=44)
+    assert (config.data, config.out, config.time_budget) == ("d", "o", 600)
+    # A row of the trials table: pandas turns the column of a value some trials lack into floats, NaN where unset.
+    row = {**point, "crop": 44.0, "preset": float("nan"), "trial": "3", "val_accuracy": 0.5}
+    assert tuning.train_config_from(row).to_dict() == tuning.train_config_from(point).to_dict()
+    wide = tuning.train_config_from({**point, "widths": "64-128-256-512", "crop": 0})
+    assert wide.epochs == 60 and wide.augment.crop == 0 and wide.model_options["dense_units"] == 512
+    longer = tuning.final_train_config(point, epochs_scale=2.0, time_budget=900)
+    assert longer.epochs == longer.early_stopping_patience == 160 and longer.time_budget == 900
+    assert tuning.final_train_config(point, epochs=5).epochs == 5
+    preset = tuning.final_train_config({"recipe": "preset", "preset": "transfer_lite0"}, epochs_scale=2.0)
+    assert preset.model == "efficientnet_lite" and preset.epochs == 50
+    assert tuning.final_train_config(None, "fer_cnn_crop", epochs=None, time_budget=60).epochs == 80
+
+
+@pytest.mark.slow
+def test_the_strong_space_trains_its_first_trial_on_generated_faces(synthetic_root, tmp_path):
+    dataset = load_dataset(synthetic_root)
+    search = tuning.make_tuner("random", tmp_path, "s", max_trials=1, max_epochs=1, overwrite=True, search_space="strong")
+    tuning.run_search(search, dataset, epochs=1, max_train_images=70, verbose=0)
+    (trial,) = search.oracle.trials.values()
+    assert trial.status == "COMPLETED" and trial.hyperparameters.values == tuning.BEST_KNOWN_POINT
+    best = tuning.best_hyperparameters(search)
+    assert best["model_options"]["widths"] == [64, 128, 256, 512]
+    overview = tuning.trials_overview(tuning.trials_table(search))
+    assert overview.loc[0, "recipe"] == "fer_cnn_crop_vgg" and "crop 40" in overview.loc[0, "network"]
+
+
+def test_a_trial_of_a_cosine_recipe_anneals_over_its_epochs():
+    schedule = tuning.trial_cosine(2e-3, 4)
+    rates = [schedule.schedule(epoch, None) for epoch in range(4)]
+    assert rates[0] == pytest.approx(2e-3) and rates == sorted(rates, reverse=True) and rates[-1] < 4e-4
+
+
+def test_no_trial_starts_once_the_search_time_budget_is_spent(synthetic_root, tmp_path, capsys):
+    dataset = load_dataset(synthetic_root)
+    search = tuning.make_tuner("random", tmp_path, "t", max_trials=4, max_epochs=1, overwrite=True)
+    tuning.run_search(search, dataset, epochs=1, max_train_images=70, verbose=1, time_budget=1e-6)
+    assert len(search.oracle.trials) == 1  # the first trial always runs: a search needs one to have a best
+    assert search.oracle.max_trials == 4  # the undo: a resumed search has its trial count back
+    assert "no further trial starts" in capsys.readouterr().out
+
+
+def test_the_strong_spaces_trials_read_as_recipes():
+    import pandas as pd
+
+    nan = float("nan")
+    family = {k: (nan if k == "preset" else v) for k, v in {**tuning.BEST_KNOWN_POINT, "preset": None}.items()}
+    trials = pd.DataFrame([{"trial": "0", "status": "COMPLETED", "val_accuracy": 0.5, "epochs": None, **family},
+                           {"trial": "1", "status": "COMPLETED", "val_accuracy": 0.4, "epochs": None, "recipe": "preset",
+                            "preset": "fer_cnn_balanced", **{k: nan for k in tuning.FAMILY_CHOICES}},
+                           {"trial": "2", "status": "COMPLETED", "val_accuracy": 0.3, "epochs": None,
+                            **{**tuning.BEST_KNOWN_POINT, "head": "flatten", "crop": 0.0}, "preset": nan}])
+    overview = tuning.trials_overview(trials)
+    assert overview["recipe"].tolist() == ["fer_cnn_crop_vgg", "fer_cnn_balanced", "fer_cnn family"]
+    assert overview["network"].tolist() == ["64-128-256-512, dense 512, global average, crop 40",
+                                            "32-64-128-256, dense 256, global average, whole face",
+                                            "64-128-256-512, dense 512, flatten, whole face"]
+    assert "class weights" in overview.loc[1, "regularisation"] and overview.loc[0, "optimizer"] == "adamw 0.002, cosine"
+    assert len(overview.columns) <= 10
+
+
+def test_the_command_line_offers_the_search_spaces_tuning_has():
+    from fer_lib.cli import commands
+
+    assert commands.SEARCH_SPACES == tuning.SEARCH_SPACES and tuning.DEFAULT_SEARCH_SPACE == "strong"
+    for space in tuning.SEARCH_SPACES:
+        assert commands.build_parser().parse_args(["pipeline", "--search-space", space]).search_space == space
+    assert commands.build_parser().parse_args(["tune"]).search_space == "strong"
