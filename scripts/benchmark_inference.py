@@ -170,6 +170,18 @@ def compose_scenes(fer_root: Path, count: int, faces_per_scene: int, seed: int) 
     return scenes
 
 
+def count_detections(truth: list, raw: list, detector: str) -> tuple[int, int, int]:
+    """Faces found, false detections and boxes inside pasted photos, for one scene's raw boxes."""
+    framed = [detection.frame_box(box, detection.FRAMING[detector]) for box in raw]
+    found = len(detection.match_boxes(truth, framed, min_iou=0.5))
+    loose = {j for _, j in detection.match_boxes(truth, framed, min_iou=0.3)}
+    unmatched = [box for j, box in enumerate(raw) if j not in loose]  # as the detector drew them
+    # A FER2013 image is a photo: a box inside a pasted one may be a face in that photo
+    # (a child's face behind foliage, say), so it is counted apart from the background's.
+    inside = sum(any(detection.box_inside(box, t) for t in truth) for box in unmatched)
+    return found, len(unmatched) - inside, inside
+
+
 def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, seed: int) -> dict[str, dict]:
     """Per detector: recall and false detections on composed scenes, false detections on people-free photos,
     detection-only ms per photo and framing ratios."""
@@ -194,16 +206,10 @@ def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, see
             start = time.perf_counter()
             raw = detection.detect_raw_batch([scene], name)[0]
             times.append(time.perf_counter() - start)
-            framed = [detection.frame_box(box, detection.FRAMING[name]) for box in raw]
-            matched = detection.match_boxes(truth, framed, min_iou=0.5)
-            found_total += len(matched)
-            loose = {j for _, j in detection.match_boxes(truth, framed, min_iou=0.3)}
-            unmatched = [box for j, box in enumerate(raw) if j not in loose]  # as the detector drew them
-            # A FER2013 image is a photo: a box inside a pasted one may be a face in that photo
-            # (a child's face behind foliage, say), so it is counted apart from the background's.
-            inside = sum(any(detection.box_inside(box, t) for t in truth) for box in unmatched)
+            found, false, inside = count_detections(truth, raw, name)
+            found_total += found
             inside_total += inside
-            false_total += len(unmatched) - inside
+            false_total += false
             ratios += detection.measure_framing(truth, raw)
         negatives = [len(detection.detect_faces(detection.as_detection_rgb(getattr(data, n)()), name)) for n in NEGATIVES]
         astronaut = len(detection.detect_faces(data.astronaut(), name))

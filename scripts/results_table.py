@@ -44,6 +44,8 @@ GPU_DOC = ROOT / "docs" / "gpu.md"
 DETECTORS_FILE = ROOT / "docs" / "benchmarks" / "inference_detectors.json"
 RUNTIMES_FILE = ROOT / "docs" / "benchmarks" / "inference_runtimes.json"
 CALIBRATION_FILE = ROOT / "docs" / "benchmarks" / "detector_calibration.json"
+# scripts/sweep_yunet_verification.py --json writes this one.
+VERIFICATION_FILE = ROOT / "docs" / "benchmarks" / "yunet_verification.json"
 EXPORT_FILE = ROOT / "docs" / "benchmarks" / "export_parity.json"
 FER_PACKAGE_FILE = ROOT / "docs" / "benchmarks" / "fer_package_speed.json"
 GPU_RUN_FILE = ROOT / "docs" / "benchmarks" / "gpu_h200_crop_trio.json"
@@ -61,7 +63,7 @@ def markers(name: str) -> tuple[str, str]:
 
 
 # The marked sections rendered from docs/benchmarks/ into docs/inference.md and docs/gpu.md (see SECTIONS).
-INFERENCE_SECTIONS = ("yunet-calibration", "inference-detectors", "detector-settings", "detector-framing",
+INFERENCE_SECTIONS = ("yunet-calibration", "yunet-verification", "inference-detectors", "detector-settings", "detector-framing",
                       "fer-package-speed", "export-parity", "inference-runtimes")
 GPU_SECTIONS = ("gpu-op-by-op", "gpu-run")
 
@@ -906,6 +908,54 @@ def yunet_calibration(cal: dict) -> str:
     return "\n".join(lines)
 
 
+def yunet_verification(data: dict) -> str:
+    """yunet_verification.json (sweep_yunet_verification.py --json): YuNet's threshold and the O-Net check per rule."""
+    design, checks = data["design_seeds"], data["check_seeds"]
+    scenes, chosen = data["scenes"], data["chosen"]
+
+    def cell(counts: dict, faces: int) -> str:
+        return f"{counts['found']} ({counts['found'] / faces:.1%}) · {counts['false']} · {counts['inside']}"
+
+    def total(by_seed: dict, seeds: list) -> dict:
+        return {key: sum(by_seed[seed][key] for seed in seeds) for key in ("found", "false", "inside")}
+
+    def name(rule: dict) -> str:
+        if not rule["onet_min"] and rule["onet_min_unsure"] is None and not rule["drop_duplicates"]:
+            return f"YuNet >= {rule['yunet_min']}, unchecked"
+        parts = [f"YuNet >= {rule['yunet_min']}", f"O-Net >= {rule['onet_min']}"]
+        if rule["onet_min_unsure"] is not None:
+            parts.append(f"O-Net >= {rule['onet_min_unsure']} under YuNet {chosen['yunet_sure']}")
+        if rule["drop_duplicates"]:
+            parts.append("duplicates dropped")
+        text = ", ".join(parts)
+        is_chosen = (rule["yunet_min"] == chosen["yunet_min"] and rule["onet_min"] == chosen["onet_min"]
+                     and rule["onet_min_unsure"] == chosen["onet_min_unsure"] and rule["drop_duplicates"])
+        return f"**{text} (used)**" if is_chosen else text
+
+    shown = [r for r in data["rules"] if (not r["onet_min"] and r["onet_min_unsure"] is None and not r["drop_duplicates"])
+             or (r["onet_min"] and r["drop_duplicates"])]
+    design_faces = sum(scenes[seed]["faces"] for seed in design)
+    check_faces = sum(scenes[seed]["faces"] for seed in checks)
+    header = ["rule", f"design: seeds {' + '.join(design)}", *(f"check: seed {seed}" for seed in checks),
+              *([f"check: seeds {' + '.join(checks)}"] if len(checks) > 1 else []),
+              f"{len(data['people_free_photos'])} people-free photos"]
+    lines = [wrap(f"Measured {data['date']} on {data['hardware']}: `{data['command']}`. Each cell: faces found "
+                  f"(recall) · false detections in the scenes · boxes inside pasted photos. The rule was chosen on "
+                  f"seeds {' and '.join(design)} and checked on the others (seed 0 is the benchmark's above)."),
+             "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+
+    def row(label: str, by_seed: dict, people_free) -> str:
+        cells = [cell(total(by_seed, design), design_faces), *(cell(by_seed[seed], scenes[seed]["faces"]) for seed in checks)]
+        if len(checks) > 1:
+            cells.append(cell(total(by_seed, checks), check_faces))
+        return f"| {label} | " + " | ".join(cells) + f" | {people_free} |"
+
+    for rule in shown:
+        lines.append(row(name(rule), rule["seeds"], rule["people_free"]))
+    lines.append(row("MTCNN", data["mtcnn"], data.get("mtcnn_people_free", "")))
+    return "\n".join(lines)
+
+
 def detector_settings(cal: dict) -> str:
     """detector_calibration.json: the measurements behind Haar's cascade and MTCNN's threshold."""
     haar, mtcnn = cal["haar_cascades"], cal["mtcnn_threshold"]
@@ -1103,9 +1153,11 @@ def sections(records: dict[str, dict]) -> dict[Path, list[tuple[str, callable]]]
     """Per page, its marked sections rendered from docs/benchmarks/ (and the records): (name, render), where the
     data file is there."""
     detectors, runtimes, calibration = _json_file(DETECTORS_FILE), _json_file(RUNTIMES_FILE), _json_file(CALIBRATION_FILE)
+    verification = _json_file(VERIFICATION_FILE)
     export, fer_package, gpu = _json_file(EXPORT_FILE), _json_file(FER_PACKAGE_FILE), _json_file(GPU_RUN_FILE)
     inference = [
         ("yunet-calibration", calibration and (lambda: yunet_calibration(calibration))),
+        ("yunet-verification", verification and (lambda: yunet_verification(verification))),
         ("inference-detectors", detectors and (lambda: detectors_section(detectors))),
         ("detector-settings", calibration and (lambda: detector_settings(calibration))),
         ("detector-framing", calibration and (lambda: framing_table(calibration))),

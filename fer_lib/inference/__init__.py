@@ -2,6 +2,7 @@
 
 - `photos`: `predict_expression`, decoding inputs, batched classification of faces
 - `detection`: finding faces (YuNet, MTCNN or Haar) and framing them as FER2013 does
+- `verification`: MTCNN's O-Net as a second opinion on YuNet's faces
 - `video`: video sampling, per-frame results, annotated mp4, the webcam loop
 - `live_window`: the live webcam window (OpenCV GUI or Tk)
 - `export`: ONNX and TFLite exports, checked against the Keras model

@@ -46,15 +46,19 @@ HAAR_MIN_NEIGHBORS = 3
 HAAR_MIN_SIZE = 24  # the cascade's own window size
 # yuface warns that YuNet may degrade on images over 960 px a side, so it gets 960.
 YUNET_MAX_SIDE = 960
-# YuNet scores faces in whole percent; lower-scoring ones are dropped. At 0.6 its recall on
-# the composed FER2013 scenes is close to MTCNN's with fewer false detections (docs/inference.md).
-YUNET_MIN_SCORE = 0.6
-# YuNet runs on OpenMP. Two threads were several times slower than one when the other core
-# was busy (its threads spin-wait for each other at every layer), so it gets one.
-YUNET_THREADS = 1
+# YuNet scores faces in whole percent; lower-scoring ones are dropped, the others checked by
+# MTCNN's O-Net (fer_lib.inference.verification), which lets a lower bar find more faces.
+YUNET_MIN_SCORE = 0.5
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# YuNet runs on OpenMP. One image is split over this many threads, but only with the
+# passive wait policy, which yuface's private libgomp reads when it is loaded: spinning
+# threads (the default) waited for each other at every layer and made two threads several
+# times slower than one whenever the other core was busy; sleeping ones cost about as much
+# as one thread then, and are faster on idle cores.
+YUNET_THREADS = max(1, min(4, _CPUS))
 # Several images (video frames, a folder of photos) are detected this many at a time, each
 # on its own single YuNet thread.
-YUNET_WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+YUNET_WORKERS = max(1, min(4, _CPUS))
 
 
 @dataclass(frozen=True)
@@ -177,15 +181,21 @@ def _unscale(box: Box, factor: float) -> Box:
 
 @lru_cache(maxsize=1)
 def _yuface():
-    """The ``yuface`` module with its OpenMP threads pinned to YUNET_THREADS, or None."""
+    """The ``yuface`` module, its OpenMP runtime loaded with passive waiting where we import it; or None."""
+    global _yunet_image_threads
     try:
-        return _import_yuface()
+        loaded_before = "yuface" in sys.modules
+        module = _import_yuface()
     except Exception as exc:  # ImportError without a wheel; OSError when its library cannot load
         _yuface_errors.append(exc)
         return None
+    # Imported before us, its runtime may spin-wait, so it gets one thread.
+    _yunet_image_threads = 1 if loaded_before else YUNET_THREADS
+    return module
 
 
 _yuface_errors: list[Exception] = []
+_yunet_image_threads = 1  # threads for one image, set when yuface is imported
 
 
 def _yuface_problem() -> str:
@@ -197,17 +207,19 @@ def _yuface_problem() -> str:
 
 
 def _import_yuface():
-    # libgomp reads OMP_NUM_THREADS once, when it is loaded, which for the private copy in
-    # yuface's wheel is this import; the variable is restored so nothing else sees it.
-    previous = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(YUNET_THREADS)
+    # libgomp reads its variables once, when it is loaded, which for the private copy in
+    # yuface's wheel is this import; they are restored so nothing else sees them.
+    settings = {"OMP_NUM_THREADS": str(YUNET_THREADS), "OMP_WAIT_POLICY": "PASSIVE"}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         import yuface
     finally:
-        if previous is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return yuface
 
 
@@ -275,29 +287,34 @@ def _run_yunet(bgr: np.ndarray, function) -> np.ndarray:
     return result[4:4 + 32 * count].view(np.int16).reshape(count, 16)[:, :5].astype(int)
 
 
-def _pin_yunet_threads() -> None:
+def _pin_yunet_threads(threads: int = 1) -> None:
     set_threads = _yunet_set_threads()
     if set_threads is not None:
-        set_threads(YUNET_THREADS)
+        set_threads(threads)
 
 
-def _detect_yunet(rgb: np.ndarray) -> list[Box]:
-    _pin_yunet_threads()
+def _detect_yunet(rgb: np.ndarray, threads: int = 1) -> list[tuple[float, Box]]:
+    """YuNet's (score, box) pairs scoring at least YUNET_MIN_SCORE."""
+    _pin_yunet_threads(threads)
     # YuNet wants contiguous BGR (given a strided view, yuface reads the wrong pixels).
     found = _run_yunet(np.ascontiguousarray(rgb[:, :, ::-1]), _yunet_function())
     keep = found[:, 0] >= round(100 * YUNET_MIN_SCORE)
-    return [tuple(int(v) for v in box) for box in found[keep, 1:5] if box[2] > 0 and box[3] > 0]
+    return [(row[0] / 100, tuple(int(v) for v in row[1:5])) for row in found[keep] if row[3] > 0 and row[4] > 0]
 
 
 def _detect_yunet_batch(rgbs: list[np.ndarray]) -> list[list[Box]]:
+    from fer_lib.inference.verification import verified_batch
+
     # Each worker runs YuNet on one thread; they share nothing but the read-only weights.
     # Unlike YuNet's own OpenMP threads they never wait for each other, so a busy core
     # slows them no more than it slows one.
     workers = min(YUNET_WORKERS, len(rgbs))
     if workers < 2 or _yunet_function() is None:  # yuface's wrapper holds the GIL: no gain
-        return [_detect_yunet(rgb) for rgb in rgbs]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(_detect_yunet, rgbs))
+        found = [_detect_yunet(rgb, _yunet_image_threads) for rgb in rgbs]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            found = list(pool.map(_detect_yunet, rgbs))
+    return verified_batch(rgbs, found)
 
 
 @lru_cache(maxsize=1)

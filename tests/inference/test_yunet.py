@@ -133,19 +133,22 @@ PINNING = textwrap.dedent("""
     {before}
     from fer_lib.inference import detection
     {after}
+    from fer_lib.inference import verification
     image = data.astronaut()
     detection.resolve_detector("yunet")  # imports yuface
+    verification.onet_scores(image, [(0, 0, 48, 48)])  # TensorFlow's threads start before the count
     threads = len(os.listdir("/proc/self/task"))
     for _ in range(3):
         detection.detect_faces(image, "yunet")
-    print(len(os.listdir("/proc/self/task")) - threads, os.environ.get("OMP_NUM_THREADS"))
+    print(len(os.listdir("/proc/self/task")) - threads, os.environ.get("OMP_NUM_THREADS"),
+          os.environ.get("OMP_WAIT_POLICY"), detection.YUNET_THREADS)
 """)
 
 
 def run_pinning(before: str, env: dict, tmp_path, after: str = "") -> list[str]:
     import os
 
-    environment = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | env
+    environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")} | env
     result = subprocess.run([sys.executable, "-c", PINNING.format(before=before, after=after)], capture_output=True,
                             text=True, env=environment, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -154,21 +157,24 @@ def run_pinning(before: str, env: dict, tmp_path, after: str = "") -> list[str]:
 
 @needs_yunet
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
-@pytest.mark.parametrize("before,env,expected_env", [
-    ("", {}, "None"),  # yuface loaded by us: OMP_NUM_THREADS=1 only for that import
-    ("", {"OMP_NUM_THREADS": "2"}, "2"),  # the user's setting is left for everything else
-    ("import yuface", {"OMP_NUM_THREADS": "2"}, "2"),  # loaded before us with 2 threads
+@pytest.mark.parametrize("before,env,expected_env,own_runtime", [
+    ("", {}, "None", True),  # yuface loaded by us: the OpenMP settings only for that import
+    ("", {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "active"}, "2", True),  # the user's are left for the rest
+    ("import yuface", {"OMP_NUM_THREADS": "2"}, "2", False),  # loaded before us: it may spin-wait
 ])
-def test_yunet_runs_on_one_thread(before, env, expected_env, tmp_path):
-    grown, omp = run_pinning(before, env, tmp_path)
-    assert grown == "0"  # no OpenMP worker threads were started
+def test_yunet_threads_sleep_when_waiting_or_are_one(before, env, expected_env, own_runtime, tmp_path):
+    grown, omp, policy, threads = run_pinning(before, env, tmp_path)
+    # A team of n threads is the caller and n - 1 OpenMP workers; with a runtime loaded by
+    # someone else (whose wait policy is unknown) YuNet runs on the caller alone.
+    assert int(grown) == (int(threads) - 1 if own_runtime else 0)
     assert omp == expected_env
+    assert policy == env.get("OMP_WAIT_POLICY", "None")
 
 
 @needs_yunet
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
 def test_the_thread_check_sees_openmp_threads(tmp_path):
     """Without the per-call pin, yuface imported with OMP_NUM_THREADS=2 starts a worker thread."""
-    grown, _ = run_pinning("import yuface", {"OMP_NUM_THREADS": "2"}, tmp_path,
+    grown, *_ = run_pinning("import yuface", {"OMP_NUM_THREADS": "2"}, tmp_path,
                            after="detection._yunet_set_threads = lambda: None")
     assert int(grown) >= 1

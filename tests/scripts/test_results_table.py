@@ -41,7 +41,8 @@ def results_table(tmp_path, monkeypatch, load_script):
     for name in ("INFERENCE_DOC", "GPU_DOC"):  # none unless a test writes one
         monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.md")
     for name in ("SPEED_FILE", "SPEED_NOTES_FILE", "QUICK_START_FILE", "DETECTORS_FILE", "RUNTIMES_FILE",
-                 "CALIBRATION_FILE", "EXPORT_FILE", "FER_PACKAGE_FILE", "GPU_RUN_FILE", "GPU_CPU_SPEED_FILE"):
+                 "CALIBRATION_FILE", "VERIFICATION_FILE", "EXPORT_FILE", "FER_PACKAGE_FILE", "GPU_RUN_FILE",
+                 "GPU_CPU_SPEED_FILE"):
         monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.json")  # not the repository's own
     return module
 
@@ -366,3 +367,35 @@ def test_the_headline_rows_are_chosen_by_rule(repo_table):
         rivals = [e for e in records.values() if repo_table.on_gpu(e) == gpu and not repo_table.is_ensemble(e)
                   and not repo_table.has_teacher(e["name"], records) and (e.get("test_tta") or {}).get("tta") == "tencrop"]
         assert all(e["test_tta"]["top1_accuracy"] <= best["test_tta"]["top1_accuracy"] for e in rivals)
+
+
+def test_the_verification_table_marks_the_rule_used_and_sums_design_and_check_seeds(repo_table):
+    rule = {"onet_min": 0.2, "onet_min_unsure": 0.5, "drop_duplicates": True, "people_free": 0}
+    data = {
+        "date": "2026-12-05", "hardware": "Test CPU, 2 cores", "command": "python scripts/sweep_yunet_verification.py",
+        "design_seeds": ["1", "2"], "check_seeds": ["0", "3"],
+        "chosen": {"yunet_min": 0.5, "onet_min": 0.2, "onet_min_unsure": 0.5, "yunet_sure": 0.7},
+        "scenes": {seed: {"scenes": 10, "faces": 40} for seed in "1203"},
+        "mtcnn": {seed: {"found": 30, "false": 1, "inside": 0} for seed in "1203"}, "mtcnn_people_free": 0,
+        "people_free_photos": ["coffee", "hubble_deep_field", "coins"],
+        "rules": [
+            {"yunet_min": 0.5, "onet_min": 0.0, "onet_min_unsure": None, "drop_duplicates": False, "people_free": 3,
+             "seeds": {seed: {"found": 35, "false": 2, "inside": 1} for seed in "1203"}},
+            {**rule, "yunet_min": 0.5, "seeds": {seed: {"found": 34, "false": 0, "inside": 1} for seed in "1203"}},
+            {**rule, "yunet_min": 0.6, "seeds": {seed: {"found": 32, "false": 0, "inside": 0} for seed in "1203"}},
+            # neither unchecked nor a checked rule with duplicates dropped: not shown
+            {**rule, "yunet_min": 0.5, "drop_duplicates": False, "seeds": {seed: {"found": 1, "false": 0, "inside": 0}
+                                                                           for seed in "1203"}},
+        ]}
+    lines = repo_table.yunet_verification(data).splitlines()
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| rule")]
+    assert rows == [
+        "| YuNet >= 0.5, unchecked | 70 (87.5%) · 4 · 2 | 35 (87.5%) · 2 · 1 | 35 (87.5%) · 2 · 1 | 70 (87.5%) · 4 · 2 | 3 |",
+        "| **YuNet >= 0.5, O-Net >= 0.2, O-Net >= 0.5 under YuNet 0.7, duplicates dropped (used)** | 68 (85.0%) · 0 · 2 | "
+        "34 (85.0%) · 0 · 1 | 34 (85.0%) · 0 · 1 | 68 (85.0%) · 0 · 2 | 0 |",
+        "| YuNet >= 0.6, O-Net >= 0.2, O-Net >= 0.5 under YuNet 0.7, duplicates dropped | 64 (80.0%) · 0 · 0 | "
+        "32 (80.0%) · 0 · 0 | 32 (80.0%) · 0 · 0 | 64 (80.0%) · 0 · 0 | 0 |",
+        "| MTCNN | 60 (75.0%) · 2 · 0 | 30 (75.0%) · 1 · 0 | 30 (75.0%) · 1 · 0 | 60 (75.0%) · 2 · 0 | 0 |",
+    ]
+    assert lines[lines.index("") + 1] == ("| rule | design: seeds 1 + 2 | check: seed 0 | check: seed 3 | check: seeds 0 + 3 | "
+                                          "3 people-free photos |")
