@@ -6,6 +6,7 @@ User mistakes end in one line on stderr and exit status 2, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="distil this trained model or ensemble: train on a mix of the labels and its probabilities")
     train.add_argument("--distillation", type=float, default=None, metavar="W",
                        help="weight of the teacher's probabilities in the targets, in (0, 1] (default 0.5)")
+    train.add_argument("--single-affine", action=argparse.BooleanOptionalAction, default=None,
+                       help="draw the preset's rotation, zoom and shifts as usual but resample each face once "
+                            "(one affine transform) instead of once per transform (default: the preset's, off)")
     train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                        help="weight the loss by inverse class frequency (helps macro-F1)")
     train.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -241,7 +245,8 @@ def _cmd_tune(args) -> int:
 # Options that set a run's recipe; a resumed run keeps its saved ones.
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
                   "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
-                  "teacher", "distillation", "ema_momentum", "max_train_images", "val_fraction", "precision", "seed", "time_budget")
+                  "teacher", "distillation", "ema_momentum", "max_train_images", "val_fraction", "precision", "seed", "time_budget",
+                  "single_affine")
 
 
 def _cmd_train(args) -> int:
@@ -305,6 +310,8 @@ def _cmd_train(args) -> int:
             raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")
         try:
             config = TrainConfig(model=args.model, **settings) if args.model else preset_config(recipe, **settings)
+            if args.single_affine is not None:
+                config.augment = dataclasses.replace(config.augment, affine=args.single_affine)
             config.validate()
         except ValueError as exc:
             raise FerError(str(exc)) from None

@@ -9,6 +9,7 @@ gives the Keras layer that the training input pipeline applies to whole batches.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -25,6 +26,11 @@ class AugmentConfig:
     erasing: float = 0.0  # probability that a face (its crop, with `crop`) gets one random erased rectangle
     crop: int = 0  # the model sees the central crop x crop pixels (after the shifts, so random crops in training)
     crops: int = 1  # 10: in training each face gives its four corner crops, centre crop and their mirrors, labels repeated
+    affine: bool = False  # rotation, zoom, scale jitter and shift drawn as above but resampled once (RandomAffine)
+    # True: every layer seeded alike, as all runs before 2026-12-05 were. Layers with one seed draw
+    # the same random numbers, so each face's rotation fixed its zoom and mostly its flip. A saved
+    # config without this key is such a run, and resumes as it started (`from_dict`).
+    shared_seed: bool = False
 
     @property
     def training_crops(self) -> int:
@@ -34,30 +40,45 @@ class AugmentConfig:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> AugmentConfig:
+        """The config `to_dict` saved; one saved before `shared_seed` existed ran with shared seeds."""
+        return cls(**{"shared_seed": True, **values})
+
 
 def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
     """The Keras preprocessing layers for `config`, in application order."""
     import keras  # here, so that the config (and the CLI's choices) load without a backend
     layers: list[keras.layers.Layer] = []
+    offsets = itertools.count()
+
+    def layer_seed():  # each layer its own stream, unless the config keeps the old shared one
+        offset = next(offsets)
+        return seed if seed is None or config.shared_seed else seed + offset
     if config.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip"))
-    if config.rotation_deg > 0:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=layer_seed(), name="aug_flip"))
+    geometric = (config.rotation_deg, config.zoom, config.scale_jitter, config.shift)
+    if config.affine and any(geometric):
+        from fer_lib.models.layers import RandomAffine
+        layers.append(RandomAffine(*geometric, seed=layer_seed(), name="aug_affine"))
+        geometric = ()
+    if geometric and config.rotation_deg > 0:
         layers.append(
-            keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=seed, name="aug_rotation")
+            keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=layer_seed(), name="aug_rotation")
         )
-    if config.zoom > 0:
-        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed, name="aug_zoom"))
-    if config.scale_jitter > 0:
+    if geometric and config.zoom > 0:
+        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=layer_seed(), name="aug_zoom"))
+    if geometric and config.scale_jitter > 0:
         # Negative factors zoom in: the face fills the frame from (1 - s) of its height and width,
         # each drawn on its own, so the aspect ratio varies too, like torchvision's RandomResizedCrop.
         jitter = (-config.scale_jitter, 0.0)
-        layers.append(keras.layers.RandomZoom(jitter, jitter, fill_mode="reflect", seed=seed, name="aug_scale"))
-    if config.shift > 0:
+        layers.append(keras.layers.RandomZoom(jitter, jitter, fill_mode="reflect", seed=layer_seed(), name="aug_scale"))
+    if geometric and config.shift > 0:
         layers.append(
-            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=seed, name="aug_shift")
+            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=layer_seed(), name="aug_shift")
         )
     if config.contrast > 0:
-        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=seed, name="aug_contrast"))
+        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=layer_seed(), name="aug_contrast"))
     if config.crop > 0:
         from fer_lib.models.layers import TrainingCrop
         layers.append(TrainingCrop(config.crop, crops=config.crops, name="aug_crop"))
@@ -66,7 +87,7 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         # Chen erase each crop). A (p, p) factor: a single float p makes Keras draw each face's
         # probability from (0, p), which erased about p/2 of the faces.
         layers.append(keras.layers.RandomErasing(factor=(config.erasing, config.erasing), value_range=(0, 1),
-                                                 seed=seed, name="aug_erasing"))
+                                                 seed=layer_seed(), name="aug_erasing"))
     if keras.backend.backend() == "jax":
         # Keras marks rotation, zoom and translation as not XLA-compilable (TensorFlow's XLA lacks
         # their transform op), which makes the whole training step run op by op. On JAX they are

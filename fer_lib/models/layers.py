@@ -89,6 +89,85 @@ class TrainingCrop(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="fer_lib")
+class RandomAffine(keras.layers.Layer):
+    """Rotation, zoom, scale jitter and shift of each training face in one bilinear resampling.
+
+    Draws what Keras' RandomRotation, RandomZoom, RandomZoom((-s, 0), (-s, 0)) and
+    RandomTranslation (reflect fill) draw, in that order, and composes their maps into one
+    affine transform, so each face is interpolated once instead of up to four times (each
+    pass blurs it a little more) and the reflection fills the border once. Identity at inference.
+    """
+
+    def __init__(self, rotation_deg: float = 0.0, zoom: float = 0.0, scale_jitter: float = 0.0, shift: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.rotation_deg, self.zoom = float(rotation_deg), float(zoom)
+        self.scale_jitter, self.shift = float(scale_jitter), float(shift)
+        for name, value, limit in (("rotation_deg", self.rotation_deg, 180.0), ("zoom", self.zoom, 1.0),
+                                   ("scale_jitter", self.scale_jitter, 1.0), ("shift", self.shift, 1.0)):
+            if not 0 <= value < limit:
+                raise ValueError(f"{name} must be in [0, {limit:g}), got {value}")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # TensorFlow's XLA has no kernel for the projective transform; JAX compiles it.
+        self.supports_jit = keras.backend.backend() != "tensorflow"
+
+    def coordinate_maps(self, batch: int, height: int, width: int):
+        """(batch, 3, 3) maps from output pixel coordinates (x, y, 1) to the input's, as drawn for one batch."""
+        ops = keras.ops
+
+        def uniform(low, high):
+            return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
+
+        zeros, ones = ops.zeros((batch,)), ops.ones((batch,))
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+
+        def about_centre(a, b, c, d):  # [[a b] [c d]] applied about the image centre
+            return ops.stack([ops.stack([a, b, cx - a * cx - b * cy], axis=-1),
+                              ops.stack([c, d, cy - c * cx - d * cy], axis=-1),
+                              ops.stack([zeros, zeros, ones], axis=-1)], axis=1)
+
+        maps = []  # in the order the separate layers apply them
+        if self.rotation_deg:
+            angle = uniform(-self.rotation_deg, self.rotation_deg) * (np.pi / 180)
+            cos, sin = ops.cos(angle), ops.sin(angle)
+            maps.append(about_centre(cos, -sin, sin, cos))
+        if self.zoom:
+            factor = uniform(1 - self.zoom, 1 + self.zoom)
+            maps.append(about_centre(factor, zeros, zeros, factor))
+        if self.scale_jitter:
+            factor_y, factor_x = uniform(1 - self.scale_jitter, 1.0), uniform(1 - self.scale_jitter, 1.0)
+            maps.append(about_centre(factor_x, zeros, zeros, factor_y))
+        if self.shift:
+            dy, dx = uniform(-self.shift, self.shift) * height, uniform(-self.shift, self.shift) * width
+            maps.append(ops.stack([ops.stack([ones, zeros, -dx], axis=-1), ops.stack([zeros, ones, -dy], axis=-1),
+                                   ops.stack([zeros, zeros, ones], axis=-1)], axis=1))
+        combined = maps[0] if maps else about_centre(ones, zeros, zeros, ones)
+        # The first transform applied to the image is the last map applied to the coordinates.
+        for later in maps[1:]:
+            combined = ops.matmul(combined, later)
+        return combined
+
+    def call(self, images, training=None):
+        if not training or not (self.rotation_deg or self.zoom or self.scale_jitter or self.shift):
+            return images
+        ops = keras.ops
+        batch = ops.shape(images)[0]
+        maps = self.coordinate_maps(batch, images.shape[1], images.shape[2])
+        transform = ops.concatenate([ops.reshape(maps[:, :2, :], (-1, 6)), ops.zeros((batch, 2))], axis=1)
+        return ops.image.affine_transform(ops.cast(images, "float32"), transform, interpolation="bilinear",
+                                          fill_mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotation_deg": self.rotation_deg, "zoom": self.zoom,
+                "scale_jitter": self.scale_jitter, "shift": self.shift, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="fer_lib")
 class CropGroup(keras.layers.Layer):
     """In training, regroups the outputs of TrainingCrop's `crops` crops per face as (faces, crops, ...).
 

@@ -121,7 +121,7 @@ class TrainConfig:
             raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
         values = dict(values)
         if isinstance(values.get("augment"), dict):
-            values["augment"] = AugmentConfig(**values["augment"])
+            values["augment"] = AugmentConfig.from_dict(values["augment"])
         return cls(**values)
 
     def save(self, path: str | Path) -> None:

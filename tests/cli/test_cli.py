@@ -97,3 +97,13 @@ def test_train_folder_without_test_needs_no_eval(synthetic_root, tmp_path, capsy
     assert "has train/ but no test/ folder" in err and "fer train --no-eval" in err
     assert main([*args, "--out", str(tmp_path / "b"), "--no-eval"]) == 0
     assert (tmp_path / "b" / "model.keras").is_file() and not (tmp_path / "b" / "metrics.json").exists()
+
+
+def test_single_affine_sets_the_presets_augmentation(synthetic_root, tmp_path):
+    out = tmp_path / "affine"
+    args = ["train", "--preset", "fer_cnn_crop", "--data", str(synthetic_root), "--epochs", "1", "--max-train-images", "70",
+            "--precision", "float32", "--no-eval", "--out", str(out)]
+    assert main([*args, "--single-affine"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["augment"]["affine"] is True and config["augment"]["shared_seed"] is False
+    assert config["augment"]["rotation_deg"] == 10.0  # the preset's draws, resampled once
