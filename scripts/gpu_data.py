@@ -13,7 +13,9 @@ What comes back from the machine's $OUT is at most 8 files of 16 MiB, 64 MiB in 
 `bundle` puts the run folder in one tar split into 15 MiB parts, with a manifest holding its
 SHA-256. Its models are small enough because `save_model` leaves out the optimizer's state
 (two thirds of an Adam model, not needed to evaluate); a stopped run's resume checkpoint
-keeps it, and travels only if it fits.
+keeps it, and travels only if it fits. When the runs' models alone are too big (four
+fer_cnn_crop_vgg models are 80 MB), their float32 weights travel as float16 and `unbundle`
+turns them back into float32 files (the few bits lost change the predictions by about 1e-3).
 
     python scripts/gpu_data.py bundle /tmp/run --out $OUT          # on the GPU machine
     python scripts/gpu_data.py unbundle FILES_AT --out runs/NAME   # here: checks, then extracts
@@ -99,6 +101,67 @@ def _copy_run(run_dir: Path, staging: Path, one_of_several: bool = False) -> str
     return "resumable"
 
 
+HALVED = "fer_lib_float16_for_the_trip"  # marks a weight stored as float16 by `halve_keras_file`
+KERAS_WEIGHTS = "model.weights.h5"  # inside a .keras file (a zip)
+
+
+def _rewrite_keras_weights(path: Path, convert) -> int:
+    """Rewrite the weights inside the .keras file `path`, each dataset through `convert`; returns how many changed."""
+    import zipfile
+
+    import h5py
+
+    changed = 0
+    with tempfile.TemporaryDirectory() as temporary:
+        source, target = Path(temporary) / "in.h5", Path(temporary) / "out.h5"
+        with zipfile.ZipFile(path) as archive:
+            entries = {info.filename: archive.read(info) for info in archive.infolist()}
+        source.write_bytes(entries[KERAS_WEIGHTS])
+        with h5py.File(source, "r") as old, h5py.File(target, "w") as new:
+            new.attrs.update(old.attrs)
+
+            def copy(name, item):
+                nonlocal changed
+                if isinstance(item, h5py.Group):
+                    new.require_group(name).attrs.update(item.attrs)
+                    return
+                data, attributes = convert(item[()], dict(item.attrs))
+                changed += data.dtype != item.dtype
+                dataset = new.create_dataset(name, data=data)
+                dataset.attrs.update(attributes)
+
+            old.visititems(copy)
+        if not changed:
+            return 0
+        entries[KERAS_WEIGHTS] = target.read_bytes()
+        staged = path.with_name(f".{path.name}.tmp")
+        with zipfile.ZipFile(staged, "w", zipfile.ZIP_STORED) as archive:
+            for name, data in entries.items():
+                archive.writestr(name, data)
+        staged.replace(path)
+    return changed
+
+
+def halve_keras_file(path: Path) -> int:
+    """Store the float32 weights of the .keras file `path` as float16; returns how many were."""
+    def halve(data, attributes):
+        if data.dtype != np.float32:
+            return data, attributes
+        return data.astype(np.float16), {**attributes, HALVED: True}
+
+    return _rewrite_keras_weights(path, halve)
+
+
+def restore_keras_file(path: Path) -> int:
+    """Turn the weights `halve_keras_file` stored as float16 back into float32; returns how many were."""
+    def restore(data, attributes):
+        if not attributes.pop(HALVED, False):
+            return data, attributes
+        return data.astype(np.float32), attributes
+
+    return _rewrite_keras_weights(path, restore)
+
+
 def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
@@ -130,6 +193,12 @@ def _stage(run_dir: Path, staging: Path, limit: int) -> dict[str, str]:
         if not runs:
             raise SystemExit(f"{run_dir}: holds no run and no folder of runs; see the training log")
     states = {name: _copy_run(folder, staging / name, one_of_several=name != ".") for name, folder in runs.items()}
+    if _size(staging) > limit:
+        models = sorted(staging.rglob("*.keras"))
+        for model in models:
+            halve_keras_file(model)
+        print(f"{len(models)} model file(s) travel with float16 weights, to fit in {limit / 2**20:.0f} MiB; "
+              "unbundle restores them to float32")
     stopped = sorted((name for name, state in states.items() if state == "resumable"),
                      key=lambda name: _size(staging / name), reverse=True)
     for name in stopped:
@@ -191,6 +260,10 @@ def unbundle(source: str, out: str) -> None:
         out.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(out, filter="data")
+    restored = [model for model in sorted(out.rglob("*.keras")) if restore_keras_file(model)]
+    if restored:
+        print(f"{len(restored)} model file(s) came back with float16 weights; restored to float32 files "
+              "(predictions within about 1e-3 of the models as trained)")
     what = {"finished": "evaluate model.keras", "resumable": "continue it with fer train --resume",
             "unfinished": "unfinished/best.keras is the best model before it was stopped",
             "failed": "it finished no epoch; its train.log says why"}
