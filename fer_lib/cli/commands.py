@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test-time augmentation reported beside the plain metrics (default: the profile's, auto for "
                                "full and gpu: ten-crop for recipes trained on crops or shifted faces, flip otherwise; flip for smoke)")
     pipeline.add_argument("--tuner-overwrite", action="store_true", help="restart the hyperparameter search instead of resuming it")
+    pipeline.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_FOLDER",
+                          help="carry on an interrupted run (default: the newest unfinished one in --out) with its own "
+                               "settings: finished notebooks are kept, the search and the training continue where they stopped")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
     add_predict_parser(commands)
@@ -205,7 +208,15 @@ def _cmd_pipeline(args) -> int:
                             with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
                             tuner=args.tuner, preset=args.preset, search_space=args.search_space, tta=args.tta,
                             tuner_overwrite=args.tuner_overwrite)
-    run_pipeline(config, progress=lambda line: print(line, flush=True))
+    if args.resume:
+        ignored = [option for option, given in (("--data", args.data), ("--profile", args.profile != "auto"),
+                                                ("--epochs", args.epochs), ("--trials", args.trials), ("--tuner", args.tuner),
+                                                ("--preset", args.preset), ("--search-space", args.search_space),
+                                                ("--tta", args.tta), ("--tuner-overwrite", args.tuner_overwrite),
+                                                ("--with-code", args.with_code), ("--seed", args.seed != 1234)) if given]
+        if ignored:
+            print(f"Note: {', '.join(ignored)} ignored; a resumed run keeps its saved settings", flush=True)
+    run_pipeline(config, progress=lambda line: print(line, flush=True), resume=args.resume)
     return 0
 
 

@@ -309,8 +309,43 @@ def _failed_line(error) -> str:
     return next((line for line in lines if line.strip()), "").strip()
 
 
-def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print) -> Path:
-    """Run notebooks 01-04, render the reports and the landing page; return the run folder."""
+STATUS = "status.json"
+CONFIG = "pipeline_config.json"
+
+
+def resumable_run(out: str | Path, run_dir: str | Path | None = None) -> Path:
+    """`run_dir`, or the newest run folder in `out` that did not finish; FerError when there is none to resume."""
+    if run_dir is not None:
+        run_dir = Path(run_dir).expanduser().resolve()
+        if not (run_dir / CONFIG).is_file():
+            raise FerError(f"{run_dir}: not a pipeline run folder (no {CONFIG}); pass one under reports/")
+        if _read_json(run_dir / STATUS).get("status") == "succeeded":
+            raise FerError(f"{run_dir}: this run finished; there is nothing to resume")
+        return run_dir
+    out = Path(out).expanduser().resolve()
+    runs = sorted((d for d in out.iterdir() if d.is_dir() and not d.is_symlink() and (d / CONFIG).is_file()),
+                  key=lambda d: d.name) if out.is_dir() else []
+    unfinished = [d for d in runs if _read_json(d / STATUS).get("status") != "succeeded"]
+    if not unfinished:
+        raise FerError(f"{out}: no unfinished pipeline run to resume; start one with fer pipeline")
+    return unfinished[-1]
+
+
+def _newest_write(folder: Path) -> float:
+    """When anything under `folder` was last written (seconds since the epoch)."""
+    return max((f.stat().st_mtime for f in folder.rglob("*") if f.is_file()), default=folder.stat().st_mtime)
+
+
+def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print, resume: str | Path | bool = False) -> Path:
+    """Run notebooks 01-04, render the reports and the landing page; return the run folder.
+
+    `resume` (True: the newest unfinished run in `config.out`; or a run folder) carries on an
+    interrupted run with its saved parameters: finished notebooks are kept, the interrupted one
+    runs again (the search resumes from its tuner state, the training from its last epoch), and
+    the run's time counts every attempt.
+    """
+    if resume:
+        return _resume_pipeline(config, progress, None if resume is True else resume)
     validate(config)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the notebook kernels
     data, synthetic, profile = resolve_data(config)
@@ -335,33 +370,83 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print
         progress("*** Using GENERATED DEMO DATA (synthetic faces), not FER2013: the reports say nothing about real faces. ***")
     progress(f"Data: {data}\nProfile: {profile}\nRun folder: {run_dir}")
     parameters = notebook_parameters(config, run_dir, data, synthetic, profile)
-    write_json_atomic(run_dir / "pipeline_config.json", {**asdict(config), "resolved": parameters})
+    write_json_atomic(run_dir / CONFIG, {**asdict(config), "resolved": parameters})
+    return _run_steps(run_dir, out, parameters, config.notebooks_dir, config.with_code, progress, {}, [])
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+
+def _resume_pipeline(config: PipelineConfig, progress: Callable[[str], None], run_dir: str | Path | None) -> Path:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    out = Path(config.out).expanduser().resolve()
+    run_dir = resumable_run(out, run_dir)
+    saved = _read_json(run_dir / CONFIG)
+    parameters = saved.get("resolved")
+    if not parameters:
+        raise FerError(f"{run_dir / CONFIG}: unreadable, so the run cannot be resumed; start a new one with fer pipeline")
+    if not Path(parameters["data"]).exists():
+        raise FerError(f"{parameters['data']}: the run's data is gone; put it back there to resume {run_dir.name}")
+    notebooks_dir = saved.get("notebooks_dir", config.notebooks_dir)
+    missing = [n for n in NOTEBOOKS if not (Path(notebooks_dir) / f"{n}.ipynb").is_file()]
+    if missing:
+        raise FerError(f"{notebooks_dir}: notebook(s) {', '.join(missing)} missing; the run needs the notebooks it started with")
+    (run_dir / "notebooks").mkdir(exist_ok=True)
+    status = _read_json(run_dir / STATUS)
+    timings = dict(status.get("timings_s", {}))
+    attempts = list(status.get("attempts", []))
+    if attempts and attempts[-1].get("open"):
+        # Killed without a word (a machine's time ran out): it ran until its last write.
+        attempts[-1] = {"seconds": round(max(0.0, _newest_write(run_dir) - attempts[-1]["started_unix"]), 1),
+                        "started_unix": attempts[-1]["started_unix"]}
+    done = [name for name in NOTEBOOKS if name in timings]
+    progress(f"Resuming {run_dir} ({', '.join(done) or 'no notebook'} done; "
+             f"{sum(a['seconds'] for a in attempts):.0f} s spent in {len(attempts)} earlier attempt(s))")
+    parameters = {**parameters, "resume_training": True}
+    return _run_steps(run_dir, out, parameters, notebooks_dir, bool(saved.get("with_code", config.with_code)),
+                      progress, timings, attempts)
+
+
+def _run_steps(run_dir: Path, out: Path, parameters: dict, notebooks_dir: str, with_code: bool,
+               progress: Callable[[str], None], timings: dict[str, float], attempts: list[dict]) -> Path:
+    """Run the steps not yet in `timings`, render everything and move `latest`; status.json keeps the
+    finished notebooks and the time of every attempt, so that a killed run can be resumed."""
+    started, started_unix = time.perf_counter(), time.time()
+
+    def save_status(**extra) -> None:
+        attempt = {"seconds": round(time.perf_counter() - started, 1), "started_unix": started_unix, "open": True}
+        write_json_atomic(run_dir / STATUS, {"status": "running", "timings_s": timings,
+                                             "attempts": [*attempts, attempt], **extra})
+
     for index, step in enumerate(STEPS, start=1):
         name = step.notebook
+        if name in timings:
+            continue
         progress(f"[{index}/{len(STEPS)}] {name} ...")
+        save_status(running_notebook=name)
         begin = time.perf_counter()
         executed = run_dir / "notebooks" / f"{name}.ipynb"
         try:
-            _execute(Path(config.notebooks_dir) / f"{name}.ipynb", executed, parameters, run_dir)
+            _execute(Path(notebooks_dir) / f"{name}.ipynb", executed, parameters, run_dir)
             check_outputs(step, run_dir, parameters)
         except (PipelineError, KeyboardInterrupt) as exc:
             status = "failed" if isinstance(exc, PipelineError) else "interrupted"
-            write_json_atomic(run_dir / "status.json", {"status": status, "failed_notebook": name, "timings_s": timings})
+            attempt = {"seconds": round(time.perf_counter() - started, 1), "started_unix": started_unix}
+            write_json_atomic(run_dir / STATUS, {"status": status, "failed_notebook": name, "timings_s": timings,
+                                                 "attempts": [*attempts, attempt]})
             raise
         timings[name] = round(time.perf_counter() - begin, 1)
+        save_status()
         progress(f"[{index}/{len(STEPS)}] {name} done in {timings[name]:.1f} s")
 
     for name in NOTEBOOKS:
-        render_html(run_dir / "notebooks" / f"{name}.ipynb", run_dir / f"{name}.html", config.with_code)
-    summary = {"status": "succeeded", "profile": profile, "data": str(data), "synthetic": synthetic,
-               "timings_s": timings, "total_s": round(time.perf_counter() - started, 1)}
-    write_json_atomic(run_dir / "status.json", summary)
+        render_html(run_dir / "notebooks" / f"{name}.ipynb", run_dir / f"{name}.html", with_code)
+    attempts = [*attempts, {"seconds": round(time.perf_counter() - started, 1), "started_unix": started_unix}]
+    summary = {"status": "succeeded", "profile": parameters["profile"], "data": parameters["data"],
+               "synthetic": parameters["synthetic"], "timings_s": timings, "attempts": attempts,
+               "total_s": round(sum(a["seconds"] for a in attempts), 1)}
+    write_json_atomic(run_dir / STATUS, summary)
     write_text_atomic(run_dir / "index.html", landing_page(run_dir, summary, parameters))
     _move_latest(out, run_dir)
-    progress(f"Reports: {out / 'latest' / 'index.html'} (total {summary['total_s']:.0f} s)")
+    attempts_text = f" in {len(attempts)} attempts" if len(attempts) > 1 else ""
+    progress(f"Reports: {out / 'latest' / 'index.html'} (total {summary['total_s']:.0f} s{attempts_text})")
     return run_dir
 
 

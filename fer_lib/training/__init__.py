@@ -6,7 +6,7 @@
 - `targets`: one-hot or distilled targets, face weights, mixed batches
 - `callbacks`: throughput, epoch lines, time budget, best checkpoint, resume state
 - `run_folder`: the files a run publishes and the resume state while it runs
-- `trainer`: `train`, one run from config to published model; `start_data_parallel` (JAX, every accelerator)
+- `trainer`: `train`, one run from config to published model; `finished_run`, a finished one read back; `start_data_parallel` (JAX, every accelerator)
 - `precision`: mixed bfloat16 or float32
 - `tuning`, `distributed_search`: the KerasTuner search, in one process or several
 """
@@ -54,6 +54,7 @@ EXPORTS = {
     "TrainResult": "fer_lib.training.trainer",
     "train": "fer_lib.training.trainer",
     "start_data_parallel": "fer_lib.training.trainer",
+    "finished_run": "fer_lib.training.trainer",
 }
 MOVED = {
     "as_model_input": "fer_lib.data.preprocessing",

@@ -38,8 +38,10 @@ from fer_lib.training.recipe import compile_for_training
 from fer_lib.training.run_folder import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
+    HISTORY_FILE,
     MODEL_FILE,
     RESUME_DIR,
+    SUMMARY_FILE,
     TEACHER_FILE,
     check_same_run,
     prepare_out_dir,
@@ -91,7 +93,7 @@ def _measured_checkpoint_best(partial: Path, val: Split, batch_size: int) -> flo
 
 
 def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: bool = False, resume: bool = False,
-          verbose: int = 2) -> TrainResult:
+          verbose: int = 2, keep_finished: bool = False) -> TrainResult:
     """Train `config.model`, keeping the best val_accuracy checkpoint as model.keras.
 
     With no validation split (`config.val_fraction` 0) every training face is trained on
@@ -99,15 +101,33 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
 
     `resume=True` continues the interrupted run in `config.out` from its last completed
     epoch (and starts a new run when there is none); `overwrite=True` replaces a finished
-    or interrupted run, keeping the old model as model.previous.keras.
+    or interrupted run, keeping the old model as model.previous.keras. `keep_finished=True`
+    returns a run that already finished in `config.out` as it is (a resumed pipeline whose
+    notebook stopped after its training).
     """
     try:
         config.validate()
     except ValueError as exc:
         raise FerError(str(exc)) from None
+    out_dir = Path(config.out)
+    if keep_finished and not overwrite and (out_dir / MODEL_FILE).is_file() and read_resume_state(out_dir) is None:
+        return finished_run(out_dir)
     # The run's policy and distribution must not outlive it: models a caller builds afterwards keep their own.
     with precision_policy(config.precision), _distribution_restored():
         return _train(config, dataset, overwrite, resume, verbose, started=time.perf_counter())
+
+
+def finished_run(out_dir: str | Path) -> TrainResult:
+    """The TrainResult of the run that finished in `out_dir`, read from its files."""
+    import csv
+    import json
+
+    out_dir = Path(out_dir)
+    with (out_dir / HISTORY_FILE).open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    history = {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in (rows[0] if rows else {}) if k != "epoch"}
+    summary = json.loads((out_dir / SUMMARY_FILE).read_text())
+    return TrainResult(out_dir=out_dir, model=load_model(out_dir / MODEL_FILE), history=history, summary=summary)
 
 
 @contextlib.contextmanager

@@ -396,17 +396,28 @@ def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size:
             restore()
 
 
+SEARCH_SECONDS_FILE = "search_seconds.json"  # in a search's folder: the time its search() calls have spent
+
+
 def _stop_starting_trials_after(tuner: kt.Tuner, seconds: float, verbose: int):
     """Make the oracle answer "stopped" to requests for a trial after `seconds`; returns the undo.
 
     The oracle stops a search whose trial count reaches its `max_trials` (Hyperband's too),
-    so past the time that count is lowered to the trials it has.
+    so past the time that count is lowered to the trials it has. The time spent is saved in
+    the search's folder whenever a trial is asked for, so a search resumed after its process
+    was killed counts the time it had already spent (up to the last trial it started).
     """
     oracle, started, before = tuner.oracle, time.monotonic(), tuner.pre_create_trial
     limit = oracle.max_trials
+    record = Path(tuner.project_dir) / SEARCH_SECONDS_FILE
+    try:
+        earlier = float(json.loads(record.read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        earlier = 0.0
 
     def pre_create_trial():
-        spent = time.monotonic() - started
+        spent = earlier + time.monotonic() - started
+        write_json_atomic(record, {"seconds": round(spent, 1)})
         if spent > seconds and oracle.trials and oracle.max_trials != len(oracle.trials):
             oracle.max_trials = len(oracle.trials)
             if verbose:

@@ -107,3 +107,11 @@ def test_single_affine_sets_the_presets_augmentation(synthetic_root, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["augment"]["affine"] is True and config["augment"]["shared_seed"] is False
     assert config["augment"]["rotation_deg"] == 10.0  # the preset's draws, resampled once
+
+
+def test_pipeline_resume_without_an_unfinished_run_says_so_in_one_line(tmp_path, capsys):
+    assert main(["pipeline", "--resume", "--out", str(tmp_path), "--epochs", "3"]) == 2
+    captured = capsys.readouterr()
+    assert "--epochs ignored; a resumed run keeps its saved settings" in captured.out
+    assert f"{tmp_path.resolve()}: no unfinished pipeline run to resume" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1

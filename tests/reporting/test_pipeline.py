@@ -239,3 +239,86 @@ def test_the_gpu_probe_answers_with_the_backend_and_its_gpus():
     pipeline.backend_gpus.cache_clear()
     backend, gpus = pipeline.backend_gpus()
     assert backend in ("tensorflow", "jax", "torch") and gpus >= 0
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_keeping_its_finished_notebooks_and_counting_both_attempts(synthetic_root, tmp_path):
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", notebooks)
+    training = notebooks / "03_training.ipynb"
+    original = training.read_text()
+    broken = nbformat.read(training, as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('the machine went away')"))  # after the training
+    nbformat.write(broken, training)
+    out = tmp_path / "reports"
+    config = PipelineConfig(data=str(synthetic_root), profile="smoke", out=str(out), notebooks_dir=str(notebooks))
+    with pytest.raises(PipelineError, match="the machine went away"):
+        run_pipeline(config, progress=lambda _: None)
+    [run_dir] = [d for d in out.iterdir() if (d / "pipeline_config.json").is_file()]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and set(status["timings_s"]) == {"01_data_exploration", "02_hyperparameter_search"}
+    kept = {name: (run_dir / "notebooks" / f"{name}.ipynb").stat().st_mtime_ns for name in status["timings_s"]}
+    model = (run_dir / "model" / "model.keras").stat().st_mtime_ns
+
+    training.write_text(original)  # what went wrong is put right; the run carries on
+    lines = []
+    assert run_pipeline(PipelineConfig(out=str(out)), progress=lines.append, resume=True) == run_dir
+    assert lines[0].startswith(f"Resuming {run_dir}") and "01_data_exploration, 02_hyperparameter_search done" in lines[0]
+    assert {name: (run_dir / "notebooks" / f"{name}.ipynb").stat().st_mtime_ns for name in kept} == kept
+    assert (run_dir / "model" / "model.keras").stat().st_mtime_ns == model  # its finished training was kept, not redone
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
+    assert len(status["attempts"]) == 2 and status["total_s"] == pytest.approx(sum(a["seconds"] for a in status["attempts"]))
+    assert (out / "latest").resolve() == run_dir.resolve()
+    with pytest.raises(FerError, match="no unfinished pipeline run to resume"):
+        run_pipeline(PipelineConfig(out=str(out)), progress=lambda _: None, resume=True)
+
+
+def test_resume_picks_the_newest_unfinished_run_and_counts_a_killed_attempt_to_its_last_write(synthetic_root, tmp_path):
+    import time
+
+    from fer_lib.reporting.pipeline import resumable_run
+
+    out = tmp_path / "reports"
+    for name, status in (("20261205-010000-full", "running"), ("20261205-020000-full", "succeeded"),
+                         ("20261205-030000-full", None)):
+        (out / name).mkdir(parents=True)
+        (out / name / "pipeline_config.json").write_text("{}")
+        if status:
+            (out / name / "status.json").write_text(json.dumps({"status": status}))
+    assert resumable_run(out) == (out / "20261205-030000-full").resolve()
+    assert resumable_run(out, out / "20261205-010000-full") == (out / "20261205-010000-full").resolve()
+    with pytest.raises(FerError, match="this run finished"):
+        resumable_run(out, out / "20261205-020000-full")
+    with pytest.raises(FerError, match="not a pipeline run folder"):
+        resumable_run(out, tmp_path)
+
+    # A run killed in notebook 02, 1000 s after it started; its folder was last written just now.
+    run_dir = out / "20261205-010000-full"
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", notebooks)
+    failing = nbformat.read(notebooks / "02_hyperparameter_search.ipynb", as_version=4)  # its kernel, new cells
+    failing.cells = [nbformat.v4.new_code_cell("data = None", metadata={"tags": ["parameters"]}),
+                     nbformat.v4.new_code_cell("raise RuntimeError('still broken')")]
+    nbformat.write(failing, notebooks / "02_hyperparameter_search.ipynb")
+    saved = {"notebooks_dir": str(tmp_path / "gone"), "resolved": {"data": "/no/such/data", "profile": "full"}}
+    (run_dir / "pipeline_config.json").write_text(json.dumps(saved))
+    (run_dir / "status.json").write_text(json.dumps({
+        "status": "running", "running_notebook": "02_hyperparameter_search", "timings_s": {"01_data_exploration": 5.0},
+        "attempts": [{"seconds": 5.0, "started_unix": time.time() - 1000, "open": True}]}))
+    with pytest.raises(FerError, match="the run's data is gone"):
+        run_pipeline(PipelineConfig(out=str(out)), progress=lambda _: None, resume=run_dir)
+    saved["resolved"]["data"] = str(synthetic_root)
+    (run_dir / "pipeline_config.json").write_text(json.dumps(saved))
+    with pytest.raises(FerError, match="notebook.* missing"):
+        run_pipeline(PipelineConfig(out=str(out)), progress=lambda _: None, resume=run_dir)
+    saved["notebooks_dir"] = str(notebooks)
+    (run_dir / "pipeline_config.json").write_text(json.dumps(saved))
+    lines = []
+    with pytest.raises(PipelineError, match="still broken"):
+        run_pipeline(PipelineConfig(out=str(out)), progress=lines.append, resume=run_dir)
+    assert "01_data_exploration done" in lines[0] and "in 1 earlier attempt(s)" in lines[0]
+    status = json.loads((run_dir / "status.json").read_text())
+    killed, failed = status["attempts"]
+    assert killed["seconds"] == pytest.approx(1000, abs=30) and "open" not in killed and "open" not in failed
+    assert status["status"] == "failed" and status["timings_s"] == {"01_data_exploration": 5.0}

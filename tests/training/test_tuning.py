@@ -194,3 +194,16 @@ def test_the_command_line_offers_the_search_spaces_tuning_has():
     for space in tuning.SEARCH_SPACES:
         assert commands.build_parser().parse_args(["pipeline", "--search-space", space]).search_space == space
     assert commands.build_parser().parse_args(["tune"]).search_space == "strong"
+
+
+def test_a_resumed_search_counts_the_time_its_killed_process_spent(synthetic_root, tmp_path, capsys):
+    import json
+
+    dataset = load_dataset(synthetic_root)
+    search = tuning.make_tuner("random", tmp_path, "t", max_trials=3, max_epochs=1, overwrite=True)
+    record = tmp_path / "t" / tuning.SEARCH_SECONDS_FILE
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"seconds": 500.0}))  # what the killed process had spent
+    tuning.run_search(search, dataset, epochs=1, max_train_images=70, verbose=1, time_budget=400)
+    assert len(search.oracle.trials) == 1 and "no further trial starts" in capsys.readouterr().out
+    assert json.loads(record.read_text())["seconds"] >= 500
