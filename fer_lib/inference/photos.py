@@ -1,8 +1,8 @@
 """Emotions of the faces in photos: `predict_expression` and batched classification.
 
 Every input is opened upright (EXIF orientation applied), its faces are found with
-`fer_lib.detection` (or given by the caller as boxes), cropped the way FER2013 frames faces
-and turned into model input by `fer_lib.preprocessing.to_face_array`, the function the
+`fer_lib.inference.detection` (or given by the caller as boxes), cropped the way FER2013 frames faces
+and turned into model input by `fer_lib.data.preprocessing.to_face_array`, the function the
 training data goes through. The crops of all inputs are classified together in batches.
 """
 
@@ -65,7 +65,7 @@ class DecodedImage:
 def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, runtime: str = "keras"):
     """`model` itself, the .keras file it names, or the packaged pretrained model; with `runtime`
     "onnx" or "tflite", that model (or the .onnx/.tflite file `model` names) run by onnxruntime or
-    TFLite (`fer_lib.export.load_classifier`, which exports a .keras model once and checks it)."""
+    TFLite (`fer_lib.inference.export.load_classifier`, which exports a .keras model once and checks it)."""
     from fer_lib.inference.export import ExportedClassifier
 
     if isinstance(model, ExportedClassifier):
@@ -361,7 +361,7 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     all their faces go through the model together. `boxes` is then a list with one list
     of boxes per input (None for an input whose faces are to be detected). `model` is a
     .keras path or a loaded keras.Model (default: the packaged model); `detector` is
-    ``"yunet"``, ``"mtcnn"`` or ``"haar"`` (default: `fer_lib.detection.default_detector`).
+    ``"yunet"``, ``"mtcnn"`` or ``"haar"`` (default: `fer_lib.inference.detection.default_detector`).
     `runtime` "onnx" or "tflite" classifies through onnxruntime or TFLite (the `export` extra):
     `model` may then also be a .onnx or .tflite file from `fer export`.
     """

@@ -1,4 +1,4 @@
-"""Looking at a dataset before training (fer_lib.exploration)."""
+"""Looking at a dataset before training (fer_lib.data.exploration)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for fer_lib.synthetic: layout, determinism, learnability, safety."""
+"""Tests for fer_lib.data.synthetic: layout, determinism, learnability, safety."""
 
 import json
 import re

@@ -1,4 +1,4 @@
-"""The notebooks' figures and tables (fer_lib.reports)."""
+"""The notebooks' figures and tables (fer_lib.reporting.figures)."""
 
 from __future__ import annotations
 
