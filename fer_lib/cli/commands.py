@@ -322,6 +322,9 @@ def _cmd_train(args) -> int:
         try:
             config = TrainConfig(model=args.model, **settings) if args.model else preset_config(recipe, **settings)
             if args.single_affine is not None:
+                if config.augment is None:
+                    raise FerError(f"--single-affine changes a preset's augmentation; {recipe} has its model's default "
+                                   "one, so pass --preset (fer presets lists them)")
                 config.augment = dataclasses.replace(config.augment, affine=args.single_affine)
             config.validate()
         except ValueError as exc:

@@ -42,7 +42,15 @@ def onet():
     # An absolute path: given a bare name, mtcnn first looks in the working directory and
     # unpickles whatever file of that name it finds there.
     weights = importlib.resources.files("mtcnn.assets.weights") / "onet.lz4"
-    return StageONet(weights=str(weights)).model
+    from fer_lib.backend import keras
+
+    # In float32 whatever policy the process has (training sets mixed bfloat16): its scores are thresholds.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        return StageONet(weights=str(weights)).model
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def onet_inputs(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:

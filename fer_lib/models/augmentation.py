@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -54,7 +56,10 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
 
     def layer_seed():  # each layer its own stream, unless the config keeps the old shared one
         offset = next(offsets)
-        return seed if seed is None or config.shared_seed else seed + offset
+        if seed is None or config.shared_seed:
+            return seed
+        # Hashed, not seed + offset: then seed 2's second layer would draw what seed 3's first draws.
+        return int(np.random.SeedSequence([seed, offset, 17]).generate_state(1)[0] >> 1)
     if config.flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=layer_seed(), name="aug_flip"))
     geometric = (config.rotation_deg, config.zoom, config.scale_jitter, config.shift)

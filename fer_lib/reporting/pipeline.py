@@ -325,9 +325,12 @@ def resumable_run(out: str | Path, run_dir: str | Path | None = None) -> Path:
     out = Path(out).expanduser().resolve()
     runs = sorted((d for d in out.iterdir() if d.is_dir() and not d.is_symlink() and (d / CONFIG).is_file()),
                   key=lambda d: d.name) if out.is_dir() else []
-    unfinished = [d for d in runs if _read_json(d / STATUS).get("status") != "succeeded"]
+    # Only a run newer than the newest that succeeded: an older failure was left behind on purpose.
+    newest = next((i for i in range(len(runs) - 1, -1, -1) if _read_json(runs[i] / STATUS).get("status") == "succeeded"), -1)
+    unfinished = runs[newest + 1:]
     if not unfinished:
-        raise FerError(f"{out}: no unfinished pipeline run to resume; start one with fer pipeline")
+        raise FerError(f"{out}: no unfinished pipeline run newer than the last one that finished; start one with "
+                       "fer pipeline, or name an older run folder after --resume")
     return unfinished[-1]
 
 
@@ -376,8 +379,8 @@ def run_pipeline(config: PipelineConfig, progress: Callable[[str], None] = print
 
 def _resume_pipeline(config: PipelineConfig, progress: Callable[[str], None], run_dir: str | Path | None) -> Path:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    out = Path(config.out).expanduser().resolve()
-    run_dir = resumable_run(out, run_dir)
+    run_dir = resumable_run(Path(config.out).expanduser().resolve(), run_dir)
+    out = run_dir.parent  # where its `latest` belongs, wherever the run folder is now
     saved = _read_json(run_dir / CONFIG)
     parameters = saved.get("resolved")
     if not parameters:
@@ -392,6 +395,8 @@ def _resume_pipeline(config: PipelineConfig, progress: Callable[[str], None], ru
     status = _read_json(run_dir / STATUS)
     timings = dict(status.get("timings_s", {}))
     attempts = list(status.get("attempts", []))
+    if timings and not attempts:  # written before attempts were kept: at least its notebooks' time
+        attempts = [{"seconds": round(sum(timings.values()), 1), "started_unix": None}]
     if attempts and attempts[-1].get("open"):
         # Killed without a word (a machine's time ran out): it ran until its last write.
         attempts[-1] = {"seconds": round(max(0.0, _newest_write(run_dir) - attempts[-1]["started_unix"]), 1),
@@ -399,7 +404,12 @@ def _resume_pipeline(config: PipelineConfig, progress: Callable[[str], None], ru
     done = [name for name in NOTEBOOKS if name in timings]
     progress(f"Resuming {run_dir} ({', '.join(done) or 'no notebook'} done; "
              f"{sum(a['seconds'] for a in attempts):.0f} s spent in {len(attempts)} earlier attempt(s))")
-    parameters = {**parameters, "resume_training": True}
+    moved_from = Path(parameters.get("run_dir", run_dir))
+    parameters = {**parameters, "run_dir": str(run_dir), "resume_training": True,
+                  # Wiping the search again would throw away what the first attempt searched.
+                  "tuner_overwrite": False}
+    if parameters.get("tuner_dir") == str(moved_from.parent / "tuning"):
+        parameters["tuner_dir"] = str(run_dir.parent / "tuning")  # moved with its run
     return _run_steps(run_dir, out, parameters, notebooks_dir, bool(saved.get("with_code", config.with_code)),
                       progress, timings, attempts)
 

@@ -111,10 +111,40 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         raise FerError(str(exc)) from None
     out_dir = Path(config.out)
     if keep_finished and not overwrite and (out_dir / MODEL_FILE).is_file() and read_resume_state(out_dir) is None:
+        _check_finished_is(config, out_dir)
         return finished_run(out_dir)
     # The run's policy and distribution must not outlive it: models a caller builds afterwards keep their own.
     with precision_policy(config.precision), _distribution_restored():
         return _train(config, dataset, overwrite, resume, verbose, started=time.perf_counter())
+
+
+def _check_finished_is(config: TrainConfig, out_dir: Path) -> None:
+    """FerError unless the run that finished in `out_dir` was trained with `config`'s recipe."""
+    try:
+        saved = TrainConfig.load(out_dir / CONFIG_FILE).to_dict()
+    except (OSError, ValueError, TypeError):
+        raise FerError(f"{out_dir / CONFIG_FILE}: missing or unreadable, so the finished run there cannot be kept; "
+                       "move it away and train again") from None
+    given = config.to_dict()
+    changed = [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
+    if changed:
+        k = changed[0]
+        raise FerError(f"{out_dir}: the run that finished there used {k}={saved.get(k)!r}, this one asks for "
+                       f"{k}={given[k]!r}; move that run away to train this one")
+
+
+def _with_saved_seeding(config: TrainConfig, out_dir: Path) -> TrainConfig:
+    """`config` with the interrupted run's augmentation seeding: one started before each layer had its own
+    seed (augment.shared_seed) resumes with the seeding it started with, whoever rebuilt its config."""
+    from dataclasses import replace
+
+    try:
+        saved = TrainConfig.load(out_dir / RESUME_DIR / CONFIG_FILE)
+    except (OSError, ValueError, TypeError):
+        return config  # check_same_run says what is wrong with it
+    if config.augment is None or saved.augment is None or saved.augment.shared_seed == config.augment.shared_seed:
+        return config
+    return replace(config, augment=replace(config.augment, shared_seed=saved.augment.shared_seed))
 
 
 def finished_run(out_dir: str | Path) -> TrainResult:
@@ -125,7 +155,8 @@ def finished_run(out_dir: str | Path) -> TrainResult:
     out_dir = Path(out_dir)
     with (out_dir / HISTORY_FILE).open(newline="") as stream:
         rows = list(csv.DictReader(stream))
-    history = {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in (rows[0] if rows else {}) if k != "epoch"}
+    history = {k: [float(r[k]) for r in rows if r.get(k) not in (None, "", "NA")] for k in (rows[0] if rows else {})
+               if k != "epoch"}
     summary = json.loads((out_dir / SUMMARY_FILE).read_text())
     return TrainResult(out_dir=out_dir, model=load_model(out_dir / MODEL_FILE), history=history, summary=summary)
 
@@ -174,6 +205,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
     if dataset is None:
         dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
     if state is not None:
+        config = _with_saved_seeding(config, out_dir)
         check_same_run(config, out_dir, state, dataset)
     train_split = subset(dataset.train, config.max_train_images, config.seed)
 

@@ -113,5 +113,11 @@ def test_pipeline_resume_without_an_unfinished_run_says_so_in_one_line(tmp_path,
     assert main(["pipeline", "--resume", "--out", str(tmp_path), "--epochs", "3"]) == 2
     captured = capsys.readouterr()
     assert "--epochs ignored; a resumed run keeps its saved settings" in captured.out
-    assert f"{tmp_path.resolve()}: no unfinished pipeline run to resume" in captured.err
+    assert f"{tmp_path.resolve()}: no unfinished pipeline run newer than the last one that finished" in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_single_affine_needs_a_preset(tmp_path, capsys):
+    assert main(["train", "--model", "fer_cnn", "--single-affine", "--demo", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "--single-affine changes a preset's augmentation" in err and len(err.strip().splitlines()) == 1

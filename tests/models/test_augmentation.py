@@ -155,3 +155,12 @@ def test_a_config_saved_before_the_fix_resumes_with_shared_seeds(tmp_path):
     old = config.to_dict()
     del old["augment"]["shared_seed"]
     assert TrainConfig.from_dict(old).augment.shared_seed is True
+
+
+def test_runs_with_neighbouring_seeds_share_no_layer_seed():
+    config = AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.15, erasing=0.5, crop=40)
+    seeds = {seed: [layer.seed for layer in augmentation_layers(config, seed=seed) if getattr(layer, "seed", None) is not None]
+             for seed in (1, 2, 3, 1234)}
+    assert all(len(set(s)) == len(s) == 5 for s in seeds.values())  # flip, rotation, zoom, shift, erasing
+    everything = [s for layer_seeds in seeds.values() for s in layer_seeds]
+    assert len(set(everything)) == len(everything) and 1 not in seeds[1] and 2 not in seeds[1]

@@ -72,3 +72,19 @@ def test_a_bundle_that_fits_keeps_its_models_as_they_are(tmp_path, load_script):
     gpu_data.bundle(tmp_path / "run", tmp_path / "out")
     assert gpu_data.main(["unbundle", str(tmp_path / "out"), "--out", str(tmp_path / "back")]) == 0
     assert (tmp_path / "back" / "model.keras").read_bytes() == (tmp_path / "run" / "model.keras").read_bytes()
+
+
+def test_a_weight_beyond_float16s_range_travels_as_float32(tmp_path, load_script):
+    from fer_lib.models.registry import build_model
+    from fer_lib.models.saving import load_model, save_model
+
+    gpu_data = load_script("gpu_data")
+    model = build_model("seed_cnn", seed=0)
+    kernel = model.layers[-1].kernel
+    kernel.assign(np.full(kernel.shape, 1e6, np.float32))  # no float16 holds it
+    save_model(model, tmp_path / "m.keras")
+    halved = gpu_data.halve_keras_file(tmp_path / "m.keras")
+    assert halved > 0
+    gpu_data.restore_keras_file(tmp_path / "m.keras")
+    restored = load_model(tmp_path / "m.keras").layers[-1].kernel
+    assert np.all(np.asarray(restored) == 1e6)

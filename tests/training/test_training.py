@@ -162,3 +162,35 @@ def test_each_epoch_prints_one_short_line(capsys):
     line = capsys.readouterr().out.rstrip("\n")
     assert line == "Epoch 100/300  0 s  loss 1.2346  accuracy 51.23%  val_loss 1.3000  val_accuracy 49.88%  lr 7.50e-04"
     assert len(line) <= 100  # fits a report's width without wrapping
+
+
+def test_resuming_keeps_the_seeding_the_interrupted_run_started_with(tmp_path):
+    from fer_lib.training.presets import preset_config
+    from fer_lib.training.run_folder import CONFIG_FILE, RESUME_DIR
+    from fer_lib.training.trainer import _with_saved_seeding
+
+    config = preset_config("fer_cnn_crop", out=str(tmp_path))
+    old = config.to_dict()
+    del old["augment"]["shared_seed"]  # saved before each layer had its own seed
+    (tmp_path / RESUME_DIR).mkdir()
+    (tmp_path / RESUME_DIR / CONFIG_FILE).write_text(json.dumps(old))
+    assert _with_saved_seeding(config, tmp_path).augment.shared_seed is True
+    config.save(tmp_path / RESUME_DIR / CONFIG_FILE)
+    assert _with_saved_seeding(config, tmp_path).augment.shared_seed is False
+
+
+def test_keep_finished_returns_the_finished_run_only_when_it_is_this_recipe(tmp_path):
+    from fer_lib.models.registry import build_model
+    from fer_lib.models.saving import save_model
+    from fer_lib.training.run_folder import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, SUMMARY_FILE
+
+    config = TrainConfig(out=str(tmp_path), epochs=3)
+    config.save(tmp_path / CONFIG_FILE)
+    save_model(build_model("seed_cnn", seed=0), tmp_path / MODEL_FILE)
+    (tmp_path / HISTORY_FILE).write_text("epoch,accuracy,lr,val_accuracy\n0,0.2,0.001,0.25\n1,0.3,NA,0.3\n")
+    (tmp_path / SUMMARY_FILE).write_text(json.dumps({"epochs_run": 2}))
+    result = train(config, keep_finished=True)
+    assert result.summary == {"epochs_run": 2} and result.history["val_accuracy"] == [0.25, 0.3]
+    assert result.history["lr"] == [0.001]  # "NA": the value was not logged that epoch
+    with pytest.raises(FerError, match="used epochs=3, this one asks for epochs=4"):
+        train(TrainConfig(out=str(tmp_path), epochs=4), keep_finished=True)
