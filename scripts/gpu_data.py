@@ -147,7 +147,8 @@ def halve_keras_file(path: Path) -> int:
     def halve(data, attributes):
         if data.dtype != np.float32:
             return data, attributes
-        halved = data.astype(np.float16)
+        with np.errstate(over="ignore"):  # overflow is checked just below
+            halved = data.astype(np.float16)
         if not np.array_equal(np.isfinite(halved), np.isfinite(data)):  # beyond float16's 65504: travels as it is
             return data, attributes
         return halved, {**attributes, HALVED: True}
