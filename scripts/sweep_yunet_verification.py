@@ -33,12 +33,7 @@ ONET_MIN_SCORES_UNSURE = (None, 0.5)  # None: no stricter bar under YUNET_SURE
 
 def scored_boxes(rgb: np.ndarray) -> list[tuple[float, float, tuple]]:
     """(YuNet score, O-Net score, box) for every YuNet box scoring LOWEST_SCORE or more."""
-    saved = detection.YUNET_MIN_SCORE
-    detection.YUNET_MIN_SCORE = LOWEST_SCORE
-    try:
-        found = detection._detect_yunet(rgb, detection._yunet_image_threads)
-    finally:
-        detection.YUNET_MIN_SCORE = saved
+    found = detection._detect_yunet(rgb, detection._yunet_image_threads, min_score=LOWEST_SCORE)
     onet = verification.onet_scores(rgb, [box for _, box in found])
     return [(yunet, float(o), box) for (yunet, box), o in zip(found, onet)]
 

@@ -90,17 +90,8 @@ class FerDataset:
 
     def info(self) -> dict:
         """What a report needs to say about the data, JSON-serialisable."""
-        return {
-            "source": str(self.source),
-            "format": self.data_format,
-            "protocol": self.protocol,
-            "synthetic": self.synthetic,
-            "sizes": {s: len(self.split(s)) for s in SPLIT_NAMES},
-            "class_counts": {s: self.split(s).class_counts() for s in SPLIT_NAMES},
-            "skipped": len(self.skipped),
-            "skipped_reasons": skip_reasons(self.skipped),
-            "warnings": list(self.warnings),
-        }
+        return origin_info(self, sizes={s: len(self.split(s)) for s in SPLIT_NAMES},
+                           class_counts={s: self.split(s).class_counts() for s in SPLIT_NAMES})
 
     def describe(self) -> str:
         """A few lines for a terminal or notebook: source, protocol, sizes and class counts."""
@@ -121,18 +112,14 @@ class EvalData:
     warnings: list[str] = field(default_factory=list)
 
     def info(self) -> dict:
-        return {
-            "source": str(self.source),
-            "format": self.data_format,
-            "protocol": self.protocol,
-            "synthetic": self.synthetic,
-            "split": self.split.name,
-            "size": len(self.split),
-            "class_counts": self.split.class_counts(),
-            "skipped": len(self.skipped),
-            "skipped_reasons": skip_reasons(self.skipped),
-            "warnings": list(self.warnings),
-        }
+        return origin_info(self, split=self.split.name, size=len(self.split), class_counts=self.split.class_counts())
+
+
+def origin_info(data: FerDataset | EvalData, **contents) -> dict:
+    """`info()` of a dataset or an evaluation split: where it came from, then `contents`, then what was skipped."""
+    return {"source": str(data.source), "format": data.data_format, "protocol": data.protocol, "synthetic": data.synthetic,
+            **contents, "skipped": len(data.skipped), "skipped_reasons": skip_reasons(data.skipped),
+            "warnings": list(data.warnings)}
 
     def describe(self) -> str:
         counts = ", ".join(f"{e} {n}" for e, n in self.split.class_counts().items())

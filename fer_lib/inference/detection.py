@@ -293,12 +293,12 @@ def _pin_yunet_threads(threads: int = 1) -> None:
         set_threads(threads)
 
 
-def _detect_yunet(rgb: np.ndarray, threads: int = 1) -> list[tuple[float, Box]]:
-    """YuNet's (score, box) pairs scoring at least YUNET_MIN_SCORE."""
+def _detect_yunet(rgb: np.ndarray, threads: int = 1, min_score: float | None = None) -> list[tuple[float, Box]]:
+    """YuNet's (score, box) pairs scoring at least `min_score` (default YUNET_MIN_SCORE)."""
     _pin_yunet_threads(threads)
     # YuNet wants contiguous BGR (given a strided view, yuface reads the wrong pixels).
     found = _run_yunet(np.ascontiguousarray(rgb[:, :, ::-1]), _yunet_function())
-    keep = found[:, 0] >= round(100 * YUNET_MIN_SCORE)
+    keep = found[:, 0] >= round(100 * (YUNET_MIN_SCORE if min_score is None else min_score))
     return [(row[0] / 100, tuple(int(v) for v in row[1:5])) for row in found[keep] if row[3] > 0 and row[4] > 0]
 
 

@@ -106,9 +106,14 @@ def validate(config: PipelineConfig) -> None:
         raise FerError(f"unknown tta {config.tta!r}; choose one of {', '.join(TTA_MODES)}, auto")
     if config.search_space is not None and config.search_space not in SEARCH_SPACES:
         raise FerError(f"unknown search space {config.search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
-    missing = [n for n in NOTEBOOKS if not (Path(config.notebooks_dir) / f"{n}.ipynb").is_file()]
+    check_notebooks(config.notebooks_dir, "run from a full checkout")
+
+
+def check_notebooks(notebooks_dir: str | Path, advice: str) -> None:
+    """FerError naming the pipeline's notebooks missing from `notebooks_dir`, with `advice`."""
+    missing = [n for n in NOTEBOOKS if not (Path(notebooks_dir) / f"{n}.ipynb").is_file()]
     if missing:
-        raise FerError(f"{config.notebooks_dir}: notebook(s) {', '.join(missing)} missing; run from a full checkout")
+        raise FerError(f"{notebooks_dir}: notebook(s) {', '.join(missing)} missing; {advice}")
 
 
 GPU_PROBE = """
@@ -388,9 +393,7 @@ def _resume_pipeline(config: PipelineConfig, progress: Callable[[str], None], ru
     if not Path(parameters["data"]).exists():
         raise FerError(f"{parameters['data']}: the run's data is gone; put it back there to resume {run_dir.name}")
     notebooks_dir = saved.get("notebooks_dir", config.notebooks_dir)
-    missing = [n for n in NOTEBOOKS if not (Path(notebooks_dir) / f"{n}.ipynb").is_file()]
-    if missing:
-        raise FerError(f"{notebooks_dir}: notebook(s) {', '.join(missing)} missing; the run needs the notebooks it started with")
+    check_notebooks(notebooks_dir, "the run needs the notebooks it started with")
     (run_dir / "notebooks").mkdir(exist_ok=True)
     status = _read_json(run_dir / STATUS)
     timings = dict(status.get("timings_s", {}))

@@ -119,6 +119,12 @@ def _keep_replaced_run(out_dir: Path) -> None:
                        "free some space or choose another --out. Nothing of that run was changed") from None
 
 
+def changed_settings(given: dict, saved: dict) -> list[str]:
+    """The config keys whose values differ, less where the run's data and folder are and how many devices share
+    it (data_parallel is where it runs, not what it learns: a run may resume with more or fewer devices)."""
+    return [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
+
+
 def check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: FerDataset) -> None:
     """A resumed run must have the interrupted run's settings and data (which may have moved, as may the run)."""
     saved_path = out_dir / RESUME_DIR / CONFIG_FILE
@@ -127,8 +133,7 @@ def check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: Fer
     except (OSError, ValueError, TypeError):
         raise FerError(f"{saved_path}: missing or unreadable, so the interrupted run cannot be resumed; pass --overwrite to start over") from None
     given = config.to_dict()
-    # data_parallel is where it runs, not what it learns: a run may resume on a machine with more or fewer devices.
-    changed = [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
+    changed = changed_settings(given, saved)
     if changed:
         k = changed[0]
         raise FerError(f"{saved_path}: the interrupted run used {k}={saved.get(k)!r}, this one asks for {k}={given[k]!r}; "

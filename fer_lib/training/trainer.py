@@ -43,6 +43,7 @@ from fer_lib.training.run_folder import (
     RESUME_DIR,
     SUMMARY_FILE,
     TEACHER_FILE,
+    changed_settings,
     check_same_run,
     prepare_out_dir,
     publish_run,
@@ -126,7 +127,7 @@ def _check_finished_is(config: TrainConfig, out_dir: Path) -> None:
         raise FerError(f"{out_dir / CONFIG_FILE}: missing or unreadable, so the finished run there cannot be kept; "
                        "move it away and train again") from None
     given = config.to_dict()
-    changed = [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
+    changed = changed_settings(given, saved)
     if changed:
         k = changed[0]
         raise FerError(f"{out_dir}: the run that finished there used {k}={saved.get(k)!r}, this one asks for "
