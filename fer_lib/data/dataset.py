@@ -114,18 +114,18 @@ class EvalData:
     def info(self) -> dict:
         return origin_info(self, split=self.split.name, size=len(self.split), class_counts=self.split.class_counts())
 
+    def describe(self) -> str:
+        counts = ", ".join(f"{e} {n}" for e, n in self.split.class_counts().items())
+        return _describe(self.source, self.data_format, self.protocol,
+                         f"{self.split.name}: {len(self.split)} images ({counts})",
+                         self.synthetic, self.skipped, self.warnings)
+
 
 def origin_info(data: FerDataset | EvalData, **contents) -> dict:
     """`info()` of a dataset or an evaluation split: where it came from, then `contents`, then what was skipped."""
     return {"source": str(data.source), "format": data.data_format, "protocol": data.protocol, "synthetic": data.synthetic,
             **contents, "skipped": len(data.skipped), "skipped_reasons": skip_reasons(data.skipped),
             "warnings": list(data.warnings)}
-
-    def describe(self) -> str:
-        counts = ", ".join(f"{e} {n}" for e, n in self.split.class_counts().items())
-        return _describe(self.source, self.data_format, self.protocol,
-                         f"{self.split.name}: {len(self.split)} images ({counts})",
-                         self.synthetic, self.skipped, self.warnings)
 
 
 def skip_reasons(skipped: list[Skipped]) -> dict[str, int]:
