@@ -215,6 +215,32 @@ def record(run_dir: Path | None, name: str | None = None, metrics_file: Path | N
     return _write(entry, name)
 
 
+def record_pipeline(run_folder: Path, name: str | None = None, note: str = "", label: str | None = None,
+                    after: list[str] | None = None, **meta) -> Path:
+    """Record a finished `fer pipeline` run from its folder: the model notebook 03 trained, notebook 04's
+    metrics, the search's winner and how the run's time split (every attempt of a resumed run counted)."""
+    status = json.loads((run_folder / "status.json").read_text()) if (run_folder / "status.json").is_file() else {}
+    if status.get("status") != "succeeded":
+        raise SystemExit(f"{run_folder}: not a finished pipeline run (status {status.get('status', 'missing')!r}); "
+                         "finish it with `fer pipeline --resume` first")
+    model_dir = run_folder / "model"
+    summary = json.loads((model_dir / "train_summary.json").read_text())
+    training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
+    config = json.loads((model_dir / "config.json").read_text())
+    best = json.loads((run_folder / "best_hyperparameters.json").read_text())
+    from fer_lib.training.tuning import describe_point
+
+    timings = status["timings_s"]
+    recipe = {"command": f"fer pipeline --profile {status['profile']}", "after": list(after or [])}
+    entry = _entry(model_dir / "model.keras", summary["model"], config, training, summary.get("hardware"),
+                   run_folder / "metrics.json", note, recipe, label, meta)
+    entry["search_minutes"] = round(timings["02_hyperparameter_search"] / 60)
+    entry["search_winner"] = {**describe_point(best["values"]), "val_accuracy": round(float(best["val_accuracy"]), 4)}
+    entry["pipeline"] = {"total_minutes": round(status["total_s"] / 60, 1), "attempts": len(status["attempts"]),
+                         "notebook_seconds": timings}
+    return _write(entry, name)
+
+
 def _cpu_speed(file: Path, model: str, precision: str | None) -> dict:
     """The median training images/s that benchmark_training.py measured for `model`, in `precision` where it can."""
     results = json.loads(Path(file).read_text())
@@ -628,9 +654,13 @@ def quick_start(facts: dict, records: dict[str, dict]) -> str:
             "generated faces: proof that the pipeline runs, not a measure of anything about real faces.")
     full = records.get(facts.get("full_profile_record", ""))
     if full:
+        total = f" ({full['pipeline']['total_minutes']:.0f} min in all)" if "pipeline" in full else ""
+        tta = full.get("test_tta")
+        with_tta = f", {pct(tta['top1_accuracy'])} with {tta.get('tta', 'TTA')}" if tta else ""
         text += (f" With FER2013 the `full` profile's search took {full['search_minutes']} min and its training "
-                 f"{full['training']['wall_seconds'] / 60:.0f} min on {short_hardware(full['training_hardware'])}, for "
-                 f"{pct(full['test']['top1_accuracy'])} top-1 ([`{full['name']}`](docs/results/{full['name']}.json)).")
+                 f"{full['training']['wall_seconds'] / 60:.0f} min{total} on {short_hardware(full['training_hardware'])}, "
+                 f"for {pct(full['test']['top1_accuracy'])} top-1{with_tta} "
+                 f"([`{full['name']}`](docs/results/{full['name']}.json)).")
     where = f" on {tests['hardware']}" if tests.get("hardware") else ""
     text += f" `make test` ran {tests['tests']} tests in about {tests['minutes']} minutes{where}."
     return wrap(text)
@@ -1262,12 +1292,15 @@ def main(argv=None) -> int:
     ens.add_argument("--metrics", type=Path, required=True,
                      help="the ensemble's test metrics file; metrics_tta.json is read beside it")
     add_meta(ens)
+    pipe = commands.add_parser("record-pipeline", help="record a finished `fer pipeline` run (name: pipeline_<label>)")
+    pipe.add_argument("run_folder", type=Path, help="the run's folder, e.g. reports/latest")
+    add_meta(pipe)
     commands.add_parser("table", help="rewrite README.md's headline and quick-start figures, docs/experiments.md "
                                       "and the marked sections of docs/training.md, docs/inference.md and docs/gpu.md "
                                       "from the records and docs/benchmarks/")
     commands.add_parser("check", help="exit 1 if a generated page is out of date")
     args = parser.parse_args(argv)
-    if args.command in ("record", "record-ensemble"):
+    if args.command in ("record", "record-ensemble", "record-pipeline"):
         meta = dict(control=args.control, findings=args.findings, conclusion=args.conclusion, packaged=args.packaged)
     if args.command == "record":
         benchmark = (Path(args.cpu_benchmark[0]), args.cpu_benchmark[1]) if args.cpu_benchmark else None
@@ -1277,6 +1310,8 @@ def main(argv=None) -> int:
         print(f"Wrote {written}")
     elif args.command == "record-ensemble":
         print(f"Wrote {record_ensemble(args.model, args.members, args.name, args.metrics, args.note, args.member_records, args.after, args.label, **meta)}")
+    elif args.command == "record-pipeline":
+        print(f"Wrote {record_pipeline(args.run_folder, args.name, args.note, args.label, args.after, **meta)}")
     elif args.command == "table":
         for path in write_pages():
             print(f"Wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")

@@ -53,6 +53,31 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
 
 
 @pytest.mark.slow
+def test_a_finished_run_is_recorded_with_its_search_winner_and_all_its_time(smoke_run, load_script, tmp_path, monkeypatch):
+    out, run_dir = smoke_run
+    table = load_script("results_table")
+    monkeypatch.setattr(table, "RESULTS_DIR", tmp_path / "results")
+    assert table.main(["record-pipeline", str(out / "latest"), "--label", "demo", "--conclusion", "It runs."]) == 0
+    record = json.loads((tmp_path / "results" / "pipeline_demo.json").read_text())
+    status = json.loads((run_dir / "status.json").read_text())
+    assert record["recipe"] == {"command": "fer pipeline --profile smoke", "label": "demo"}
+    assert record["pipeline"] == {"total_minutes": round(status["total_s"] / 60, 1), "attempts": 1,
+                                  "notebook_seconds": status["timings_s"]}
+    assert record["search_minutes"] == round(status["timings_s"]["02_hyperparameter_search"] / 60)
+    best = json.loads((run_dir / "best_hyperparameters.json").read_text())
+    assert record["search_winner"]["val_accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-4)
+    assert record["search_winner"]["network"] == "conv 75-125-256, dense 260-128-64-32"  # the seed CNN
+    assert record["test"]["top1_accuracy"] == json.loads((run_dir / "metrics.json").read_text())["top1_accuracy"]
+    assert record["test_tta"]["tta"] == "flip" and record["model"] == json.loads((run_dir / "model" / "train_summary.json").read_text())["model"]
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run_dir, unfinished)
+    (unfinished / "status.json").write_text(json.dumps({**status, "status": "running"}))
+    with pytest.raises(SystemExit, match="not a finished pipeline run .*fer pipeline --resume"):
+        table.main(["record-pipeline", str(unfinished), "--label", "demo2"])
+
+
+@pytest.mark.slow
 def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
     """What issue 39 saw in the reports: a config repr, 150-character epoch lines, raw dicts, FER2013's figures on demo data."""
     out, run_dir = smoke_run
