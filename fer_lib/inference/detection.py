@@ -93,9 +93,9 @@ def _say_once(message: str) -> None:
 
 
 def detector_available(name: str) -> bool:
-    """Whether backend `name` can run here (its package imports)."""
+    """Whether backend `name` can run here (its packages import; YuNet's boxes are checked by MTCNN's O-Net)."""
     if name == "yunet":
-        return _yuface() is not None
+        return _yuface() is not None and detector_available("mtcnn")
     if name == "mtcnn":
         return importlib.util.find_spec("mtcnn") is not None
     return name in DETECTORS
@@ -199,6 +199,8 @@ _yunet_image_threads = 1  # threads for one image, set when yuface is imported
 
 
 def _yuface_problem() -> str:
+    if _yuface() is not None:  # then what is missing is the package whose O-Net checks its faces
+        return "mtcnn, whose O-Net checks YuNet's faces, is not installed; pip install mtcnn"
     error = _yuface_errors[-1] if _yuface_errors else None
     if error is None or isinstance(error, ImportError) and getattr(error, "name", None) == "yuface":
         return "yuface is not installed; it has wheels only for CPython <= 3.11 on Linux x86-64 and Windows x64"

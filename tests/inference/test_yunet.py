@@ -62,6 +62,18 @@ def test_without_yuface_fer_predict_still_finds_the_face(yuface_missing, tmp_pat
 
 
 @needs_yunet
+def test_without_mtcnn_yunet_is_unavailable_since_o_net_checks_its_faces(monkeypatch, capfd):
+    find_spec = detection.importlib.util.find_spec
+    monkeypatch.setattr(detection.importlib.util, "find_spec", lambda name, *a: None if name == "mtcnn" else find_spec(name, *a))
+    monkeypatch.setattr(detection, "_said", set())
+    assert not detection.detector_available("yunet") and detection.default_detector() == "haar"
+    err = capfd.readouterr().err
+    assert "mtcnn, whose O-Net checks YuNet's faces, is not installed" in err and "detecting faces with haar" in err
+    with pytest.raises(FerError, match="'yunet' is unavailable .*pip install mtcnn"):
+        detection.resolve_detector("yunet")
+
+
+@needs_yunet
 def test_yunet_is_the_default():
     assert detection.default_detector() == "yunet"
 
