@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="override the profile's training epochs (full and gpu: the recipe's own, within the time budget)")
     pipeline.add_argument("--trials", type=int, default=None,
                           help="override the profile's tuner trials (random and bayesian; Hyperband sizes itself from the epochs)")
-    pipeline.add_argument("--tuner", default=None, help="hyperband (default), bayesian or random")
+    pipeline.add_argument("--tuner", default=None, help="random (every profile's), bayesian or hyperband")
     pipeline.add_argument("--preset", default="", help="train this named preset (seed_cnn, fer_cnn, ...) instead of the search's best")
     pipeline.add_argument("--search-space", choices=SEARCH_SPACES, default=None,
                           help="what the tuner searches (default: the profile's, strong for full, strong_gpu for gpu, cnn "

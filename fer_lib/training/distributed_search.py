@@ -33,7 +33,7 @@ class SearchSettings:
     directory: str
     project: str
     tuner: str = "random"
-    search_space: str = "cnn"
+    search_space: str = "strong"  # tuning.DEFAULT_SEARCH_SPACE, as for fer tune
     max_trials: int = 10
     max_epochs: int = 3
     batch_size: int = 64
