@@ -506,7 +506,7 @@ def f1_cell(e: dict) -> str:
 
 def _value(value) -> str:
     if isinstance(value, bool):
-        return ""
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (dict, list)):
