@@ -200,11 +200,9 @@ def record(run_dir: Path | None, name: str | None = None, metrics_file: Path | N
         return _write(entry, name)
     if run_dir is None:
         raise SystemExit("give a run folder, or --from-record RECORD")
-    summary = json.loads((run_dir / "train_summary.json").read_text())
-    training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
+    summary, training, config = _training_run(run_dir)
     if cpu_benchmark:
         training["cpu_benchmark"] = _cpu_speed(*cpu_benchmark, precision=summary.get("precision"))
-    config = json.loads((run_dir / "config.json").read_text())
     recipe = {"preset": preset, "init_from": init_from,
               "teacher": (teacher[0] if len(teacher) == 1 else list(teacher)) if teacher else None,
               "after": list(after or [])}
@@ -213,6 +211,13 @@ def record(run_dir: Path | None, name: str | None = None, metrics_file: Path | N
     entry = _entry(model_file or run_dir / "model.keras", summary["model"], config, training, summary.get("hardware"),
                    metrics_file or run_dir / "metrics.json", note, recipe, label, meta)
     return _write(entry, name)
+
+
+def _training_run(run_dir: Path) -> tuple[dict, dict, dict]:
+    """A `fer train` folder's train_summary.json, the training figures a record keeps from it, and its config."""
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
+    return summary, training, json.loads((run_dir / "config.json").read_text())
 
 
 def record_pipeline(run_folder: Path, name: str | None = None, note: str = "", label: str | None = None,
@@ -224,9 +229,7 @@ def record_pipeline(run_folder: Path, name: str | None = None, note: str = "", l
         raise SystemExit(f"{run_folder}: not a finished pipeline run (status {status.get('status', 'missing')!r}); "
                          "finish it with `fer pipeline --resume` first")
     model_dir = run_folder / "model"
-    summary = json.loads((model_dir / "train_summary.json").read_text())
-    training = {k: summary.get(k) for k in ("wall_seconds", "epochs_run", "precision", "backend", "images_per_second")}
-    config = json.loads((model_dir / "config.json").read_text())
+    summary, training, config = _training_run(model_dir)
     best = json.loads((run_folder / "best_hyperparameters.json").read_text())
     from fer_lib.training.tuning import describe_point
 
