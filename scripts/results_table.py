@@ -571,6 +571,8 @@ def training_cell(name: str, records: dict[str, dict]) -> str:
         f"{e['training']['wall_seconds'] / 60:.0f} min"
     text += f", {short_hardware(e.get('training_hardware'))}"
     taught = teacher_runs(name, records)
+    if "search_minutes" in e:
+        text += f" (+ {e['search_minutes']} min for the search)"
     if taught:
         text += f" (+ {minutes(taught, records):.0f} min for the teacher)"
     elif has_teacher(name, records):
@@ -591,8 +593,7 @@ def _best(candidates: list[dict]) -> dict | None:
 
 def headline_records(records: dict[str, dict]) -> list[tuple[str, dict]]:
     """(what it is, record) for the headline table's measured rows, chosen by rule from the records."""
-    singles = [e for e in records.values() if not is_ensemble(e) and not recipe_of(e).get("command")
-               and not has_teacher(e["name"], records)]
+    singles = [e for e in records.values() if not is_ensemble(e) and not has_teacher(e["name"], records)]
     rows = []
     packaged = [e for e in records.values() if e.get("packaged")]
     if len(packaged) > 1:
@@ -659,7 +660,8 @@ def quick_start(facts: dict, records: dict[str, dict]) -> str:
     if full:
         total = f" ({full['pipeline']['total_minutes']:.0f} min in all)" if "pipeline" in full else ""
         tta = full.get("test_tta")
-        with_tta = f", {pct(tta['top1_accuracy'])} with {tta.get('tta', 'TTA')}" if tta else ""
+        tta_name = {"tencrop": "ten-crop"}.get(tta.get("tta"), tta.get("tta", "TTA")) if tta else ""
+        with_tta = f", {pct(tta['top1_accuracy'])} with {tta_name}" if tta else ""
         text += (f" With FER2013 the `full` profile's search took {full['search_minutes']} min and its training "
                  f"{full['training']['wall_seconds'] / 60:.0f} min{total} on {short_hardware(full['training_hardware'])}, "
                  f"for {pct(full['test']['top1_accuracy'])} top-1{with_tta} "
