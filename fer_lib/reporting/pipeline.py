@@ -508,7 +508,9 @@ def landing_page(run_dir: Path, summary: dict, parameters: dict) -> str:
     for step in STEPS:
         parts.append(f"<li><a href='{e(step.notebook)}.html'>{e(step.title)}</a> "
                      f"({summary['timings_s'].get(step.notebook, 0):.1f} s)</li>")
-    parts.append(f"</ol><p>Total {summary['total_s']:.1f} s.</p>")
+    attempts = len(summary.get("attempts", []))
+    spread = (f" in {attempts} attempts (a resumed notebook shows its last attempt's time)" if attempts > 1 else "")
+    parts.append(f"</ol><p>Total {summary['total_s']:.1f} s{spread}.</p>")
     parts.append(f"<h2>Data</h2><p>Source: <code>{e(str(summary['data']))}</code></p>")
     if data_summary:
         parts.append(f"<p>{e(data_summary.get('protocol', ''))}</p>")

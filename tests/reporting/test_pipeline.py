@@ -295,6 +295,7 @@ def test_an_interrupted_run_resumes_keeping_its_finished_notebooks_and_counting_
     assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
     assert len(status["attempts"]) == 2 and status["total_s"] == pytest.approx(sum(a["seconds"] for a in status["attempts"]))
     assert (out / "latest").resolve() == run_dir.resolve()
+    assert f"Total {status['total_s']:.1f} s in 2 attempts" in (run_dir / "index.html").read_text()
     with pytest.raises(FerError, match="no unfinished pipeline run newer than the last one that finished"):
         run_pipeline(PipelineConfig(out=str(out)), progress=lambda _: None, resume=True)
 
