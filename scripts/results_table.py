@@ -659,9 +659,9 @@ def quick_start(facts: dict, records: dict[str, dict]) -> str:
     full = records.get(facts.get("full_profile_record", ""))
     if full:
         total = f" ({full['pipeline']['total_minutes']:.0f} min in all)" if "pipeline" in full else ""
-        tta = full.get("test_tta")
-        tta_name = {"tencrop": "ten-crop"}.get(tta.get("tta"), tta.get("tta", "TTA")) if tta else ""
-        with_tta = f", {pct(tta['top1_accuracy'])} with {tta_name}" if tta else ""
+        tta = full.get("test_tta") or {}
+        kind = "ten-crop" if tta.get("tta") == "tencrop" else tta.get("tta", "TTA")
+        with_tta = f", {pct(tta['top1_accuracy'])} with {kind}" if tta else ""
         text += (f" With FER2013 the `full` profile's search took {full['search_minutes']} min and its training "
                  f"{full['training']['wall_seconds'] / 60:.0f} min{total} on {short_hardware(full['training_hardware'])}, "
                  f"for {pct(full['test']['top1_accuracy'])} top-1{with_tta} "

@@ -28,7 +28,7 @@ def test_each_member_has_a_unique_name_a_known_preset_and_options_fer_train_take
     names = [words[0] for words in lines]
     assert lines and len(set(names)) == len(names)
     for name, preset, *options in lines:
-        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name), name
+        assert re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", name), name  # device_train.sh's rule
         assert preset in preset_names(), preset
         args = build_parser().parse_args(["train", "--preset", preset, "--time-budget", "100", "--no-eval", *options])
         assert args.preset == preset
