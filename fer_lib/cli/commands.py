@@ -21,6 +21,7 @@ SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
 
 def build_parser() -> argparse.ArgumentParser:
     from fer_lib.models.augmentation import MIXINGS
+    from fer_lib.data.votes import LABEL_MODES, MAJORITY_RULES
     from fer_lib.training.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
     from fer_lib.training.precision import PRECISIONS
     from fer_lib.training.presets import preset_names
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--single-affine", action=argparse.BooleanOptionalAction, default=None,
                        help="draw the preset's rotation, zoom and shifts as usual but resample each face once "
                             "(one affine transform) instead of once per transform (default: the preset's, off)")
+    train.add_argument("--label-mode", choices=LABEL_MODES, default=None,
+                       help="FER+ only, what its ten votes per face train towards: majority (one-hot), probability (a label "
+                            "drawn from the votes each epoch), crossentropy (the vote distribution), multi_target (any "
+                            "emotion with 30%% of the votes counts as right) (default: majority)")
+    train.add_argument("--majority-rule", choices=MAJORITY_RULES, default=None,
+                       help="FER+ majority labels: official (microsoft/FERPlus: single votes dropped, the top emotion "
+                            "over half of the rest) or top_vote (the paper's) (default: official)")
     train.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                        help="weight the loss by inverse class frequency (helps macro-F1)")
     train.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -257,7 +265,7 @@ def _cmd_tune(args) -> int:
 RECIPE_OPTIONS = ("preset", "model", "epochs", "batch_size", "learning_rate", "optimizer", "weight_decay",
                   "lr_schedule", "label_smoothing", "loss", "class_weights", "init_from", "mixing", "mixing_strength",
                   "teacher", "distillation", "ema_momentum", "max_train_images", "val_fraction", "precision", "seed", "time_budget",
-                  "single_affine")
+                  "single_affine", "label_mode", "majority_rule")
 
 
 def _cmd_train(args) -> int:
@@ -315,7 +323,7 @@ def _cmd_train(args) -> int:
                         teacher=os.path.abspath(args.teacher) if args.teacher else None,  # resumable from anywhere
                         distillation=args.distillation, ema_momentum=args.ema_momentum, precision=args.precision, seed=args.seed,
                         max_train_images=args.max_train_images, val_fraction=args.val_fraction, time_budget=args.time_budget,
-                        data_parallel=args.data_parallel)
+                        data_parallel=args.data_parallel, label_mode=args.label_mode, majority_rule=args.majority_rule)
         settings = {k: v for k, v in settings.items() if v is not None}
         if args.distillation is not None and not args.teacher:
             raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")

@@ -47,18 +47,29 @@ class Skipped:
 
 @dataclass
 class Split:
-    """Images (N, 48, 48) uint8 with integer labels indexing EMOTIONS."""
+    """Images (N, 48, 48) uint8 with integer labels indexing `classes`.
+
+    FER+ splits also carry each face's ten annotator votes (N, 10), in FER+'s column order
+    (fer_lib.data.votes); their `labels` are the top-vote majority.
+    """
 
     name: str
     images: np.ndarray
     labels: np.ndarray
+    votes: np.ndarray | None = None
+    classes: tuple[str, ...] = EMOTIONS
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=len(EMOTIONS))
-        return {emotion: int(n) for emotion, n in zip(EMOTIONS, counts)}
+        counts = np.bincount(self.labels, minlength=len(self.classes))
+        return {emotion: int(n) for emotion, n in zip(self.classes, counts)}
+
+    def take(self, rows: np.ndarray, name: str | None = None) -> Split:
+        """The faces at `rows` (indices or a boolean mask), with their votes."""
+        return Split(name or self.name, self.images[rows], self.labels[rows],
+                     None if self.votes is None else self.votes[rows], self.classes)
 
 
 @dataclass
@@ -75,6 +86,15 @@ class FerDataset:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.train.classes
+
+    @property
+    def has_votes(self) -> bool:
+        """FER+: every face carries its annotators' votes."""
+        return self.train.votes is not None
+
     def split(self, name: str) -> Split:
         if name not in SPLIT_NAMES:
             raise DataError(f"unknown split {name!r}; choose one of {', '.join(SPLIT_NAMES)}")
@@ -90,7 +110,8 @@ class FerDataset:
 
     def info(self) -> dict:
         """What a report needs to say about the data, JSON-serialisable."""
-        return origin_info(self, sizes={s: len(self.split(s)) for s in SPLIT_NAMES},
+        return origin_info(self, classes=list(self.classes), votes=self.has_votes,
+                           sizes={s: len(self.split(s)) for s in SPLIT_NAMES},
                            class_counts={s: self.split(s).class_counts() for s in SPLIT_NAMES})
 
     def describe(self) -> str:
@@ -197,12 +218,19 @@ def _is_split_folder(path: Path) -> bool:
 
 
 def detect_format(path: Path) -> str:
-    """'image-folders' (train/ and test/), 'split-folder' (<emotion>/*) or 'csv'."""
+    """'image-folders' (train/ and test/), 'split-folder' (<emotion>/*), 'csv', or FER+'s
+    'ferplus-folders' (FER2013Train/ with label.csv) and 'ferplus-csv' (fer2013new.csv beside fer2013.csv)."""
     if not path.exists():
         raise DataError(
             f"{path}: dataset not found; pass --data or set FER_DATA to a folder with "
             "train/<emotion>/ and test/<emotion>/, a folder of <emotion>/ subfolders, or fer2013.csv"
         )
+    from fer_lib.data.ferplus import is_ferplus_folders, votes_csv_of
+
+    if is_ferplus_folders(path):
+        return "ferplus-folders"
+    if votes_csv_of(path) is not None:
+        return "ferplus-csv"
     if _find_csv(path) is not None and (path.is_file() or _find_child(path, _TRAIN_FOLDER_NAMES) is None):
         return "csv"
     if path.is_file():
@@ -525,8 +553,7 @@ def subset(split: Split, max_images: int | None, seed: int) -> Split:
     """
     if max_images is None or max_images >= len(split):
         return split
-    mask = stratified_holdout(split.labels, max_images / len(split), seed)
-    return Split(split.name, split.images[mask], split.labels[mask])
+    return split.take(stratified_holdout(split.labels, max_images / len(split), seed))
 
 
 def _apply_protocol(records: _Records, data_format: str, val_fraction: float, seed: int) -> tuple[dict, str]:
@@ -589,6 +616,10 @@ def load_dataset(
             f"no dataset given and {paths.DEFAULT_DATA_DIR} does not exist; pass --data or set FER_DATA"
         )
     data_format = detect_format(resolved)
+    if data_format.startswith("ferplus"):
+        from fer_lib.data.ferplus import ferplus_dataset
+
+        return ferplus_dataset(resolved, data_format, val_fraction, seed, use_cache)
     if data_format == "csv":
         records = _read_csv(_find_csv(resolved), use_cache)
     else:

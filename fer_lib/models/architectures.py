@@ -1,7 +1,7 @@
 """The model architectures: the original seed CNN and its plain-CNN family, fer_cnn, EfficientNet-Lite.
 
-Every model takes raw 48x48x1 pixels (0-255) and outputs 7 softmax probabilities in
-EMOTIONS order; scaling and augmentation layers live inside it. `fer_lib.models.registry`
+Every model takes raw 48x48x1 pixels (0-255) and outputs softmax probabilities, 7 in EMOTIONS
+order or FER+'s 8 (num_classes); scaling and augmentation layers live inside it. `fer_lib.models.registry`
 names them for configs, presets and the command line.
 """
 
@@ -21,11 +21,11 @@ def _inputs_and_augmentation(augment: AugmentConfig, seed: int | None):
     return inputs, x
 
 
-def _softmax_head(x, augment: AugmentConfig, name: str = "emotion"):
+def _softmax_head(x, augment: AugmentConfig, num_classes: int = NUM_CLASSES, name: str = "emotion"):
     if augment.training_crops > 1:  # several training crops per face: one output row per face
         x = CropGroup(augment.training_crops, name="crop_group")(x)
     # float32 output keeps the softmax and loss stable under the mixed_bfloat16 policy.
-    return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
+    return keras.layers.Dense(int(num_classes), activation="softmax", dtype="float32", name=name)(x)
 
 
 def build_cnn(
@@ -36,6 +36,7 @@ def build_cnn(
     augment: AugmentConfig | None = None,
     seed: int | None = None,
     name: str = "cnn",
+    num_classes: int = NUM_CLASSES,
 ) -> keras.Model:
     """A plain CNN: one 3x3 conv (+ optional batch norm) and 2x2 max pooling per block, then dense layers.
 
@@ -54,12 +55,14 @@ def build_cnn(
         x = keras.layers.Dense(int(units), activation="relu", name=f"dense{i}")(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout{i}")(x)
-    return keras.Model(inputs, _softmax_head(x, augment), name=name)
+    return keras.Model(inputs, _softmax_head(x, augment, num_classes), name=name)
 
 
-def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None) -> keras.Model:
+def build_seed_cnn(augment: AugmentConfig | None = None, seed: int | None = None,
+                   num_classes: int = NUM_CLASSES) -> keras.Model:
     """The original project's CNN: conv 75/125/256 each with max pooling, dense 260/128/64/32."""
-    return build_cnn((75, 125, 256), (260, 128, 64, 32), augment=augment, seed=seed, name="seed_cnn")
+    return build_cnn((75, 125, 256), (260, 128, 64, 32), augment=augment, seed=seed, name="seed_cnn",
+                     num_classes=num_classes)
 
 
 FER_CNN_HEADS = ("average", "flatten")
@@ -75,6 +78,7 @@ def build_fer_cnn(
     feature_dropout: bool = True,
     augment: AugmentConfig | None = None,
     seed: int | None = None,
+    num_classes: int = NUM_CLASSES,
 ) -> keras.Model:
     """A compact VGG-style network: per stage two 3x3 conv + batch norm, then pooling; a dense head.
 
@@ -107,7 +111,7 @@ def build_fer_cnn(
     for i in range(1, int(dense_layers) + 1):
         x = keras.layers.Dense(dense_units, activation="relu", name=f"dense{i}")(x)
         x = keras.layers.Dropout(dropout, seed=seed, name=f"dropout{i + 1}")(x)
-    return keras.Model(inputs, _softmax_head(x, augment), name="fer_cnn")
+    return keras.Model(inputs, _softmax_head(x, augment, num_classes), name="fer_cnn")
 
 
 def build_efficientnet_lite(
@@ -118,6 +122,7 @@ def build_efficientnet_lite(
     dropout: float = 0.2,
     augment: AugmentConfig | None = None,
     seed: int | None = None,
+    num_classes: int = NUM_CLASSES,
 ) -> keras.Model:
     """EfficientNet-Lite0/1/2 from ImageNet weights (fer_lib.models.pretrained), fine-tuned on faces.
 
@@ -145,7 +150,7 @@ def build_efficientnet_lite(
     features, torch_names = efficientnet_lite.backbone(x, short, seed=seed)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(features)
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
-    model = keras.Model(inputs, _softmax_head(x, augment), name=f"efficientnet_{short}")
+    model = keras.Model(inputs, _softmax_head(x, augment, num_classes), name=f"efficientnet_{short}")
     if checkpoint is not None:
         load_imagenet_weights(model, torch_names, checkpoint, skip_unused=("_fc.",))
     frozen = ("stem_",) + tuple(f"block{i}_" for i in range(int(frozen_blocks)))

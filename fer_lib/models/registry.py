@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fer_lib.backend import keras
+from fer_lib.labels import NUM_CLASSES
 from fer_lib.models.architectures import build_cnn, build_efficientnet_lite, build_fer_cnn, build_seed_cnn
 from fer_lib.models.augmentation import AugmentConfig
 
@@ -30,8 +31,9 @@ def model_names() -> list[str]:
     return sorted(MODEL_BUILDERS)
 
 
-def build_model(name: str, augment: AugmentConfig | None = None, seed: int | None = None, **options) -> keras.Model:
-    """Build the registered model `name`; `augment` overrides its default augmentation."""
+def build_model(name: str, augment: AugmentConfig | None = None, seed: int | None = None,
+                num_classes: int = NUM_CLASSES, **options) -> keras.Model:
+    """Build the registered model `name` with `num_classes` outputs; `augment` overrides its default augmentation."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
-    return MODEL_BUILDERS[name](augment=augment, seed=seed, **options)
+    return MODEL_BUILDERS[name](augment=augment, seed=seed, num_classes=num_classes, **options)

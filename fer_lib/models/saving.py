@@ -10,14 +10,25 @@ from pathlib import Path
 from fer_lib.artifacts import atomic_path
 from fer_lib.backend import keras
 from fer_lib.errors import ModelFileError
-from fer_lib.labels import EMOTIONS, INPUT_SHAPE
+from fer_lib.labels import INPUT_SHAPE, classes_for
 from fer_lib.models.layers import with_fused_batch_norm  # importing the layers registers them, so models using them load
 
 # The zip member of a .keras file where `save_model` records the class list.
 METADATA_MEMBER = "fer_lib.json"
 
 
-def save_model(model: keras.Model, path: str | Path, classes=EMOTIONS) -> Path:
+def model_classes(model: keras.Model) -> tuple[str, ...]:
+    """The classes `model` predicts, in output order: as loaded from its file, else by its number of outputs."""
+    recorded = getattr(model, "_fer_classes", None)
+    return tuple(recorded) if recorded else classes_for(int(model.output_shape[-1]))
+
+
+def _remember_classes(model: keras.Model, classes) -> keras.Model:
+    object.__setattr__(model, "_fer_classes", tuple(classes))  # plain attribute: Keras' tracking has no use for it
+    return model
+
+
+def save_model(model: keras.Model, path: str | Path, classes=None) -> Path:
     """Save `model` as a .keras file atomically, recording its class list inside the archive.
 
     The list travels with the file (an extra `fer_lib.json` member of the zip, which Keras
@@ -27,6 +38,7 @@ def save_model(model: keras.Model, path: str | Path, classes=EMOTIONS) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: models are saved as .keras files; give a path ending in .keras")
+    classes = model_classes(model) if classes is None else tuple(classes)
     with atomic_path(path) as temporary:
         model.save(temporary)
         if getattr(model, "optimizer", None) is not None:
@@ -51,11 +63,12 @@ def read_model_classes(path: str | Path) -> list[str] | None:
     return [str(c) for c in classes] if isinstance(classes, list) else None
 
 
-def load_model(path: str | Path, classes=EMOTIONS) -> keras.Model:
+def load_model(path: str | Path, classes=None) -> keras.Model:
     """Load a saved `.keras` model with Keras' safe mode on; user errors become ModelFileError.
 
-    A model whose recorded class list differs from `classes` (names or order) is refused;
-    a model without a record (saved by plain `model.save`) must at least have len(classes) outputs.
+    The model carries its class list (`model_classes`): the one recorded in the file, else
+    FER2013's seven or FER+'s eight by its number of outputs. Given `classes`, a model that
+    predicts others (names or order) is refused.
     Keras BatchNormalization layers come back as FusedBatchNormalization (same weights and outputs).
     """
     path = Path(path)
@@ -85,18 +98,23 @@ def load_model(path: str | Path, classes=EMOTIONS) -> keras.Model:
         ) from None
     except Exception as exc:
         raise ModelFileError(f"{path}: corrupt or unreadable model file ({type(exc).__name__}: {_first_line(exc)}); re-download or retrain it") from None
-    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != len(classes):
-        raise ModelFileError(
-            f"{path}: model takes {model.input_shape[1:]} and predicts {model.output_shape[-1]} classes; "
-            f"expected {INPUT_SHAPE} inputs and {len(classes)} classes ({', '.join(classes)})"
-        )
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE:
+        raise ModelFileError(f"{path}: model takes {model.input_shape[1:]} inputs; expected {INPUT_SHAPE} (48x48 grayscale faces)")
     recorded = read_model_classes(path)
-    if recorded is not None and recorded != list(classes):
+    if recorded is None:
+        try:
+            recorded = list(classes_for(int(model.output_shape[-1])))
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+    if len(recorded) != model.output_shape[-1]:
+        raise ModelFileError(f"{path}: its record names {len(recorded)} classes but the model has "
+                             f"{model.output_shape[-1]} outputs; re-save it with fer_lib's save_model")
+    if classes is not None and recorded != list(classes):
         raise ModelFileError(
-            f"{path}: refused, the model predicts classes {', '.join(recorded)} but the data uses "
-            f"{', '.join(classes)} (in that order); use a model trained on these classes or retrain with `fer train`"
+            f"{path}: refused, the model predicts {len(recorded)} classes ({', '.join(recorded)}) but the data uses "
+            f"{len(classes)} ({', '.join(classes)}); use a model trained on these classes or retrain with `fer train`"
         )
-    return with_fused_batch_norm(model)  # older models (the packaged one) serve faster with the fused layer
+    return _remember_classes(with_fused_batch_norm(model), recorded)  # older models (the packaged one) serve faster with the fused layer
 
 
 def _first_line(exc: Exception, limit: int = 160) -> str:

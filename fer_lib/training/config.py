@@ -48,6 +48,8 @@ class TrainConfig:
     teacher: str | None = None  # a .keras model (or ensemble) whose predictions soften the training targets
     distillation: float = 0.5  # weight of the teacher's probabilities in the targets, against the labels
     time_budget: float | None = None  # seconds for the whole run: as many epochs as fit (at most `epochs`), schedule fitted to them
+    label_mode: str = "majority"  # FER+ votes: majority | probability | crossentropy | multi_target (fer_lib.data.votes)
+    majority_rule: str = "official"  # FER+ majority labels: official (microsoft/FERPlus) | top_vote (the paper's)
     data_parallel: bool = False  # JAX: every batch split over this machine's accelerators (keras.distribution.DataParallel)
 
     def validate(self) -> None:
@@ -100,6 +102,14 @@ class TrainConfig:
             raise ValueError(f"augment.crops {crops} takes that many crops of each face: set augment.crop to their size (e.g. 40)")
         if crops > 1 and self.mixing != "none":
             raise ValueError(f"mixing {self.mixing} blends whole faces, augment.crops {crops} trains on crops of them; use one of the two")
+        from fer_lib.data.votes import LABEL_MODES, MAJORITY_RULES
+
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"unknown label_mode {self.label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
+        if self.majority_rule not in MAJORITY_RULES:
+            raise ValueError(f"unknown majority_rule {self.majority_rule!r}; choose one of {', '.join(MAJORITY_RULES)}")
+        if self.label_mode == "probability" and self.mixing != "none":
+            raise ValueError("label_mode probability draws each face's label per batch; it does not combine with mixing")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
         if self.max_train_images is not None and self.max_train_images < 7:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fer_lib.backend import keras
-from fer_lib.labels import NUM_CLASSES
 from fer_lib.training.config import TrainConfig
 
 NO_DECAY_VARIABLES = ["gamma", "beta", "bias"]  # batch-norm scale/offset, layer biases
@@ -27,7 +26,22 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     return optimizer
 
 
+@keras.saving.register_keras_serializable(package="fer_lib")
+class MultiTargetLoss(keras.losses.Loss):
+    """FER+'s multi_target mode: -log of the probability the model puts on any emotion the annotators
+    chose (30% of the votes or more), so that any of them counts as right (Barsoum et al. 2016)."""
+
+    def __init__(self, name: str = "multi_target", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        chosen = keras.ops.cast(y_true > 0, y_pred.dtype)
+        return -keras.ops.log(keras.ops.clip(keras.ops.sum(chosen * y_pred, axis=-1), 1e-7, 1.0))
+
+
 def make_loss(config: TrainConfig) -> keras.losses.Loss:
+    if config.label_mode == "multi_target":
+        return MultiTargetLoss()
     if config.loss == "focal":
         # gamma 2 down-weights the easy, confident faces (mostly happy and neutral); alpha 1 because
         # Keras' default 0.25 is a binary-detection balance that here only scales the loss down.
@@ -64,7 +78,7 @@ def _build_for_training_crops(model: keras.Model, crops: int) -> None:
     from keras.src.backend import compute_output_spec
 
     x = keras.KerasTensor((1, *model.input_shape[1:]), "float32")
-    y = keras.KerasTensor((1, crops, NUM_CLASSES), "float32")
+    y = keras.KerasTensor((1, crops, model.output_shape[-1]), "float32")
     y_pred = compute_output_spec(model, x, training=True)
     compute_output_spec(model.compute_metrics, x, y, y_pred, sample_weight=None)
     compute_output_spec(model._compute_loss, x, y, y_pred, sample_weight=None, training=False)

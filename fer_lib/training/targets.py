@@ -17,23 +17,39 @@ from fer_lib.backend import keras
 from fer_lib.data.dataset import Split
 from fer_lib.errors import FerError
 from fer_lib.evaluation.prediction import predict_probabilities
-from fer_lib.labels import NUM_CLASSES
 from fer_lib.models.augmentation import mixing_layer
 from fer_lib.models.saving import load_model
 from fer_lib.training.config import TrainConfig
 
 
 def training_targets(labels: np.ndarray, teacher_probabilities: np.ndarray | None = None,
-                     distillation: float = 0.5) -> np.ndarray:
-    """One-hot targets, mixed with a teacher's probabilities when given (knowledge distillation).
+                     distillation: float = 0.5, num_classes: int = 7, label_targets: np.ndarray | None = None) -> np.ndarray:
+    """One-hot targets (or `label_targets`, FER+'s from its votes), mixed with a teacher's probabilities
+    when given (knowledge distillation).
 
     The teacher's probabilities carry what one-hot labels cannot: which faces are ambiguous
     and between which emotions, the soft knowledge that lets one small model approach an ensemble.
     """
-    onehot = keras.utils.to_categorical(labels, NUM_CLASSES).astype(np.float32)
+    targets = (keras.utils.to_categorical(labels, num_classes) if label_targets is None else label_targets).astype(np.float32)
     if teacher_probabilities is None:
-        return onehot
-    return ((1.0 - distillation) * onehot + distillation * teacher_probabilities).astype(np.float32)
+        return targets
+    return ((1.0 - distillation) * targets + distillation * teacher_probabilities).astype(np.float32)
+
+
+def vote_targets(config: TrainConfig, split: Split) -> tuple[Split, np.ndarray | None]:
+    """The training faces and their targets under `config.label_mode`: FER+'s votes make them,
+    and the faces the mode drops are left out. Without votes (FER2013) the labels are the targets."""
+    if split.votes is None:
+        if config.label_mode != "majority":
+            raise FerError(f"label_mode {config.label_mode} trains on annotators' votes, which this dataset has none of; "
+                           "use FER+ (--data with FER2013Train/ and label.csv) or --label-mode majority")
+        return split, None
+    from fer_lib.data.votes import label_targets
+
+    targets, kept = label_targets(split.votes, config.label_mode, config.majority_rule)
+    kept_split = split.take(kept)
+    kept_split.labels = np.argmax(targets[kept], axis=1)  # what class weights and the stratified subset count
+    return kept_split, targets[kept]
 
 
 def class_weights_for(labels: np.ndarray) -> dict[int, float]:
@@ -56,7 +72,7 @@ def targets_and_weights(config: TrainConfig, targets: np.ndarray, labels: np.nda
     weights = None
     if config.class_weights:
         by_class = class_weights_for(labels)
-        weights = np.array([by_class.get(c, 1.0) for c in range(NUM_CLASSES)], np.float32)[labels]
+        weights = np.array([by_class.get(c, 1.0) for c in range(targets.shape[-1])], np.float32)[labels]
     crops = config.training_crops
     if crops > 1:
         targets = np.repeat(targets[:, None, :], crops, axis=1)
@@ -92,8 +108,44 @@ class MixedBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.images))
 
 
+class DrawnLabels(keras.utils.PyDataset):
+    """Shuffled training batches whose one-hot targets are drawn afresh from each face's target distribution
+    (FER+'s `probability` mode: over the epochs a face is labelled as often as its annotators chose each emotion)."""
+
+    def __init__(self, images: np.ndarray, distributions: np.ndarray, batch_size: int, seed: int,
+                 weights: np.ndarray | None = None, crops: int = 1):
+        super().__init__()
+        self.images, self.batch_size, self.weights, self.crops = images, batch_size, weights, crops
+        self.cumulative = np.cumsum(distributions, axis=1)
+        self.cumulative /= self.cumulative[:, -1:]
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        drawn = (self.rng.random((rows.size, 1)) > self.cumulative[rows]).sum(axis=1)
+        targets = np.eye(self.cumulative.shape[1], dtype=np.float32)[np.minimum(drawn, self.cumulative.shape[1] - 1)]
+        weights = None if self.weights is None else self.weights[rows]
+        if self.crops > 1:
+            targets = np.repeat(targets[:, None, :], self.crops, axis=1)
+            weights = None if weights is None else np.repeat(weights[:, None], self.crops, axis=1)
+        return (self.images[rows], targets) if weights is None else (self.images[rows], targets, weights)
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.images))
+
+
 def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, labels: np.ndarray, seed: int) -> dict:
-    """`fit` arguments for the training data: arrays, or MixedBatches when the config mixes faces."""
+    """`fit` arguments for the training data: arrays, MixedBatches when the config mixes faces, or
+    DrawnLabels for FER+'s `probability` label mode."""
+    if config.label_mode == "probability":
+        weights = targets_and_weights(config, targets[:, :1], labels)[1] if config.class_weights else None
+        if weights is not None and weights.ndim > 1:
+            weights = weights[:, 0]
+        return dict(x=DrawnLabels(images, targets, config.batch_size, seed, weights, config.training_crops))
     targets, weights = targets_and_weights(config, targets, labels)
     if config.mixing == "none":
         return dict(x=images, y=targets, sample_weight=weights, batch_size=config.batch_size, shuffle=True)
@@ -116,7 +168,7 @@ def teacher_probabilities(config: TrainConfig, teacher: keras.Model | None, trai
         return None
     if teacher is None:
         probabilities = np.load(saved)
-        if probabilities.shape == (len(train_split), NUM_CLASSES):
+        if probabilities.shape == (len(train_split), len(train_split.classes)):
             return probabilities
         teacher = load_teacher(config)
     # Averaged with the mirror image, so the targets do not depend on a face's orientation,

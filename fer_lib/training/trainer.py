@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib.backend import keras
-from fer_lib.data.dataset import FerDataset, Split, load_dataset, subset
+from fer_lib.data.dataset import FerDataset, Split, load_dataset, stratified_holdout
 from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
 from fer_lib.evaluation.prediction import predict_probabilities
-from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.models.registry import build_model
 from fer_lib.models.saving import load_model
 from fer_lib.models.stats import training_hardware
@@ -49,7 +48,7 @@ from fer_lib.training.run_folder import (
     publish_run,
     read_resume_state,
 )
-from fer_lib.training.targets import load_teacher, teacher_probabilities, training_batches, training_targets
+from fer_lib.training.targets import load_teacher, teacher_probabilities, training_batches, training_targets, vote_targets
 
 
 @dataclass
@@ -70,7 +69,8 @@ def _init_weights(config: TrainConfig) -> list[np.ndarray]:
         raise FerError(f"{config.init_from}: model file not found; --init-from takes a trained .keras model")
     source = load_model(config.init_from)
     set_precision(config.precision)
-    target = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
+    target = build_model(config.model, augment=config.augment, seed=config.seed,
+                         num_classes=int(source.output_shape[-1]), **config.model_options)
     weights = source.get_weights()
     expected = [tuple(w.shape) for w in target.get_weights()]
     if [tuple(w.shape) for w in weights] != expected:
@@ -191,7 +191,7 @@ def start_data_parallel(config: TrainConfig) -> int:
 def _whole_batches(split: Split, devices: int) -> Split:
     """`split` less its last len % devices faces, so that every batch (the last one too) splits evenly."""
     keep = len(split) - len(split) % devices
-    return split if keep == len(split) else Split(split.name, split.images[:keep], split.labels[:keep])
+    return split if keep == len(split) else split.take(np.arange(keep))
 
 
 def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, resume: bool, verbose: int,
@@ -208,7 +208,11 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
     if state is not None:
         config = _with_saved_seeding(config, out_dir)
         check_same_run(config, out_dir, state, dataset)
-    train_split = subset(dataset.train, config.max_train_images, config.seed)
+    train_split, label_targets = vote_targets(config, dataset.train)
+    if config.max_train_images is not None and config.max_train_images < len(train_split):  # as `subset` chooses
+        rows = stratified_holdout(train_split.labels, config.max_train_images / len(train_split), config.seed)
+        train_split, label_targets = train_split.take(rows), None if label_targets is None else label_targets[rows]
+    classes = dataset.classes
 
     distilled = teacher_probabilities(config, teacher, train_split, saved_teacher, verbose)
     del teacher
@@ -218,12 +222,15 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         train_split, val_split = _whole_batches(train_split, devices), _whole_batches(dataset.val, devices)
         if distilled is not None:
             distilled = distilled[:len(train_split)]
+        if label_targets is not None:
+            label_targets = label_targets[:len(train_split)]
         if verbose:
             print(f"Data parallel over {devices} devices: {len(train_split)} training and {len(val_split)} validation "
                   "faces, each batch split between them", flush=True)
     keras.utils.set_random_seed(config.seed)
     precision = set_precision(config.precision)
-    model = build_model(config.model, augment=config.augment, seed=config.seed, **config.model_options)
+    model = build_model(config.model, augment=config.augment, seed=config.seed, num_classes=len(classes),
+                        **config.model_options)
     compile_for_training(model, config)
     initial_epoch, checkpoint_best = 0, None
     resume_dir = out_dir / RESUME_DIR
@@ -267,9 +274,10 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
     if not finished:
         model.fit(
             **training_batches(config, as_model_input(train_split.images),
-                               training_targets(train_split.labels, distilled, config.distillation),
+                               training_targets(train_split.labels, distilled, config.distillation, len(classes),
+                                                label_targets),
                                train_split.labels, seed=config.seed + initial_epoch),
-            validation_data=(as_model_input(val_split.images), keras.utils.to_categorical(val_split.labels, NUM_CLASSES))
+            validation_data=(as_model_input(val_split.images), keras.utils.to_categorical(val_split.labels, len(classes)))
             if validation else None,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
@@ -290,7 +298,9 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         "precision": precision,
         "backend": keras.backend.backend(),
         "hardware": training_hardware(),  # the results table names the machine that trained, not the one recording
-        "classes": list(EMOTIONS),
+        "classes": list(classes),
+        "label_mode": config.label_mode if dataset.has_votes else None,
+        "majority_rule": config.majority_rule if dataset.has_votes else None,
         "train_images": len(train_split),
         "val_images": len(val_split),
         "data_parallel_devices": devices if config.data_parallel else None,
