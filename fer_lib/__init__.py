@@ -1,4 +1,4 @@
-"""fer_lib: facial expression recognition on 48x48 grayscale faces (FER2013).
+"""fer_lib: facial expression recognition on 48x48 grayscale faces (FER2013's 7 emotions, FER+'s 8).
 
 The packages follow the pipeline: `data` (datasets, preprocessing, demo faces), `models`
 (architectures, layers, saving), `training` (recipes, runs, tuning), `evaluation`
@@ -8,10 +8,10 @@ command). `paths`, `labels`, `errors`, `artifacts` and `backend` are shared by a
 """
 
 from fer_lib import deprecated
-from fer_lib.labels import EMOTIONS, NUM_CLASSES
+from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, NUM_CLASSES
 from fer_lib.version import __version__
 
-__all__ = ["EMOTIONS", "NUM_CLASSES", "__version__", "predict_expression"]
+__all__ = ["EMOTIONS", "FERPLUS_EMOTIONS", "NUM_CLASSES", "__version__", "predict_expression"]
 
 deprecated.install()
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fer_lib.errors import ModelFileError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
-# The pretrained model shipped in the package, used when no model is named.
-PRETRAINED_MODEL = ASSETS_DIR / "fer_model.keras"
+# The pretrained models shipped in the package, by the name `--model`/`model=` takes.
+PACKAGED_MODELS = {
+    "fer2013": ASSETS_DIR / "fer_model.keras",  # FER2013's 7 emotions
+    "ferplus": ASSETS_DIR / "ferplus_model.keras",  # FER+'s 8 (contempt last); not in every install
+}
+# The packaged model used when no model is named: switching the default is this one line.
+DEFAULT_PACKAGED_MODEL = "fer2013"
+PRETRAINED_MODEL = PACKAGED_MODELS[DEFAULT_PACKAGED_MODEL]
+MODEL_SUFFIXES = (".keras", ".onnx", ".tflite")
 
 
 def project_root() -> Path:
@@ -37,6 +46,31 @@ def cache_dir() -> Path:
         return Path(os.environ["FER_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "fer_lib"
+
+
+def resolve_model(model: str | os.PathLike | None = None) -> Path:
+    """The model file `model` names: a packaged model's name ("fer2013", "ferplus"), None (the
+    default packaged model) or a path, which is returned even if missing so the loader can name it.
+
+    ModelFileError in one line for a packaged model this install lacks, or a string that is
+    neither a name, nor an existing file, nor a .keras/.onnx/.tflite path.
+    """
+    if model is None:
+        model = DEFAULT_PACKAGED_MODEL
+    if isinstance(model, str) and model.strip().lower() in PACKAGED_MODELS:
+        name = model.strip().lower()
+        path = PACKAGED_MODELS[name]
+        if not path.is_file():
+            shipped = [other for other, other_path in PACKAGED_MODELS.items() if other_path.is_file()]
+            instead = f"choose {', '.join(shipped)} or" if shipped else "pass"
+            raise ModelFileError(f"packaged model {name!r} is not shipped in this install ({path} is missing); "
+                                 f"{instead} a .keras/.onnx/.tflite file")
+        return path
+    path = Path(model).expanduser()
+    # A PathLike is always meant as a file; a bare string that names nothing may be a mistyped name.
+    if isinstance(model, str) and not path.is_file() and path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelFileError(f"unknown model {model!r}; choose {', '.join(PACKAGED_MODELS)} or a .keras/.onnx/.tflite file")
+    return path
 
 
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:

@@ -57,6 +57,15 @@ def synthetic_root(tmp_path_factory) -> Path:
     return generate_dataset(tmp_path_factory.mktemp("synthetic") / "fer", train_per_class=40, test_per_class=10, seed=7)
 
 
+@pytest.fixture(scope="session")
+def ferplus_root(tmp_path_factory) -> Path:
+    """A small generated dataset in FER+'s PNG layout (votes in label.csv), shared read-only by tests."""
+    from fer_lib.data.synthetic import generate_ferplus_dataset
+
+    return generate_ferplus_dataset(tmp_path_factory.mktemp("ferplus") / "ferplus", train_per_class=24,
+                                    valid_per_class=8, seed=3)
+
+
 def write_face(path: Path, value: int = 128, size: int = 48, mode: str = "L") -> Path:
     """Write a small image file whose pixels encode `value` (for checking what was loaded)."""
     path.parent.mkdir(parents=True, exist_ok=True)

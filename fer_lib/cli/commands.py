@@ -20,8 +20,8 @@ SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_lib.models.augmentation import MIXINGS
     from fer_lib.data.votes import LABEL_MODES, MAJORITY_RULES
+    from fer_lib.models.augmentation import MIXINGS
     from fer_lib.training.config import LOSSES, LR_SCHEDULES, OPTIMIZERS
     from fer_lib.training.precision import PRECISIONS
     from fer_lib.training.presets import preset_names
@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model and evaluate it on the test split",
                                 description="Train a model, keep its best val_accuracy checkpoint and evaluate it on the test split.")
-    train.add_argument("--data", help="dataset: Kaggle folders (train/, test/), a folder of <emotion>/ folders, or fer2013.csv "
-                                      "(default: $FER_DATA, then data/fer2013)")
+    train.add_argument("--data", help="dataset: Kaggle folders (train/, test/), a folder of <emotion>/ folders, fer2013.csv, "
+                                      "or FER+ (FER2013Train/ and FER2013Valid/ with label.csv, or fer2013new.csv beside "
+                                      "fer2013.csv), recognised by its layout (default: $FER_DATA, then data/fer2013)")
     train.add_argument("--preset", default=None,
                        help=f"a named recipe (`fer presets` describes them): {', '.join(preset_names())} (default: seed_cnn); "
                             "the options below override its settings")
@@ -97,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a split",
                                    description="Evaluate a saved .keras model and write metrics.json.")
-    evaluate.add_argument("--model", default=None, help="a .keras model file (default: the packaged pretrained model)")
-    evaluate.add_argument("--data", help="dataset root or a single folder of <emotion>/ images (default: $FER_DATA, then data/fer2013)")
+    evaluate.add_argument("--model", default=None,
+                          help="a packaged model (fer2013, ferplus) or a .keras model file (default: the packaged default)")
+    evaluate.add_argument("--data", help="dataset root (FER2013 or FER+, any layout fer train reads) or a single folder of "
+                                         "<emotion>/ images (default: $FER_DATA, then data/fer2013)")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
     evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
@@ -157,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--batch-size", type=positive_int, default=64)
     tune.add_argument("--max-train-images", type=positive_int, default=None, help="search on a stratified subset of train")
     tune.add_argument("--seed", type=int, default=1234)
+    tune.add_argument("--label-mode", choices=LABEL_MODES, default=None,
+                      help="FER+ only: what the trials train towards, as fer train's option (default: majority)")
+    tune.add_argument("--majority-rule", choices=MAJORITY_RULES, default=None,
+                      help="FER+ majority labels: official or top_vote, as fer train's option (default: official)")
     tune.add_argument("--out", default=None, help="searches folder (default: reports/tuning); the search resumes there")
     tune.add_argument("--port", type=positive_int, default=None, help="the chief's port on 127.0.0.1 (default: a free one)")
 
@@ -187,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "settings: finished notebooks are kept, the search and the training continue where they stopped")
     pipeline.add_argument("--with-code", action="store_true", help="show code cells in the HTML reports")
     pipeline.add_argument("--seed", type=int, default=1234)
+    pipeline.add_argument("--label-mode", choices=LABEL_MODES, default=None,
+                          help="FER+ only: what the search and the training learn from the votes, as fer train's option "
+                               "(default: majority)")
+    pipeline.add_argument("--majority-rule", choices=MAJORITY_RULES, default="official",
+                          help="FER+ only: official or top_vote majority labels (default: official)")
+    pipeline.add_argument("--fer2013-data", default=None, metavar="PATH",
+                          help="FER+ only: FER2013 (Kaggle folders or fer2013.csv), whose labels notebook 01 compares "
+                               "with the FER+ majority")
     add_predict_parser(commands)
     export = commands.add_parser(
         "export", help="export a model to ONNX or TFLite for deployment, checked against Keras",
@@ -215,13 +230,17 @@ def _cmd_pipeline(args) -> int:
     config = PipelineConfig(data=args.data, profile=args.profile, out=args.out or str(paths.REPORTS_DIR),
                             with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
                             tuner=args.tuner, preset=args.preset, search_space=args.search_space, tta=args.tta,
-                            tuner_overwrite=args.tuner_overwrite)
+                            tuner_overwrite=args.tuner_overwrite, label_mode=args.label_mode,
+                            majority_rule=args.majority_rule, fer2013_data=args.fer2013_data)
     if args.resume:
         ignored = [option for option, given in (("--data", args.data), ("--profile", args.profile != "auto"),
                                                 ("--epochs", args.epochs), ("--trials", args.trials), ("--tuner", args.tuner),
                                                 ("--preset", args.preset), ("--search-space", args.search_space),
                                                 ("--tta", args.tta), ("--tuner-overwrite", args.tuner_overwrite),
-                                                ("--with-code", args.with_code), ("--seed", args.seed != 1234)) if given]
+                                                ("--with-code", args.with_code), ("--seed", args.seed != 1234),
+                                                ("--label-mode", args.label_mode),
+                                                ("--majority-rule", args.majority_rule != "official"),
+                                                ("--fer2013-data", args.fer2013_data)) if given]
         if ignored:
             print(f"Note: {', '.join(ignored)} ignored; a resumed run keeps its saved settings", flush=True)
     run_pipeline(config, progress=lambda line: print(line, flush=True), resume=args.resume)
@@ -230,25 +249,37 @@ def _cmd_pipeline(args) -> int:
 
 def _cmd_tune(args) -> int:
     from fer_lib import paths
-    from fer_lib.data.dataset import resolve_data_or_demo
+    from fer_lib.data.dataset import dataset_classes, resolve_data_or_demo
+    from fer_lib.errors import FerError
     from fer_lib.training import tuning
     from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 
     data, synthetic = resolve_data_or_demo(args.data)
     if synthetic:
         print(DEMO_BANNER, flush=True)
+    classes = dataset_classes(data)
+    votes = len(classes) == 8  # FER+: the trials train towards --label-mode's targets
+    if not votes and args.label_mode not in (None, "majority"):
+        raise FerError(f"--label-mode {args.label_mode} trains on annotators' votes, which {data} has none of; "
+                       "use FER+ data or leave --label-mode out")
+    label_mode = args.label_mode or "majority"
+    print(f"Searching on {data} ({len(classes)} classes" + (f", FER+ label mode {label_mode}" if votes else "") + ")",
+          flush=True)
     directory = Path(args.out) if args.out else paths.REPORTS_DIR / "tuning"
     project = "distributed-" + tuning.project_name(data, "tune", args.tuner, args.search_space, seed=args.seed,
                                                    max_trials=args.trials, max_epochs=args.epochs,
-                                                   batch_size=args.batch_size, max_train_images=args.max_train_images)
+                                                   batch_size=args.batch_size, max_train_images=args.max_train_images,
+                                                   label_mode=label_mode if votes else None)
     settings = SearchSettings(data=str(Path(data).resolve()), directory=str(directory.resolve()), project=project,
                               tuner=args.tuner, search_space=args.search_space, max_trials=args.trials,
                               max_epochs=args.epochs, batch_size=args.batch_size,
-                              max_train_images=args.max_train_images, seed=args.seed)
+                              max_train_images=args.max_train_images, seed=args.seed, label_mode=label_mode,
+                              majority_rule=args.majority_rule or "official")
     print(f"Searching with a chief and {args.workers} worker(s); logs in {directory / project / 'logs'}", flush=True)
     project_dir = run_distributed_search(settings, args.workers, port=args.port)
     search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
-                               max_epochs=args.epochs, seed=args.seed, search_space=args.search_space)
+                               max_epochs=args.epochs, seed=args.seed, search_space=args.search_space,
+                               num_classes=len(classes))
     trials = tuning.trials_table(search)
     tuning.write_trials(trials, project_dir / "trials.csv")
     best = tuning.best_hyperparameters(search)
@@ -272,7 +303,8 @@ def _cmd_train(args) -> int:
     from fer_lib import paths
     from fer_lib.data.dataset import load_dataset, resolve_data_or_demo
     from fer_lib.errors import DataError, FerError
-    from fer_lib.evaluation.metrics import compares_with_original, evaluate_model, format_metrics, write_metrics
+    from fer_lib.evaluation.metrics import compares_with_original, format_metrics, write_metrics
+    from fer_lib.evaluation.votes import split_metrics
     from fer_lib.models.saving import load_model
     from fer_lib.training.config import TrainConfig
     from fer_lib.training.presets import get_preset, preset_config
@@ -364,7 +396,7 @@ def _cmd_train(args) -> int:
               "as *.previous.* beside it")
     if not args.no_eval:
         model = load_model(result.model_path)
-        metrics = evaluate_model(model, dataset.test.images, dataset.test.labels)
+        metrics = split_metrics(model, dataset.test, model_name=str(result.model_path), data_name=str(dataset.source))
         out = result.out_dir / METRICS_FILE
         write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
         if dataset.synthetic:
@@ -376,19 +408,24 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from fer_lib import paths
-    from fer_lib.data.dataset import load_eval_split
+    from fer_lib.data.dataset import dataset_classes, load_eval_split
     from fer_lib.errors import DataError
-    from fer_lib.evaluation.metrics import evaluate_model, format_metrics, write_metrics
-    from fer_lib.models.saving import load_model
+    from fer_lib.evaluation.metrics import format_metrics, write_metrics
+    from fer_lib.evaluation.votes import check_classes, split_metrics
+    from fer_lib.models.saving import load_model, model_classes
 
     data_path = paths.resolve_data_dir(args.data)
     if data_path is None:
         raise DataError(f"no dataset: pass --data, set FER_DATA, or put FER2013 in {paths.DEFAULT_DATA_DIR}")
-    model_path = args.model or paths.PRETRAINED_MODEL
+    model_path = paths.resolve_model(args.model)
     model = load_model(model_path)
+    # Before the faces are decoded: a model for other classes fails at once.
+    check_classes(model_classes(model), dataset_classes(data_path), str(args.model or model_path), str(data_path))
     evaluated = load_eval_split(data_path, args.split)
     print(evaluated.describe(), flush=True)
-    metrics = evaluate_model(model, evaluated.split.images, evaluated.split.labels, args.batch_size, tta=args.tta)
+    print(f"Evaluating {model_path} on the {evaluated.split.name} split ({len(evaluated.split)} faces)", flush=True)
+    metrics = split_metrics(model, evaluated.split, args.batch_size, tta=args.tta, model_name=str(model_path),
+                            data_name=str(data_path))
     if evaluated.synthetic:
         print(DEMO_BANNER)
     name = Path(model_path).name + ("" if args.tta == "none" else f" + {args.tta}")

@@ -4,7 +4,8 @@ Results go to stdout as JSON unless --json or --csv names a file; every message 
 progress bars go to stderr. A file that cannot be used, or has no face, is reported and
 the rest are processed; the exit status is then 1 (0 when every input was read). With
 --boxes the faces are the caller's boxes instead of detected ones; a box that cannot be
-used is reported the same way.
+used is reported the same way. Scores (JSON and CSV) are one per class of the model used:
+FER2013's seven emotions, or eight with contempt for a FER+ model.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ import json
 import sys
 from pathlib import Path
 
+from fer_lib import paths
 from fer_lib.cli.arguments import positive_float, positive_int
 from fer_lib.labels import EMOTIONS
 
-CSV_FIELDS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *EMOTIONS, "error"]
+
+def csv_fields(classes=EMOTIONS) -> list[str]:
+    """The --csv columns for a model predicting `classes`: a score column per class."""
+    return ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *classes, "error"]
+
+
+CSV_FIELDS = csv_fields(EMOTIONS)  # a FER2013 model's columns
 BOXES_FORMAT = '{"photo.jpg": [[x, y, width, height], ...], ...} (or [[x, y, width, height], ...] for a single photo)'
 
 
@@ -44,8 +52,9 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     predict.add_argument("--annotate", metavar="DIR", help="write copies of the images and videos with boxes and labels here")
     predict.add_argument("--out", metavar="DIR", default="fer_output",
                          help="folder for each video's per-frame CSV and summaries, which stdout then leaves out (default: fer_output)")
-    predict.add_argument("--model", metavar="M.keras", help="a trained .keras model, or a .onnx/.tflite file from fer export "
-                                                            "(default: the packaged model)")
+    predict.add_argument("--model", metavar="MODEL",
+                         help=f"a packaged model ({', '.join(paths.PACKAGED_MODELS)}), a trained .keras model, or a "
+                              f".onnx/.tflite file from fer export (default: {paths.DEFAULT_PACKAGED_MODEL})")
     predict.add_argument("--runtime", choices=("keras", "onnx", "tflite"), default="keras",
                          help="what runs the classifier: Keras (default), onnxruntime or TFLite (the export extra); "
                               "a .keras model is exported once and checked against Keras")
@@ -68,7 +77,7 @@ def run_predict(args) -> int:
     """Run `fer predict`; FerError for mistakes that stop everything, exit status otherwise."""
     from fer_lib.errors import FerError
     from fer_lib.inference.detection import resolve_detector
-    from fer_lib.inference.photos import load_model_or_default
+    from fer_lib.inference.photos import classifier_classes, load_model_or_default
 
     if args.webcam is None and not args.paths:
         raise FerError("nothing to do: give image, folder or video paths, or --webcam")
@@ -76,6 +85,8 @@ def run_predict(args) -> int:
         raise FerError("--webcam takes no paths; run the files and the camera separately")
     if args.webcam is not None and getattr(args, "boxes", None):
         raise FerError("--boxes gives faces in photos, not in the --webcam stream; leave it out")
+    if args.model:
+        paths.resolve_model(args.model)  # a mistyped or missing packaged name, before any work
     detector = resolve_detector(args.detector) if not getattr(args, "boxes", None) else None
     if args.webcam is not None:
         from fer_lib.inference.video import open_camera, run_webcam
@@ -102,7 +113,7 @@ def run_predict(args) -> int:
     records += _predict_images(images, model, detector, args, boxes)
     for path, stem in videos:
         records += _predict_video(path, stem, model, detector, args)
-    _write_records(records, args)
+    _write_records(records, args, classifier_classes(model))
     failed = sum(1 for record in records if record.get("error"))
     bad_boxes = sum(1 for record in records for face in record["faces"] if "error" in face)
     faces = sum(1 for record in records for face in record["faces"] if "error" not in face)
@@ -278,10 +289,10 @@ def _predict_video(path: Path, stem: str, model, detector: str, args) -> list[di
     return [{"source": str(path), "frame": frame.frame, "time_s": frame.time_s, "faces": frame.faces} for frame in result.frames]
 
 
-def _records_to_csv(records: list[dict]) -> str:
-    """One row per face (a record without faces gets one row, with its error if any)."""
+def _records_to_csv(records: list[dict], classes=EMOTIONS) -> str:
+    """One row per face (a record without faces gets one row, with its error if any); a score column per class."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=csv_fields(classes), lineterminator="\n")
     writer.writeheader()
     for record in records:
         base = {"source": record["source"], "frame": record["frame"], "time_s": record["time_s"], "error": record.get("error")}
@@ -299,11 +310,11 @@ def _records_to_csv(records: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _write_records(records: list[dict], args) -> None:
+def _write_records(records: list[dict], args, classes=EMOTIONS) -> None:
     from fer_lib.artifacts import write_json_atomic, write_text_atomic
 
     if args.csv_out:
-        write_text_atomic(args.csv_out, _records_to_csv(records))
+        write_text_atomic(args.csv_out, _records_to_csv(records, classes))
         _say(f"wrote {args.csv_out}")
     elif args.json_out:
         write_json_atomic(args.json_out, records)

@@ -246,6 +246,13 @@ def detect_format(path: Path) -> str:
     )
 
 
+def dataset_classes(path: str | os.PathLike) -> tuple[str, ...]:
+    """The classes of the dataset at `path`, known from its layout before anything is decoded."""
+    from fer_lib.labels import FERPLUS_EMOTIONS
+
+    return FERPLUS_EMOTIONS if detect_format(Path(path).expanduser()).startswith("ferplus") else EMOTIONS
+
+
 # ---------------------------------------------------------------- image folders
 
 

@@ -33,9 +33,9 @@ def imbalance_summary(dataset: FerDataset) -> str:
 
 
 def mean_faces(split: Split) -> np.ndarray:
-    """The mean image of each emotion, shape (7, 48, 48) float; NaN for an absent class."""
-    means = np.full((len(EMOTIONS), *split.images.shape[1:]), np.nan)
-    for label in range(len(EMOTIONS)):
+    """The mean image of each class, shape (classes, 48, 48) float; NaN for an absent class."""
+    means = np.full((len(split.classes), *split.images.shape[1:]), np.nan)
+    for label in range(len(split.classes)):
         members = split.images[split.labels == label]
         if len(members):
             means[label] = members.mean(axis=0)
@@ -76,8 +76,67 @@ def intensity_statistics(dataset: FerDataset):
     rows = []
     for name in SPLIT_NAMES:
         split = dataset.split(name)
-        for label, emotion in enumerate(EMOTIONS):
+        for label, emotion in enumerate(split.classes):
             pixels = split.images[split.labels == label]
             if len(pixels):
                 rows.append({"split": name, "emotion": emotion, "mean": float(pixels.mean()), "std": float(pixels.std())})
     return pd.DataFrame(rows)
+
+
+def majority_rule_counts(dataset: FerDataset):
+    """FER+: faces per class and split under each majority rule (pandas DataFrame, rows split x rule)."""
+    import pandas as pd
+
+    from fer_lib.data.votes import MAJORITY_RULES, majority_labels
+
+    rows = {}
+    for name in SPLIT_NAMES:
+        split = dataset.split(name)
+        for rule in MAJORITY_RULES:
+            labels = majority_labels(split.votes, rule)
+            counts = np.bincount(labels[labels >= 0], minlength=len(split.classes))
+            rows[(name, rule)] = {**dict(zip(split.classes, counts.tolist())), "total": int((labels >= 0).sum()),
+                                  "dropped": int((labels < 0).sum())}
+    return pd.DataFrame(rows).T
+
+
+def mean_vote_shares(split: Split):
+    """FER+: the mean share of the ten votes per column (eight emotions, unknown, not-a-face) for the faces
+    of each top-vote class: how much annotators agree on each emotion, and what they confuse it with."""
+    import pandas as pd
+
+    from fer_lib.data.votes import CLASS_OF_COLUMN, VOTE_COLUMNS
+
+    votes = np.asarray(split.votes, np.float64)
+    shares = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1)
+    order = np.argsort(CLASS_OF_COLUMN)  # the emotion columns in class order, then unknown and NF
+    columns = [split.classes[c] for c in CLASS_OF_COLUMN[order]] + ["unknown", "not a face"]
+    table = [shares[split.labels == label][:, list(order) + [8, 9]].mean(axis=0) if np.any(split.labels == label)
+             else np.full(len(VOTE_COLUMNS), np.nan) for label in range(len(split.classes))]
+    return pd.DataFrame(table, index=list(split.classes), columns=columns)
+
+
+def top_vote_shares(split: Split) -> np.ndarray:
+    """FER+: the share of the ten annotators behind each face's top emotion."""
+    from fer_lib.data.votes import emotion_votes
+
+    votes = np.asarray(split.votes, np.float64)
+    return emotion_votes(votes).max(axis=1) / np.maximum(votes.sum(axis=1), 1)
+
+
+def fer2013_agreement(ferplus_split: Split, fer2013_split: Split):
+    """How often FER2013's own label is FER+'s majority, under each rule, on the faces both hold
+    (matched by pixels, `fer_lib.data.matching`); contempt, which FER2013 lacks, left out. A DataFrame."""
+    import pandas as pd
+
+    from fer_lib.data.matching import match_faces
+    from fer_lib.data.votes import MAJORITY_RULES, majority_labels
+
+    matched = match_faces(ferplus_split.images, fer2013_split.images)
+    rows = []
+    for rule in MAJORITY_RULES:
+        labels = majority_labels(ferplus_split.votes, rule)
+        shared = (matched >= 0) & (labels >= 0) & (labels < len(EMOTIONS))
+        same = fer2013_split.labels[matched[shared]] == labels[shared]
+        rows.append({"rule": rule, "faces": int(shared.sum()), "FER2013 label is the FER+ majority": float(same.mean())})
+    return pd.DataFrame(rows).set_index("rule")

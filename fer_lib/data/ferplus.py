@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib import paths
+from fer_lib.data.votes import VOTE_COLUMNS, majority_labels
 from fer_lib.errors import DataError
 from fer_lib.labels import FERPLUS_EMOTIONS, IMAGE_SIZE
-from fer_lib.data.votes import VOTE_COLUMNS, majority_labels
 
 CACHE_VERSION = 1
 SPLIT_FOLDERS = {"train": "FER2013Train", "valid": "FER2013Valid", "test": "FER2013Test"}
@@ -253,5 +253,7 @@ def ferplus_dataset(root: Path, data_format: str, val_fraction: float, seed: int
         protocol = ("FER+: Valid (PublicTest) is test; " + (f"validation is a seeded stratified {val_fraction:.0%} of "
                     f"Train (seed {seed})" if val_fraction > 0 else "no validation split (val_fraction 0)"))
     protocol += f"; labels are the top vote, {dropped} faces whose top vote is unknown or not-a-face left out"
+    from fer_lib.data.synthetic import is_synthetic_dataset
+
     return FerDataset(train=train.take(slice(None), "train"), val=val, test=test, source=root,
-                      data_format=data_format, protocol=protocol)
+                      data_format=data_format, protocol=protocol, synthetic=is_synthetic_dataset(root))

@@ -297,3 +297,44 @@ def generate_dataset(
 
     _write_marker(root, params, complete=True)
     return root
+
+
+def generate_ferplus_dataset(out_dir, train_per_class: int = 24, valid_per_class: int = 8, seed: int = 0) -> Path:
+    """Write synthetic faces in FER+'s PNG layout (FER2013Train/, FER2013Valid/, each with a label.csv of
+    ten votes per face) for tests and demos of the FER+ code paths; return out_dir as Path.
+
+    Most annotators of a face vote for its drawn emotion and the rest scatter, so the rules disagree
+    on some faces; one face in twelve has most votes on unknown and is dropped. Contempt, which
+    render_face does not draw, is a neutral face upside down.
+    """
+    from fer_lib.data.votes import CLASS_OF_COLUMN
+    from fer_lib.labels import FERPLUS_EMOTIONS
+
+    root = Path(out_dir)
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is not empty; refusing to write into it (choose an empty or new folder)")
+    params = {"generator": "fer_lib.synthetic.ferplus", "version": _GENERATOR_VERSION, "seed": int(seed),
+              "train_per_class": int(train_per_class), "test_per_class": int(valid_per_class),
+              "emotions": list(FERPLUS_EMOTIONS)}
+    root.mkdir(parents=True, exist_ok=True)
+    _write_marker(root, params, complete=False)
+    column_of = {int(c): column for column, c in enumerate(CLASS_OF_COLUMN)}
+    row = 0
+    for split_index, (folder, count) in enumerate((("FER2013Train", train_per_class), ("FER2013Valid", valid_per_class))):
+        (root / folder).mkdir()
+        lines = []
+        for class_index, emotion in enumerate(FERPLUS_EMOTIONS):
+            for index in range(count):
+                rng = np.random.default_rng([int(seed), split_index, class_index, index, 7])
+                face = render_face("neutral", rng)[::-1] if emotion == "contempt" else render_face(emotion, rng)
+                votes = np.zeros(10, np.int64)
+                top = 8 if index % 12 == 11 else column_of[class_index]  # 8: unknown
+                votes[top] = rng.integers(5, 10)
+                np.add.at(votes, rng.integers(0, 10, size=10 - votes[top]), 1)
+                name = f"fer{row:07d}.png"
+                row += 1
+                Image.fromarray(face).save(root / folder / name, format="PNG")
+                lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)) + "\n")
+        (root / folder / "label.csv").write_text("".join(lines))
+    _write_marker(root, params, complete=True)
+    return root

@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 from fer_lib.artifacts import write_json_atomic
 from fer_lib.backend import keras
 from fer_lib.evaluation.prediction import predict_probabilities
+from fer_lib.data.votes import MAJORITY_RULE_TEXT
 from fer_lib.labels import EMOTIONS
 
 # The original project's README figures, for comparison rows in reports.
@@ -82,8 +83,11 @@ def compute_metrics(labels: np.ndarray, probabilities: np.ndarray, classes=EMOTI
 
 
 def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256, tta: str = "none") -> dict:
-    """Metrics of `model` on images (N, 48, 48) uint8 and their labels, with optional TTA."""
-    metrics = compute_metrics(labels, predict_probabilities(model, images, batch_size, tta))
+    """Metrics of `model` on images (N, 48, 48) uint8 and their labels, with optional TTA
+    (`fer_lib.evaluation.votes.split_metrics` scores a FER+ split against its votes)."""
+    from fer_lib.models.saving import model_classes
+
+    metrics = compute_metrics(labels, predict_probabilities(model, images, batch_size, tta), model_classes(model))
     metrics["tta"] = tta
     return metrics
 
@@ -98,7 +102,8 @@ def write_metrics(metrics: dict, path: str | Path, **context) -> dict:
 def compares_with_original(metrics: dict, synthetic: bool = False) -> bool:
     """Whether the original README's FER2013 figures belong beside `metrics`: real faces of all seven
     classes (as FER2013's test split has), not generated ones."""
-    return not synthetic and len(metrics.get("macro_classes", EMOTIONS)) == len(EMOTIONS)
+    return (not synthetic and list(metrics.get("classes", EMOTIONS)) == list(EMOTIONS)
+            and len(metrics.get("macro_classes", EMOTIONS)) == len(EMOTIONS))
 
 
 def format_metrics(metrics: dict, model_name: str = "this model", reference: bool | None = None) -> str:
@@ -121,6 +126,22 @@ def format_metrics(metrics: dict, model_name: str = "this model", reference: boo
     if "expected_calibration_error" in metrics:
         lines.append(f"{'Calibration error':20s}{metrics['expected_calibration_error']:>{width}.4f}")
     lines.append(f"{'Images':20s}{metrics['n_images']:>{width}d}")
-    if len(metrics.get("macro_classes", EMOTIONS)) < len(EMOTIONS):
+    if len(metrics.get("macro_classes", EMOTIONS)) < len(metrics.get("classes", EMOTIONS)):
         lines.append(f"Macro averages over the classes present: {', '.join(metrics['macro_classes'])}")
+    if "votes" in metrics:
+        lines.append(format_vote_metrics(metrics))
     return "\n".join(lines)
+
+
+def format_vote_metrics(metrics: dict) -> str:
+    """The lines `format_metrics` adds for a FER+ evaluation: which rule its figures use, and the votes."""
+    top_vote, votes = metrics["top_vote"], metrics["votes"]
+    return "\n".join([
+        f"Figures above: FER+ majority label, {MAJORITY_RULE_TEXT['official']}, {metrics['n_images']} faces",
+        f"{'Top-1, top-vote rule':20s}{top_vote['top1_accuracy']:>12.2%}  ({top_vote['n_images']} faces, "
+        f"F1 macro {top_vote['f1_macro']:.2%}, ECE {top_vote['expected_calibration_error']:.4f})",
+        f"{'Annotator share':20s}{votes['annotator_share']:>12.2%}  (mean share of the ten annotators who chose "
+        "the model's top emotion)",
+        f"{'Vote cross-entropy':20s}{votes['vote_crossentropy']:>12.4f}  (from the emotion votes' distribution to the "
+        "model's probabilities)",
+    ])

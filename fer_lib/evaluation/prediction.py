@@ -7,7 +7,6 @@ import numpy as np
 from fer_lib.backend import keras
 from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
-from fer_lib.labels import EMOTIONS
 from fer_lib.models.ensemble import ensemble_members
 from fer_lib.models.layers import TrainingCrop
 from fer_lib.models.stats import leaf_layers
@@ -73,7 +72,7 @@ def model_crop_size(model: keras.Model) -> int | None:
 
 
 def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:
-    """The model's probabilities (N, 7) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
+    """The model's probabilities (N, classes) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
     members = ensemble_members(model) if tta == "tencrop" else None
     if members and _crop_sizes(model):
         # Each member gets its own ten crops (a crop model its unresized crops, the others resized ones),
@@ -86,8 +85,8 @@ def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256,
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
-    """Softmax probabilities (N, 7) for (N, 48, 48) uint8 images, averaged over the TTA views."""
+    """Softmax probabilities (N, classes) for (N, 48, 48) uint8 images, averaged over the TTA views."""
     if len(images) == 0:
-        return np.zeros((0, len(EMOTIONS)), np.float32)
+        return np.zeros((0, int(model.output_shape[-1])), np.float32)
     views = predict_views(model, images, batch_size, tta)
     return (sum(views) / len(views)).astype(np.float32)

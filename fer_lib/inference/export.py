@@ -7,8 +7,9 @@ converted is the inference graph in float32 (`inference_model`): augmentation la
 identity, dropout is off, TrainingCrop takes the central crop, batch normalisation is
 Keras' own layer (folded into the convolutions by both converters) and a model trained
 in mixed bfloat16 computes in float32. The exported model takes what the Keras model
-takes, (N, 48, 48, 1) float32 pixels in 0-255, and returns the same seven probabilities
-in EMOTIONS order.
+takes, (N, 48, 48, 1) float32 pixels in 0-255, and returns the same probabilities, one per
+class of the model in its order (FER2013's seven or FER+'s eight); an ONNX file records the
+class list in its metadata (METADATA_CLASSES), a TFLite file is read by its number of outputs.
 
 Before the file is published (written to a temporary file beside it and renamed), its
 probabilities on a few hundred faces are compared with Keras' for the same float32 graph:
@@ -20,7 +21,8 @@ split are printed.
 
 `OnnxClassifier` and `TfliteClassifier` run exported files with `predict(images,
 batch_size, verbose)` and `predict_on_batch(images)` like a keras.Model, so they serve
-where the project calls a model; `load_classifier(model, runtime)` picks one by name.
+where the project calls a model, and carry the model's `classes`; `load_classifier(model, runtime)`
+picks one by name.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import numpy as np
 
 from fer_lib import paths
 from fer_lib.errors import FerError, ModelFileError
-from fer_lib.labels import EMOTIONS, IMAGE_SIZE
+from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, IMAGE_SIZE, classes_for
 
 FORMATS = ("onnx", "tflite")
 SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -216,11 +218,12 @@ def _converter_error(log: str) -> str:
     return (errors or lines or [""])[-1][:200]
 
 
-def _convert(exportable, fmt: str, target: Path, quantize: str | None, calibration: np.ndarray | None) -> None:
+def _convert(exportable, fmt: str, target: Path, quantize: str | None, calibration: np.ndarray | None,
+             classes=EMOTIONS) -> None:
     if fmt == "onnx":
         _import("tf2onnx", "ONNX export")
         exportable.export(str(target), format="onnx", verbose=False)
-        _annotate_onnx(target)
+        _annotate_onnx(target, classes)
         return
     import tensorflow as tf
 
@@ -241,8 +244,8 @@ def _convert(exportable, fmt: str, target: Path, quantize: str | None, calibrati
     exportable.export(str(target), format="litert", verbose=False, **options)
 
 
-def _annotate_onnx(path: Path) -> None:
-    """Names the ONNX output 'probabilities' and the batch axis 'faces', and records the class list."""
+def _annotate_onnx(path: Path, classes=EMOTIONS) -> None:
+    """Names the ONNX output 'probabilities' and the batch axis 'faces', and records the model's class list."""
     onnx = _import("onnx", "ONNX export")
     proto = onnx.load(str(path))
     old = proto.graph.output[0].name
@@ -252,9 +255,9 @@ def _annotate_onnx(path: Path) -> None:
     proto.graph.output[0].name = ONNX_OUTPUT
     for value in (proto.graph.input[0], proto.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_param = "faces"
-    metadata = {METADATA_CLASSES: json.dumps(list(EMOTIONS)),
+    metadata = {METADATA_CLASSES: json.dumps(list(classes)),
                 "fer_lib.input": f"(faces, {IMAGE_SIZE}, {IMAGE_SIZE}, 1) float32 grayscale pixels, 0-255",
-                "fer_lib.output": f"(faces, {len(EMOTIONS)}) float32 probabilities in the order of {METADATA_CLASSES}"}
+                "fer_lib.output": f"(faces, {len(classes)}) float32 probabilities in the order of {METADATA_CLASSES}"}
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -268,13 +271,15 @@ def _annotate_onnx(path: Path) -> None:
 
 class ExportedClassifier:
     """An exported file that classifies faces as the project asks of a keras.Model: `predict` and
-    `predict_on_batch` on (N, 48, 48, 1) float32 pixels in 0-255, returning (N, 7) float32
-    probabilities; `input_shape`, `output_shape` and `name` as Keras has them. Code that takes a
-    keras.Model can take any subclass (test `isinstance(model, (keras.Model, ExportedClassifier))`)."""
+    `predict_on_batch` on (N, 48, 48, 1) float32 pixels in 0-255, returning (N, len(classes)) float32
+    probabilities; `classes` the emotions they are of, in order; `input_shape`, `output_shape` and
+    `name` as Keras has them. Code that takes a keras.Model can take any subclass (test
+    `isinstance(model, (keras.Model, ExportedClassifier))`)."""
 
     runtime = ""
     input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 1)
     output_shape = (None, len(EMOTIONS))
+    classes: tuple[str, ...] = EMOTIONS  # set from the file by `_check_shapes`
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -284,12 +289,12 @@ class ExportedClassifier:
         raise NotImplementedError
 
     def predict(self, images, batch_size: int = PREDICT_BATCH_SIZE, verbose=0, **_ignored) -> np.ndarray:
-        """(N, 7) float32 probabilities for (N, 48, 48, 1) pixels in 0-255, like keras.Model.predict."""
+        """(N, len(classes)) float32 probabilities for (N, 48, 48, 1) pixels in 0-255, like keras.Model.predict."""
         images = np.asarray(images, np.float32)
         if images.ndim == 3:
             images = images[..., None]
         if len(images) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, len(self.classes)), np.float32)
         batch_size = max(1, int(batch_size or PREDICT_BATCH_SIZE))
         return np.concatenate([self.predict_on_batch(images[i:i + batch_size])
                                for i in range(0, len(images), batch_size)]).astype(np.float32, copy=False)
@@ -297,21 +302,38 @@ class ExportedClassifier:
     def __call__(self, images, training=False):
         return self.predict_on_batch(images)
 
-    def _check_shapes(self, input_shape, output_shape, what: str) -> None:
-        expected_in, expected_out = [IMAGE_SIZE, IMAGE_SIZE, 1], [len(EMOTIONS)]
-        if list(input_shape[1:]) != expected_in or list(output_shape[1:]) != expected_out:
-            raise ModelFileError(f"{self.path}: {what} takes {list(input_shape)} and returns {list(output_shape)}; "
+    def _check_shapes(self, input_shape, output_shape, what: str, recorded: list[str] | None = None) -> None:
+        """Checks the file's shapes and sets `classes`: those `recorded` in the file, else FER2013's
+        or FER+'s by its number of outputs."""
+        input_shape, output_shape = [_plain_dim(d) for d in input_shape], [_plain_dim(d) for d in output_shape]
+        outputs = output_shape[1] if len(output_shape) == 2 and isinstance(output_shape[1], int) and output_shape[1] > 0 else None
+        try:
+            classes = tuple(recorded) if recorded is not None else classes_for(outputs or 0)
+        except ValueError:
+            classes = None
+        if input_shape[1:] != [IMAGE_SIZE, IMAGE_SIZE, 1] or outputs is None or classes is None:
+            raise ModelFileError(f"{self.path}: {what} takes {input_shape} and returns {output_shape}; "
                                  f"expected (faces, {IMAGE_SIZE}, {IMAGE_SIZE}, 1) pixels and {len(EMOTIONS)} "
-                                 "probabilities; export one with `fer export`")
+                                 f"probabilities (FER2013) or {len(FERPLUS_EMOTIONS)} (FER+); export one with `fer export`")
+        if len(classes) != outputs:
+            raise ModelFileError(f"{self.path}: refused, its metadata names {len(classes)} classes "
+                                 f"({', '.join(classes)}) but {what} returns {outputs} probabilities; "
+                                 "re-export it with `fer export`")
+        self.classes, self.output_shape = classes, (None, outputs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
 
 
+def _plain_dim(dim):
+    # TFLite gives numpy integers (-1 for a dynamic axis), onnxruntime ints or a symbolic axis' name.
+    return int(dim) if isinstance(dim, (int, np.integer)) else dim
+
+
 class OnnxClassifier(ExportedClassifier):
     """An ONNX file made by `fer export`, run by onnxruntime on the CPU.
 
-    `predict(images, batch_size=256, verbose=0)` returns (N, 7) float32 probabilities for
+    `predict(images, batch_size=256, verbose=0)` returns (N, len(classes)) float32 probabilities for
     (N, 48, 48, 1) float32 pixels in 0-255, as keras.Model.predict does; `predict_on_batch`
     runs one batch. `threads` sets onnxruntime's intra-op threads (default: its own choice,
     the physical cores).
@@ -337,15 +359,25 @@ class OnnxClassifier(ExportedClassifier):
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelFileError(f"{self.path}: the ONNX model has {len(inputs)} inputs and {len(outputs)} outputs; "
                                  "expected one of each; export one with `fer export`")
-        self._check_shapes(inputs[0].shape, outputs[0].shape, "the ONNX model")
+        self._check_shapes(inputs[0].shape, outputs[0].shape, "the ONNX model", self._recorded_classes())
         if inputs[0].type != "tensor(float)":
             raise ModelFileError(f"{self.path}: the ONNX model takes {inputs[0].type}, not float32 pixels; "
                                  "export one with `fer export`")
-        classes = self.session.get_modelmeta().custom_metadata_map.get(METADATA_CLASSES)
-        if classes is not None and json.loads(classes) != list(EMOTIONS):
-            raise ModelFileError(f"{self.path}: refused, the model predicts classes {', '.join(json.loads(classes))} "
-                                 f"but fer_lib uses {', '.join(EMOTIONS)} (in that order)")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
+
+    def _recorded_classes(self) -> list[str] | None:
+        """The class list `fer export` recorded in the file's metadata, or None (a file from elsewhere)."""
+        text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_CLASSES)
+        if text is None:
+            return None
+        try:
+            classes = json.loads(text)
+        except ValueError:
+            classes = None
+        if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+            raise ModelFileError(f"{self.path}: its {METADATA_CLASSES} metadata is not a list of class names "
+                                 f"({text[:80]!r}); re-export it with `fer export`")
+        return classes
 
     def predict_on_batch(self, images) -> np.ndarray:
         images = np.ascontiguousarray(images, np.float32)
@@ -365,7 +397,10 @@ def _tflite_interpreter_class():
 
 
 class TfliteClassifier(ExportedClassifier):
-    """A TFLite file made by `fer export` (float32, float16 or int8), run by LiteRT's interpreter."""
+    """A TFLite file made by `fer export` (float32, float16 or int8), run by LiteRT's interpreter.
+
+    A TFLite file records no class list: its classes are FER2013's seven or FER+'s eight by its
+    number of outputs."""
 
     runtime = "tflite"
 
@@ -407,7 +442,8 @@ CLASSIFIERS = {"onnx": OnnxClassifier, "tflite": TfliteClassifier}
 def load_classifier(model=None, runtime: str = "keras", threads: int | None = None):
     """The model to classify faces with, run by `runtime`: "keras", "onnx" or "tflite".
 
-    `model` is a path (default: the packaged model) or, for "keras", a loaded keras.Model.
+    `model` is a packaged model's name ("fer2013", "ferplus"), a path (default: the packaged model)
+    or a loaded keras.Model.
     "keras" loads a .keras file with `fer_lib.models.load_model`. "onnx" and "tflite" take a
     file exported by `fer export`, or a .keras file (or a keras.Model), which is exported
     once, checked for parity and kept in the cache folder (`paths.cache_dir() / "exported"`).
@@ -424,7 +460,7 @@ def load_classifier(model=None, runtime: str = "keras", threads: int | None = No
         if runtime == "keras":
             return model
         return CLASSIFIERS[runtime](_export_model_object(model, runtime), threads=threads)
-    path = Path(model).expanduser() if model is not None else paths.PRETRAINED_MODEL
+    path = paths.resolve_model(model)
     if runtime == "keras":
         from fer_lib.models.saving import load_model
 
@@ -592,7 +628,8 @@ class ExportResult:
 def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = None, *, quantize: str | None = None,
                  dataset=None, overwrite: bool = False, faces: int = PARITY_FACES, source: str | None = None,
                  progress=None) -> ExportResult:
-    """Export a saved model (a .keras path, default the packaged model, or a keras.Model) to `out`.
+    """Export a saved model (a .keras path or packaged model name, default the packaged model, or a
+    keras.Model) to `out`; an ONNX file records the model's class list.
 
     The file is written only if the float32 parity check passes (see the module's docstring);
     `dataset` (a FerDataset) gives the faces of the parity check, the int8 calibration faces and
@@ -604,13 +641,17 @@ def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = 
     _check_backend()
     from fer_lib.artifacts import atomic_path
     from fer_lib.backend import keras
-    from fer_lib.models.saving import load_model
+    from fer_lib.models.saving import load_model, model_classes
 
     if isinstance(model, keras.Model):
         loaded, source = model, source or model.name
     else:
-        path = Path(model).expanduser() if model is not None else paths.PRETRAINED_MODEL
+        path = paths.resolve_model(model)
         loaded, source = load_model(path), source or str(path)
+    try:
+        classes = model_classes(loaded)
+    except ValueError as exc:
+        raise ExportError(f"{source}: {exc}; save it with fer_lib's save_model, which records its classes") from None
     calibration = calibration_faces(dataset) if quantize == "int8" else None
     test_faces, faces_source = parity_faces(dataset, faces)
     started = time.perf_counter()
@@ -620,7 +661,7 @@ def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = 
     with atomic_path(out) as temporary:
         with _native_output_captured() as log:
             try:
-                _convert(exportable, fmt, temporary, quantize, calibration)
+                _convert(exportable, fmt, temporary, quantize, calibration, classes)
             except (FerError, KeyboardInterrupt):
                 raise
             except Exception as exc:

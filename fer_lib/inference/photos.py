@@ -25,7 +25,7 @@ from fer_lib.backend import keras
 from fer_lib.data.preprocessing import MIN_FACE_SIDE, array_to_grayscale, open_image, to_face_array, to_grayscale
 from fer_lib.errors import DataError, FerError, ModelFileError
 from fer_lib.inference.detection import Box, clip_box, crop_face, detect_faces_batch, resolve_detector
-from fer_lib.labels import EMOTIONS
+from fer_lib.labels import classes_for
 
 ImageInput = str | os.PathLike | np.ndarray | Image.Image
 
@@ -63,28 +63,32 @@ class DecodedImage:
 
 
 def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, runtime: str = "keras"):
-    """`model` itself, the .keras file it names, or the packaged pretrained model; with `runtime`
-    "onnx" or "tflite", that model (or the .onnx/.tflite file `model` names) run by onnxruntime or
-    TFLite (`fer_lib.inference.export.load_classifier`, which exports a .keras model once and checks it)."""
+    """`model` itself, the packaged model it names ("fer2013", "ferplus"), the .keras file it names,
+    or the default packaged model; with `runtime` "onnx" or "tflite", that model (or the .onnx/.tflite
+    file `model` names) run by onnxruntime or TFLite (`fer_lib.inference.export.load_classifier`, which
+    exports a .keras model once and checks it). `classifier_classes` gives the result's classes."""
     from fer_lib.inference.export import ExportedClassifier
 
     if isinstance(model, ExportedClassifier):
         return model
-    exported_file = model is not None and not isinstance(model, keras.Model) and \
-        Path(model).suffix.lower() in (".onnx", ".tflite")
-    if runtime != "keras" or exported_file:
-        if exported_file and runtime == "keras":
-            runtime = Path(model).suffix.lower().lstrip(".")
-        return _cached_classifier(model, runtime)
     if isinstance(model, keras.Model):
-        return model
+        return model if runtime == "keras" else _cached_classifier(model, runtime)
+    path = _model_path(model)
+    if path.suffix.lower() in (".onnx", ".tflite") and runtime == "keras":
+        runtime = path.suffix.lower().lstrip(".")
+    if runtime != "keras":
+        return _cached_classifier(path, runtime)
+    return _cached_model(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+def _model_path(model: str | os.PathLike | None) -> Path:
+    """The absolute path of the model file `model` names (see `paths.resolve_model`)."""
     if model is None:
+        # DEFAULT_MODEL_PATH rather than resolve_model(None): what tests (and users) patch to move the default.
         if not DEFAULT_MODEL_PATH.is_file():
             raise ModelFileError(f"no packaged model at {DEFAULT_MODEL_PATH}; pass model= (Python) or --model M.keras (fer predict)")
-        return _cached_model(str(DEFAULT_MODEL_PATH), DEFAULT_MODEL_PATH.stat().st_mtime_ns)
-    path = Path(model).expanduser().resolve()
-    stamp = path.stat().st_mtime_ns if path.is_file() else 0
-    return _cached_model(str(path), stamp)
+        return DEFAULT_MODEL_PATH
+    return paths.resolve_model(model).resolve()
 
 
 def _cached_classifier(model, runtime: str):
@@ -92,7 +96,7 @@ def _cached_classifier(model, runtime: str):
 
     if isinstance(model, keras.Model):
         return load_classifier(model, runtime)
-    path = Path(model).expanduser().resolve() if model is not None else DEFAULT_MODEL_PATH
+    path = _model_path(model)
     return _cached_exported(str(path), path.stat().st_mtime_ns if path.is_file() else 0, runtime)
 
 
@@ -100,7 +104,7 @@ def _cached_classifier(model, runtime: str):
 def _cached_exported(path: str, modified_ns: int, runtime: str):
     from fer_lib.inference.export import load_classifier
 
-    return load_classifier(path, runtime)
+    return load_classifier(paths.resolve_model(path), runtime)
 
 
 @lru_cache(maxsize=2)
@@ -108,7 +112,22 @@ def _cached_model(path: str, modified_ns: int) -> keras.Model:
     # Keyed on the modification time so a retrained file is picked up.
     from fer_lib.models.saving import load_model
 
-    return load_model(path)
+    return load_model(paths.resolve_model(path))
+
+
+def classifier_classes(model) -> tuple[str, ...]:
+    """The classes `model` predicts, in output order: a keras.Model's (`fer_lib.models.saving.model_classes`)
+    or an exported classifier's (`ExportedClassifier.classes`)."""
+    from fer_lib.inference.export import ExportedClassifier
+    from fer_lib.models.saving import model_classes
+
+    if isinstance(model, ExportedClassifier):
+        return tuple(model.classes)
+    try:
+        return model_classes(model)
+    except ValueError as exc:
+        raise ModelFileError(f"{getattr(model, 'name', type(model).__name__)}: {exc}; "
+                             "save it with fer_lib's save_model, which records its classes") from None
 
 
 def decode_image(image: ImageInput, source: str | None = None) -> DecodedImage:
@@ -173,11 +192,11 @@ def face_input(gray: np.ndarray, box: Box) -> np.ndarray:
 
 
 def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
-    """Probabilities (N, 7) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE faces."""
+    """Probabilities (N, classes) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE faces."""
     from fer_lib.data.preprocessing import as_model_input
 
     if len(faces) == 0:
-        return np.zeros((0, len(EMOTIONS)), np.float32)
+        return np.zeros((0, len(classifier_classes(model))), np.float32)
     # predict_on_batch rather than predict: predict builds a data adapter on every call
     # (tens of ms), longer than the forward pass for the few faces of a photo.
     batches = [model.predict_on_batch(as_model_input(faces[i:i + PREDICT_BATCH_SIZE]))
@@ -185,14 +204,19 @@ def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(b, np.float32) for b in batches])
 
 
-def face_record(box: Box, probabilities: np.ndarray) -> dict:
-    """One face as reported: box, top emotion, all seven scores and the two best labels."""
+def face_record(box: Box, probabilities: np.ndarray, classes: Sequence[str] | None = None) -> dict:
+    """One face as reported: box, top emotion, a score per class and the two best labels.
+
+    `classes` are the model's (`classifier_classes`); by default FER2013's or FER+'s, by the
+    number of probabilities.
+    """
+    classes = classes_for(len(probabilities)) if classes is None else classes
     order = np.argsort(-probabilities, kind="stable")
     return {
         "box": [int(v) for v in box],
-        "emotion": EMOTIONS[order[0]],
-        "scores": {name: float(p) for name, p in zip(EMOTIONS, probabilities)},
-        "top2": [EMOTIONS[order[0]], EMOTIONS[order[1]]],
+        "emotion": classes[order[0]],
+        "scores": {name: float(p) for name, p in zip(classes, probabilities)},
+        "top2": [classes[order[0]], classes[order[1]]],
     }
 
 
@@ -282,13 +306,17 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
             plan.append((checked, checked if error is None else _jsonable(box), error))
         plans.append(plan)
     crops = [face_input(image.gray, box) for image, plan in zip(images, plans) for box, _, error in plan if error is None]
+    classes = classifier_classes(model)
     probabilities = classify_faces(model, np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
+    if probabilities.shape[1] != len(classes):  # a keras.Model whose recorded classes were set by hand
+        raise ModelFileError(f"{getattr(model, 'name', 'the model')}: returns {probabilities.shape[1]} probabilities "
+                             f"per face but names {len(classes)} classes; re-save it with fer_lib's save_model")
     results, k = [], 0
     for plan in plans:
         faces = []
         for _, reported, error in plan:
             if error is None:
-                faces.append(face_record(reported, probabilities[k]))
+                faces.append(face_record(reported, probabilities[k], classes))
                 k += 1
             else:
                 faces.append({"box": reported, "error": error})
@@ -347,9 +375,10 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     """The emotion of every face in `image`: a path, numpy array (HxW, HxWx3 RGB, HxWx4) or PIL image.
 
     Returns one dict per face, left to right: ``box`` [x, y, w, h] in the upright image's
-    pixels, ``emotion``, ``scores`` (the seven probabilities, in EMOTIONS order) and
-    ``top2``. An input of at most 64x64 px and near-square is taken as a face crop and
-    classified whole. A bad single input raises DataError.
+    pixels, ``emotion``, ``scores`` (one probability per class of the model, in its order:
+    FER2013's seven EMOTIONS, or FERPLUS_EMOTIONS' eight for a FER+ model) and ``top2``.
+    An input of at most 64x64 px and near-square is taken as a face crop and classified
+    whole. A bad single input raises DataError.
 
     ``boxes=[[x, y, w, h], ...]`` classifies exactly those regions instead of detecting
     faces: one dict per box, in the order given, whose ``box`` is the box given. A box
@@ -360,7 +389,8 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     could not be used, ``{"error": "<why>"}``; the other inputs are still classified, and
     all their faces go through the model together. `boxes` is then a list with one list
     of boxes per input (None for an input whose faces are to be detected). `model` is a
-    .keras path or a loaded keras.Model (default: the packaged model); `detector` is
+    packaged model's name, ``"fer2013"`` or ``"ferplus"``, a .keras path or a loaded keras.Model
+    (default: the packaged model `fer_lib.paths.DEFAULT_PACKAGED_MODEL` names); `detector` is
     ``"yunet"``, ``"mtcnn"`` or ``"haar"`` (default: `fer_lib.inference.detection.default_detector`).
     `runtime` "onnx" or "tflite" classifies through onnxruntime or TFLite (the `export` extra):
     `model` may then also be a .onnx or .tflite file from `fer export`.

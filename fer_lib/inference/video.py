@@ -4,7 +4,8 @@ A video is read with OpenCV, every Nth frame is sampled, and the face crops of a
 sampled frames are classified together. Outputs for `clip.mp4` in the output folder:
 
 - ``clip.frames.csv``: one row per face per sampled frame (frames without faces get one
-  row with empty face fields): frame, time_s, face, x, y, w, h, emotion, 7 probabilities.
+  row with empty face fields): frame, time_s, face, x, y, w, h, emotion, a probability per
+  class of the model (FER2013's seven, FER+'s eight).
 - ``clip.summary.json`` and ``clip.summary.csv``: the share of faces showing each emotion
   per time bin and overall (the JSON also has the mean probabilities).
 - ``clip.annotated.mp4`` (with an annotation folder): the sampled frames with boxes and
@@ -27,7 +28,7 @@ from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic
 from fer_lib.backend import keras
 from fer_lib.data.preprocessing import array_to_grayscale
 from fer_lib.errors import DataError, FerError
-from fer_lib.inference.photos import DecodedImage, classify_decoded
+from fer_lib.inference.photos import DecodedImage, classifier_classes, classify_decoded
 from fer_lib.labels import EMOTIONS
 
 # FFmpeg prints several lines of decoder errors for a damaged file; we report it in one.
@@ -38,7 +39,8 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", "
 # Sampled frames held for one classification batch, and at most this many bytes of them.
 FRAMES_PER_CHUNK = 32
 CHUNK_BYTES = 256 * 2**20
-FRAME_CSV_FIELDS = ["frame", "time_s", "face", "x", "y", "w", "h", "emotion", *EMOTIONS]
+FRAME_FIELDS = ["frame", "time_s", "face", "x", "y", "w", "h", "emotion"]
+FRAME_CSV_FIELDS = [*FRAME_FIELDS, *EMOTIONS]  # a FER2013 model's; `frame_csv_fields` gives any model's
 BOX_COLOUR = (0, 220, 0)  # RGB
 
 
@@ -62,6 +64,12 @@ class VideoResult:
     frames: list[FrameResult] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    classes: tuple[str, ...] = EMOTIONS  # the model's, which name the score columns
+
+
+def frame_csv_fields(classes=EMOTIONS) -> list[str]:
+    """The per-frame CSV's columns for a model predicting `classes`."""
+    return [*FRAME_FIELDS, *classes]
 
 
 def open_video(path: str | Path) -> tuple[cv2.VideoCapture, float, int | None]:
@@ -91,7 +99,7 @@ def process_video(path: str | Path, model: keras.Model, detector: str, every: in
     path = Path(path)
     capture, fps, count = open_video(path)
     stem = stem or path.stem
-    result = VideoResult(str(path), fps, frames_expected=count)
+    result = VideoResult(str(path), fps, frames_expected=count, classes=classifier_classes(model))
     out_dir, writer, annotated_path = Path(out_dir), None, None
     bar = tqdm(total=count, desc=path.name, unit="frame", file=sys.stderr, disable=not progress, leave=False)
     try:
@@ -204,15 +212,22 @@ def frame_rows(frames: list[FrameResult]) -> list[dict]:
     return rows
 
 
-def summarize_video(frames: list[FrameResult], bin_seconds: float = 1.0) -> dict:
-    """Share of faces showing each emotion (top label) per time bin and overall."""
-    def share(faces):
-        counts = np.bincount([EMOTIONS.index(f["emotion"]) for f in faces], minlength=len(EMOTIONS))
-        total = counts.sum()
-        return {name: round(float(c / total), 4) if total else 0.0 for name, c in zip(EMOTIONS, counts)}
+def summarize_video(frames: list[FrameResult], bin_seconds: float = 1.0, classes=None) -> dict:
+    """Share of faces showing each emotion (top label) per time bin and overall.
 
+    `classes` are the model's; by default those the faces' scores name (EMOTIONS without faces).
+    """
     all_faces = [face for frame in frames for face in frame.faces]
-    mean_scores = np.mean([[f["scores"][e] for e in EMOTIONS] for f in all_faces], axis=0) if all_faces else np.zeros(len(EMOTIONS))
+    if classes is None:
+        classes = tuple(all_faces[0]["scores"]) if all_faces else EMOTIONS
+    classes = list(classes)
+
+    def share(faces):
+        counts = np.bincount([classes.index(f["emotion"]) for f in faces], minlength=len(classes))
+        total = counts.sum()
+        return {name: round(float(c / total), 4) if total else 0.0 for name, c in zip(classes, counts)}
+
+    mean_scores = np.mean([[f["scores"][e] for e in classes] for f in all_faces], axis=0) if all_faces else np.zeros(len(classes))
     bins: dict[int, list[FrameResult]] = {}
     for frame in frames:
         bins.setdefault(int(frame.time_s // bin_seconds), []).append(frame)
@@ -221,7 +236,8 @@ def summarize_video(frames: list[FrameResult], bin_seconds: float = 1.0) -> dict
         "frames_with_faces": sum(1 for frame in frames if frame.faces),
         "faces": len(all_faces),
         "bin_seconds": bin_seconds,
-        "overall": {"share": share(all_faces), "mean_scores": {e: round(float(s), 4) for e, s in zip(EMOTIONS, mean_scores)}},
+        "classes": classes,
+        "overall": {"share": share(all_faces), "mean_scores": {e: round(float(s), 4) for e, s in zip(classes, mean_scores)}},
         "bins": [
             {"start_s": round(b * bin_seconds, 3), "end_s": round((b + 1) * bin_seconds, 3), "frames": len(members),
              "faces": sum(len(m.faces) for m in members), "share": share([f for m in members for f in m.faces])}
@@ -240,18 +256,18 @@ def _csv_text(fieldnames: list[str], rows: list[dict]) -> str:
 
 def write_video_tables(result: VideoResult, out_dir: Path, stem: str, bin_seconds: float) -> None:
     """Write STEM.frames.csv, STEM.summary.json and STEM.summary.csv into `out_dir`."""
-    summary = summarize_video(result.frames, bin_seconds)
+    summary = summarize_video(result.frames, bin_seconds, result.classes)
     summary = {"source": result.source, "fps": result.fps, "frames_read": result.frames_read,
                "frames_expected": result.frames_expected, "warnings": result.warnings, **summary}
     frames_csv, summary_json, summary_csv = (out_dir / f"{stem}.frames.csv", out_dir / f"{stem}.summary.json",
                                              out_dir / f"{stem}.summary.csv")
-    write_text_atomic(frames_csv, _csv_text(FRAME_CSV_FIELDS, frame_rows(result.frames)))
+    write_text_atomic(frames_csv, _csv_text(frame_csv_fields(result.classes), frame_rows(result.frames)))
     write_json_atomic(summary_json, summary)
     bin_rows = [{"bin": i, "start_s": b["start_s"], "end_s": b["end_s"], "frames": b["frames"], "faces": b["faces"], **b["share"]}
                 for i, b in enumerate(summary["bins"])]
     bin_rows.append({"bin": "overall", "start_s": 0.0, "end_s": frame_time(result.frames_read, result.fps),
                      "frames": summary["frames_sampled"], "faces": summary["faces"], **summary["overall"]["share"]})
-    write_text_atomic(summary_csv, _csv_text(["bin", "start_s", "end_s", "frames", "faces", *EMOTIONS], bin_rows))
+    write_text_atomic(summary_csv, _csv_text(["bin", "start_s", "end_s", "frames", "faces", *result.classes], bin_rows))
     result.files.update(frames=str(frames_csv), summary=str(summary_json), summary_csv=str(summary_csv))
 
 

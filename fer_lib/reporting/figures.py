@@ -58,7 +58,7 @@ def sample_grid_figure(split: Split, per_class: int = 8, seed: int = 0) -> plt.F
     """`per_class` random faces of each emotion, one row per emotion."""
     rng = np.random.default_rng(seed)
     images, titles = [], []
-    for label, emotion in enumerate(EMOTIONS):
+    for label, emotion in enumerate(split.classes):
         members = np.flatnonzero(split.labels == label)
         chosen = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
         for i in range(per_class):
@@ -67,10 +67,10 @@ def sample_grid_figure(split: Split, per_class: int = 8, seed: int = 0) -> plt.F
     return face_grid_figure(np.stack(images), titles, columns=per_class)
 
 
-def mean_faces_figure(means: np.ndarray) -> plt.Figure:
+def mean_faces_figure(means: np.ndarray, classes=EMOTIONS) -> plt.Figure:
     """The mean face of each emotion, side by side."""
-    fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(len(EMOTIONS) * 1.6, 2.0))
-    for ax, mean, emotion in zip(axes, means, EMOTIONS):
+    fig, axes = plt.subplots(1, len(classes), figsize=(len(classes) * 1.6, 2.0))
+    for ax, mean, emotion in zip(axes, means, classes):
         ax.imshow(np.nan_to_num(mean), cmap="gray", vmin=0, vmax=255)
         ax.set_title(emotion, fontsize=9)
         ax.axis("off")
@@ -79,13 +79,37 @@ def mean_faces_figure(means: np.ndarray) -> plt.Figure:
     return fig
 
 
+def vote_shares_figure(shares: pd.DataFrame) -> plt.Figure:
+    """FER+: heatmap of the mean vote shares per top-vote class (`exploration.mean_vote_shares`)."""
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    sns.heatmap(shares, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=True)
+    ax.set_xlabel("votes for")
+    ax.set_ylabel("faces whose top vote is")
+    ax.set_title("Mean share of the ten annotators' votes (train)")
+    fig.tight_layout()
+    return fig
+
+
+def top_vote_share_figure(shares: np.ndarray, labels: np.ndarray, classes) -> plt.Figure:
+    """FER+: how many of the ten annotators chose each face's top emotion, per top-vote class."""
+    frame = pd.DataFrame({"share": np.round(np.asarray(shares) * 10) / 10, "emotion": np.asarray(classes)[labels]})
+    table = pd.crosstab(frame["emotion"], frame["share"], normalize="index").reindex(list(classes))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    table.plot(kind="barh", stacked=True, ax=ax, colormap="viridis", width=0.8)
+    ax.set_xlabel("share of faces")
+    ax.set_title("Annotators behind the top emotion (share of ten)")
+    _legend_beside(ax)
+    fig.tight_layout()
+    return fig
+
+
 def intensity_figure(split: Split, max_images: int = 3000, seed: int = 0) -> plt.Figure:
     """Pixel-intensity distribution per emotion (kernel density over a sample of images)."""
     rng = np.random.default_rng(seed)
     frames = []
-    for label, emotion in enumerate(EMOTIONS):
+    for label, emotion in enumerate(split.classes):
         members = np.flatnonzero(split.labels == label)
-        chosen = rng.choice(members, size=min(max_images // len(EMOTIONS), len(members)), replace=False)
+        chosen = rng.choice(members, size=min(max_images // len(split.classes), len(members)), replace=False)
         pixels = split.images[chosen].reshape(-1)
         pixels = rng.choice(pixels, size=min(20000, pixels.size), replace=False) if pixels.size else pixels
         frames.append(pd.DataFrame({"intensity": pixels.astype(np.int16), "emotion": emotion}))
@@ -129,17 +153,19 @@ def training_curves_figure(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def confusion_matrix_figure(matrix, classes=EMOTIONS, normalize: bool = False) -> plt.Figure:
-    """Seaborn heatmap of a confusion matrix (rows true); row-normalised when `normalize`."""
+def confusion_matrix_figure(matrix, classes=EMOTIONS, normalize: bool = False, labels: str = "") -> plt.Figure:
+    """Seaborn heatmap of a confusion matrix (rows true); row-normalised when `normalize`; `labels` says
+    where the true labels come from (e.g. FER+'s majority rule)."""
     matrix = np.asarray(matrix, dtype=float)
     if normalize:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(7 + len(classes) - 7, 6 + len(classes) - 7))
     sns.heatmap(matrix, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", xticklabels=classes,
                 yticklabels=classes, cbar=True, ax=ax, square=True)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Confusion matrix" + (" (row-normalised: recall per class)" if normalize else " (counts)"))
+    ax.set_title("Confusion matrix" + (" (row-normalised: recall per class)" if normalize else " (counts)")
+                 + (f"\n{labels}" if labels else ""))
     fig.tight_layout()
     return fig
 
@@ -221,13 +247,24 @@ def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict]
         "F1 (weighted)": "f1_weighted", "Loss": "loss", "Calibration error": "expected_calibration_error",
     }
 
+    if "votes" in metrics:  # FER+: the rows above use the official majority rule; the votes add these
+        rows = {f"{title} (official rule)" if key in ("top1_accuracy", "top2_accuracy") else title: key
+                for title, key in rows.items()}
+        rows.update({"Top-1 (top-vote rule)": "top_vote.top1_accuracy", "F1 macro (top-vote rule)": "top_vote.f1_macro",
+                     "Annotator share": "votes.annotator_share", "Vote cross-entropy": "votes.vote_crossentropy"})
+
+    def value_of(values: dict, key: str):
+        for part in key.split("."):
+            values = values.get(part) if isinstance(values, dict) else None
+        return values
+
     def shown(value, key):
         if value is None:
             return "\u2014"
-        return f"{value:.4f}" if key in ("loss", "expected_calibration_error") else f"{value:.2%}"
+        return f"{value:.4f}" if key.endswith(("loss", "expected_calibration_error", "crossentropy")) else f"{value:.2%}"
 
     columns = {name: metrics, **(more or {}), **({"original README (seed CNN)": ORIGINAL_README} if reference else {})}
-    return pd.DataFrame({column: [shown(values.get(k), k) for k in rows.values()] for column, values in columns.items()},
+    return pd.DataFrame({column: [shown(value_of(values, k), k) for k in rows.values()] for column, values in columns.items()},
                         index=list(rows))
 
 
@@ -281,12 +318,12 @@ def most_confused_pairs(matrix, classes=EMOTIONS, n: int = 6) -> pd.DataFrame:
     return table.sort_values("count", ascending=False).head(n).reset_index(drop=True)
 
 
-def misclassified_gallery_figure(images, labels, probabilities, n: int = 24, seed: int = 0) -> plt.Figure:
+def misclassified_gallery_figure(images, labels, probabilities, n: int = 24, seed: int = 0, classes=EMOTIONS) -> plt.Figure:
     """Up to `n` misclassified faces titled 'true -> predicted (confidence)'."""
     predicted = np.asarray(probabilities).argmax(axis=1)
     wrong = np.flatnonzero(predicted != np.asarray(labels))
     chosen = np.random.default_rng(seed).choice(wrong, size=min(n, len(wrong)), replace=False) if len(wrong) else []
-    titles = [f"{EMOTIONS[labels[i]]}\u2192{EMOTIONS[predicted[i]]} {probabilities[i].max():.0%}" for i in chosen]
+    titles = [f"{classes[labels[i]]}\u2192{classes[predicted[i]]} {probabilities[i].max():.0%}" for i in chosen]
     if not len(chosen):
         fig, ax = plt.subplots(figsize=(4, 1))
         ax.text(0.5, 0.5, "no misclassified images", ha="center")

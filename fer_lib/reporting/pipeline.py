@@ -78,6 +78,9 @@ class PipelineConfig:
     search_space: str | None = None  # None: the profile's; strong, strong_gpu, cnn or presets (fer_lib.training.tuning)
     tta: str | None = None  # test-time augmentation reported beside the plain metrics: none, flip, tencrop, auto
     tuner_overwrite: bool = False
+    label_mode: str | None = None  # FER+ only: what the votes train towards (fer_lib.data.votes); None: majority
+    majority_rule: str = "official"  # FER+ only: the majority labels' rule
+    fer2013_data: str | None = None  # FER+ only: FER2013, whose labels notebook 01 compares with the votes
     notebooks_dir: str = str(paths.NOTEBOOKS_DIR)
 
 
@@ -106,7 +109,24 @@ def validate(config: PipelineConfig) -> None:
         raise FerError(f"unknown tta {config.tta!r}; choose one of {', '.join(TTA_MODES)}, auto")
     if config.search_space is not None and config.search_space not in SEARCH_SPACES:
         raise FerError(f"unknown search space {config.search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
+    _validate_labels(config)
     check_notebooks(config.notebooks_dir, "run from a full checkout")
+
+
+def _validate_labels(config: PipelineConfig) -> None:
+    from fer_lib.data.dataset import dataset_classes
+    from fer_lib.data.votes import LABEL_MODES, MAJORITY_RULES
+
+    if config.label_mode is not None and config.label_mode not in LABEL_MODES:
+        raise FerError(f"unknown label mode {config.label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
+    if config.majority_rule not in MAJORITY_RULES:
+        raise FerError(f"unknown majority rule {config.majority_rule!r}; choose one of {', '.join(MAJORITY_RULES)}")
+    votes = config.data is not None and len(dataset_classes(config.data)) == 8
+    if config.label_mode not in (None, "majority") and not votes:
+        raise FerError(f"label mode {config.label_mode} trains on FER+'s votes; pass FER+ data (--data with "
+                       "FER2013Train/ and label.csv, or fer2013new.csv) or leave --label-mode out")
+    if config.fer2013_data is not None and not Path(config.fer2013_data).expanduser().exists():
+        raise FerError(f"{config.fer2013_data}: --fer2013-data does not exist; pass FER2013's folder or fer2013.csv")
 
 
 def check_notebooks(notebooks_dir: str | Path, advice: str) -> None:
@@ -201,6 +221,9 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         "tuner_dir": str(run_dir.parent / "tuning"),
         "tuner_overwrite": config.tuner_overwrite,
         "data_parallel": backend == "jax" and gpus > 1,
+        "label_mode": config.label_mode or "majority",
+        "majority_rule": config.majority_rule,
+        "fer2013_data": str(Path(config.fer2013_data).expanduser().resolve()) if config.fer2013_data else None,
         **budget,
         **file_parameters(),
     }

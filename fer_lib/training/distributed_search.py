@@ -39,6 +39,8 @@ class SearchSettings:
     batch_size: int = 64
     max_train_images: int | None = None
     seed: int = 1234
+    label_mode: str = "majority"  # FER+: what the trials train towards (fer_lib.data.votes)
+    majority_rule: str = "official"
 
     def arguments(self) -> list[str]:
         return [f"--{key.replace('_', '-')}={value}" for key, value in asdict(self).items() if value is not None]
@@ -140,12 +142,14 @@ def worker(settings: SearchSettings) -> None:
     set_precision("auto")
     dataset = load_dataset(settings.data, seed=settings.seed)
     tuner = make_tuner(settings.tuner, settings.directory, settings.project, max_trials=settings.max_trials,
-                       max_epochs=settings.max_epochs, seed=settings.seed, search_space=settings.search_space)
+                       max_epochs=settings.max_epochs, seed=settings.seed, search_space=settings.search_space,
+                       num_classes=len(dataset.classes))
     log = Path(settings.directory) / settings.project / "logs" / f"{os.environ['KERASTUNER_TUNER_ID']}{TRIALS_LOG_SUFFIX}"
     log.parent.mkdir(parents=True, exist_ok=True)
     _log_trials(tuner, log)
     run_search(tuner, dataset, epochs=settings.max_epochs, batch_size=settings.batch_size,
-               max_train_images=settings.max_train_images, seed=settings.seed, verbose=0)
+               max_train_images=settings.max_train_images, seed=settings.seed, verbose=0,
+               label_mode=settings.label_mode, majority_rule=settings.majority_rule)
 
 
 def _settings_parser() -> argparse.ArgumentParser:

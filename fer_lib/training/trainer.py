@@ -134,6 +134,20 @@ def _check_finished_is(config: TrainConfig, out_dir: Path) -> None:
                        f"{k}={given[k]!r}; move that run away to train this one")
 
 
+def _check_label_mode(config: TrainConfig, dataset: FerDataset | None) -> None:
+    """FerError, before the output folder is touched, for a vote label mode on data without votes."""
+    from fer_lib.data.dataset import dataset_classes
+
+    if config.label_mode == "majority":
+        return
+    votes = dataset.has_votes if dataset is not None else (
+        config.data is not None and len(dataset_classes(config.data)) == 8)
+    if not votes:
+        raise FerError(f"label_mode {config.label_mode} trains on annotators' votes, which "
+                       f"{dataset.source if dataset is not None else config.data} has none of; use FER+ data "
+                       "(FER2013Train/ with label.csv, or fer2013new.csv) or label_mode majority")
+
+
 def _with_saved_seeding(config: TrainConfig, out_dir: Path) -> TrainConfig:
     """`config` with the interrupted run's augmentation seeding: one started before each layer had its own
     seed (augment.shared_seed) resumes with the seeding it started with, whoever rebuilt its config."""
@@ -197,6 +211,7 @@ def _whole_batches(split: Split, devices: int) -> Split:
 def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, resume: bool, verbose: int,
            started: float) -> TrainResult:
     out_dir = Path(config.out)
+    _check_label_mode(config, dataset)
     # Checked before the output folder is touched, so a wrong --init-from leaves nothing behind.
     resuming = resume and read_resume_state(out_dir) is not None
     init_weights = _init_weights(config) if config.init_from and not resuming else None

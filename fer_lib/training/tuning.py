@@ -27,7 +27,7 @@ import keras_tuner as kt
 import numpy as np
 
 from fer_lib.artifacts import write_json_atomic, write_text_atomic
-from fer_lib.data.dataset import FerDataset, subset
+from fer_lib.data.dataset import FerDataset, stratified_holdout
 from fer_lib.data.preprocessing import as_model_input
 from fer_lib.errors import FerError
 from fer_lib.labels import NUM_CLASSES
@@ -37,7 +37,7 @@ from fer_lib.models.registry import MODEL_BUILDERS, build_model
 from fer_lib.training.config import OPTIMIZERS, TrainConfig
 from fer_lib.training.presets import get_preset, preset_config, preset_names
 from fer_lib.training.recipe import compile_for_training
-from fer_lib.training.targets import targets_and_weights
+from fer_lib.training.targets import targets_and_weights, training_targets, vote_targets
 
 TUNERS = ("hyperband", "bayesian", "random")
 SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
@@ -185,9 +185,9 @@ def _set_values(values: dict) -> dict:
 class CnnHyperModel(kt.HyperModel):
     """Conv blocks, filters, dense widths, dropout, batch norm, learning rate and optimizer."""
 
-    def __init__(self, seed: int = 1234):
+    def __init__(self, seed: int = 1234, num_classes: int = NUM_CLASSES):
         super().__init__(name="cnn")
-        self.seed = seed
+        self.seed, self.num_classes = seed, num_classes
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         s = SEED_CNN_POINT
@@ -201,7 +201,7 @@ class CnnHyperModel(kt.HyperModel):
         values["batch_norm"] = hp.Boolean("batch_norm", default=s["batch_norm"])
         values["optimizer"] = hp.Choice("optimizer", list(OPTIMIZERS), default=s["optimizer"])
         values["learning_rate"] = hp.Choice("learning_rate", LEARNING_RATES, default=s["learning_rate"])
-        model = build_cnn(**model_options_from(values), seed=self.seed)
+        model = build_cnn(**model_options_from(values), seed=self.seed, num_classes=self.num_classes)
         return compile_for_training(model, train_config_from(values))
 
 
@@ -210,16 +210,17 @@ class RecipeHyperModel(kt.HyperModel):
 
     anneal = False  # cosine recipes anneal over the trial's epochs, as their final training does over its own
 
-    def __init__(self, name: str, seed: int = 1234):
+    def __init__(self, name: str, seed: int = 1234, num_classes: int = NUM_CLASSES):
         super().__init__(name=name)
-        self.seed = seed
+        self.seed, self.num_classes = seed, num_classes
 
     def _config(self, hp: kt.HyperParameters) -> TrainConfig:
         raise NotImplementedError
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         config = self._config(hp)
-        model = build_model(config.model, augment=config.augment, seed=self.seed, **config.model_options)
+        model = build_model(config.model, augment=config.augment, seed=self.seed, num_classes=self.num_classes,
+                            **config.model_options)
         return compile_for_training(model, config)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, **kwargs):
@@ -247,8 +248,8 @@ class PresetHyperModel(RecipeHyperModel):
     training that notebook 03 runs from the best trial. The first choice, seed_cnn, is the default.
     """
 
-    def __init__(self, seed: int = 1234, presets: list[str] | None = None):
-        super().__init__("presets", seed)
+    def __init__(self, seed: int = 1234, presets: list[str] | None = None, num_classes: int = NUM_CLASSES):
+        super().__init__("presets", seed, num_classes)
         self.presets = list(presets or preset_names())
 
     def _config(self, hp: kt.HyperParameters) -> TrainConfig:
@@ -265,8 +266,9 @@ class StrongHyperModel(RecipeHyperModel):
 
     anneal = True
 
-    def __init__(self, seed: int = 1234, presets: list[str] | None = None, name: str = "strong"):
-        super().__init__(name, seed)
+    def __init__(self, seed: int = 1234, presets: list[str] | None = None, name: str = "strong",
+                 num_classes: int = NUM_CLASSES):
+        super().__init__(name, seed, num_classes)
         self.presets = list(strong_presets() if presets is None else presets)
 
     def _config(self, hp: kt.HyperParameters) -> TrainConfig:
@@ -282,7 +284,7 @@ class StrongHyperModel(RecipeHyperModel):
 
 
 def project_name(data: str | Path, profile: str, kind: str, search_space: str, *, seed: int, max_trials: int,
-                 max_epochs: int, batch_size: int, max_train_images: int | None) -> str:
+                 max_epochs: int, batch_size: int, max_train_images: int | None, label_mode: str | None = None) -> str:
     """The search's folder name: readable settings plus a key of everything that shapes its trials.
 
     A search resumes only with the same data and budgets (and, in the strong spaces, the same
@@ -292,6 +294,8 @@ def project_name(data: str | Path, profile: str, kind: str, search_space: str, *
                 "batch_size": batch_size, "max_train_images": max_train_images,
                 # Hyperband sizes itself from max_epochs; the trial count only bounds the others.
                 "max_trials": None if kind == "hyperband" else max_trials}
+    if label_mode:  # FER+: what the trials train towards (absent for FER2013, so its searches keep their folders)
+        settings["label_mode"] = label_mode
     if search_space in ("strong", "strong_gpu"):
         settings["presets"] = strong_presets(search_space)
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
@@ -309,6 +313,7 @@ def make_tuner(
     seed: int = 1234,
     overwrite: bool = False,
     search_space: str = "cnn",
+    num_classes: int = NUM_CLASSES,
 ) -> kt.Tuner:
     """A Hyperband, BayesianOptimization or RandomSearch tuner that resumes unless `overwrite`.
 
@@ -318,9 +323,11 @@ def make_tuner(
     """
     if search_space not in SEARCH_SPACES:
         raise ValueError(f"unknown search space {search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
-    hypermodel = {"cnn": lambda: CnnHyperModel(seed), "presets": lambda: PresetHyperModel(seed),
-                  "strong": lambda: StrongHyperModel(seed, strong_presets("strong")),
-                  "strong_gpu": lambda: StrongHyperModel(seed, strong_presets("strong_gpu"), name="strong_gpu")}[search_space]()
+    n = num_classes
+    hypermodel = {"cnn": lambda: CnnHyperModel(seed, n), "presets": lambda: PresetHyperModel(seed, num_classes=n),
+                  "strong": lambda: StrongHyperModel(seed, strong_presets("strong"), num_classes=n),
+                  "strong_gpu": lambda: StrongHyperModel(seed, strong_presets("strong_gpu"), name="strong_gpu",
+                                                         num_classes=n)}[search_space]()
     common = dict(
         hypermodel=hypermodel,
         objective="val_accuracy",
@@ -373,19 +380,26 @@ def _try_seed_point_first(oracle: kt.Oracle) -> None:
 
 def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size: int = 64,
                max_train_images: int | None = None, seed: int = 1234, verbose: int = 1,
-               time_budget: float | None = None) -> None:
+               time_budget: float | None = None, label_mode: str = "majority", majority_rule: str = "official") -> None:
     """Search on (a stratified subset of) train, scoring trials on validation accuracy.
+
+    On FER+ the trials train towards `label_mode`'s targets from the votes (`probability`'s drawn
+    labels by their expectation, the vote distribution) and validate on the top-vote majority.
 
     With `time_budget` (seconds) no trial starts once that much time has passed: the trial
     running then finishes, and the search ends with the trials it has (at least one).
     """
-    train_split = subset(dataset.train, max_train_images, seed)
+    train_split, label_targets = vote_targets(TrainConfig(label_mode=label_mode, majority_rule=majority_rule), dataset.train)
+    if max_train_images is not None and max_train_images < len(train_split):  # as `subset` chooses
+        rows = stratified_holdout(train_split.labels, max_train_images / len(train_split), seed)
+        train_split, label_targets = train_split.take(rows), None if label_targets is None else label_targets[rows]
+    classes = len(dataset.classes)
     restore = _stop_starting_trials_after(tuner, time_budget, verbose) if time_budget else None
     try:
         tuner.search(
             as_model_input(train_split.images),
-            keras.utils.to_categorical(train_split.labels, NUM_CLASSES),
-            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, NUM_CLASSES)),
+            training_targets(train_split.labels, num_classes=classes, label_targets=label_targets),
+            validation_data=(as_model_input(dataset.val.images), keras.utils.to_categorical(dataset.val.labels, classes)),
             epochs=epochs,
             batch_size=batch_size,
             callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)],
