@@ -9,8 +9,8 @@ from sklearn import metrics as skm
 
 from fer_lib.artifacts import write_json_atomic
 from fer_lib.backend import keras
-from fer_lib.evaluation.prediction import predict_probabilities
 from fer_lib.data.votes import MAJORITY_RULE_TEXT
+from fer_lib.evaluation.prediction import predict_probabilities
 from fer_lib.labels import EMOTIONS
 
 # The original project's README figures, for comparison rows in reports.
