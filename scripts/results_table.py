@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "docs" / "results"
 README = ROOT / "README.md"
 EXPERIMENTS = ROOT / "docs" / "experiments.md"
+FERPLUS_DOC = ROOT / "docs" / "ferplus.md"
+# `record-cross-label` writes this (fer_lib.records.ferplus.CROSS_LABEL_FILE); `table` renders it in docs/ferplus.md.
+CROSS_LABEL_PATH = ROOT / "docs" / "benchmarks" / "cross_label.json"
 TRAINING_DOC = ROOT / "docs" / "training.md"
 # scripts/benchmark_training.py --json writes this; `table` renders it in docs/training.md.
 SPEED_FILE = ROOT / "docs" / "benchmarks" / "training_speed.json"
@@ -168,7 +171,8 @@ FLAGS = {
     "label_smoothing": "--label-smoothing", "loss": "--loss", "class_weights": "--class-weights",
     "val_fraction": "--val-fraction", "max_train_images": "--max-train-images", "seed": "--seed",
     "mixing": "--mixing", "mixing_strength": "--mixing-strength", "ema_momentum": "--ema",
-    "distillation": "--distillation", "time_budget": "--time-budget",
+    "distillation": "--distillation", "time_budget": "--time-budget", "label_mode": "--label-mode",
+    "majority_rule": "--majority-rule",
 }
 # config.json fields that say where, not how.
 NOT_RECIPE = {"data", "out", "precision", "init_from", "teacher"}
@@ -189,7 +193,7 @@ def record(run_dir: Path | None, name: str | None = None, metrics_file: Path | N
     puts this CPU's training speed for the same model beside that of the machine that trained.
     """
     if from_record:
-        base = load_records().get(from_record)
+        base = load_records(dataset=None).get(from_record)
         if base is None:
             raise SystemExit(f"no record {from_record!r} in {RESULTS_DIR}")
         if model_file is None or metrics_file is None:
@@ -294,11 +298,12 @@ def _entry(model_file: Path, model_name: str, config: dict, training: dict, hard
     flip = json.loads(flip_file.read_text()) if flip_file.is_file() else None
     model = load_model(model_file)
     keep = ("top1_accuracy", "top2_accuracy", "f1_macro", "precision_macro", "recall_macro", "loss",
-            "expected_calibration_error", "n_images")
+            "expected_calibration_error", "n_images", "majority_rule", "top_vote", "votes", "per_class")
     if label:
         recipe["label"] = label
     entry = {
         "name": None,
+        **({"dataset": "ferplus"} if "votes" in metrics else {}),
         "model": model_name,
         "recipe": {k: v for k, v in recipe.items() if v not in (None, [])},
         **{k: v for k, v in meta.items() if v not in (None, [], "", False)},
@@ -319,7 +324,7 @@ def _entry(model_file: Path, model_name: str, config: dict, training: dict, hard
 
 
 def _write(entry: dict, name: str | None) -> Path:
-    records = load_records()
+    records = load_records(dataset=None)
     entry["name"] = name or scheme_name(entry, records)
     if not entry["name"]:
         raise SystemExit("this record has no scheme name (an ensemble or command needs --label): pass --name")
@@ -331,14 +336,20 @@ def _write(entry: dict, name: str | None) -> Path:
 
 # -- reading records ------------------------------------------------------------------------------
 
-def load_records(directory: Path | None = None) -> dict[str, dict]:
-    """Every record in docs/results/, by name, in name order."""
+def load_records(directory: Path | None = None, dataset: str | None = "fer2013") -> dict[str, dict]:
+    """The records in docs/results/ of `dataset` (fer2013, ferplus; None: every one), by name, in name order."""
     directory = directory or RESULTS_DIR
-    return {e["name"]: e for e in (json.loads(f.read_text()) for f in sorted(directory.glob("*.json")))}
+    records = {e["name"]: e for e in (json.loads(f.read_text()) for f in sorted(directory.glob("*.json")))}
+    return {n: e for n, e in records.items() if dataset is None or e.get("dataset", "fer2013") == dataset}
 
 
 def recipe_of(e: dict) -> dict:
     return e.get("recipe") or {}
+
+
+def is_ferplus(e: dict) -> bool:
+    """A run scored on FER+'s votes (8 classes), which docs/ferplus.md shows apart from the FER2013 runs."""
+    return e.get("dataset") == "ferplus"
 
 
 def is_ensemble(e: dict) -> bool:
@@ -453,7 +464,7 @@ def scheme_name(e: dict, records: dict[str, dict]) -> str | None:
     if not r.get("preset"):
         return None
     changed, config = run_overrides(e), e["config"]
-    parts = ["gpu"] if on_gpu(e) else []
+    parts = (["ferplus"] if is_ferplus(e) else []) + (["gpu"] if on_gpu(e) else [])
     teacher = r.get("teacher")
     if r.get("init_from"):
         parts.append(f"{r['init_from']}_ft{config['epochs']}")
@@ -466,6 +477,9 @@ def scheme_name(e: dict, records: dict[str, dict]) -> str | None:
             parts.append(f"e{config['epochs']}")
         if config.get("seed", DEFAULT_SEED) != DEFAULT_SEED:
             parts.append(f"s{config['seed']}")
+    if is_ferplus(e):  # FER+ runs always name what their votes trained towards
+        parts.append(config.get("label_mode", "majority"))
+        parts += ["topvote"] if config.get("majority_rule") == "top_vote" else []
     parts += ["distilled"] if teacher else []
     parts += ["balanced"] if changed.get("class_weights") else []
     parts += [changed["mixing"]] if changed.get("mixing", "none") != "none" else []
@@ -1216,11 +1230,19 @@ def _replace_between(text: str, start: str, end: str, body: str, where: Path) ->
 
 
 def generated() -> dict[Path, str]:
-    """Every generated file's text: README.md and docs/ pages with their marked parts renewed, docs/experiments.md whole."""
-    records = load_records()
+    """Every generated file's text: README.md and docs/ pages with their marked parts renewed, docs/experiments.md
+    and docs/ferplus.md whole."""
+    from fer_lib.records.ferplus import ferplus_headline, ferplus_page
+
+    everything = load_records(dataset=None)
+    records = {name: e for name, e in everything.items() if not is_ferplus(e)}
+    ferplus = {name: e for name, e in everything.items() if is_ferplus(e)}
+    cross_label = _json_file(CROSS_LABEL_PATH)
     pages = {}
     if README.is_file():
         text = _replace_between(README.read_text(), HEADLINE_START, HEADLINE_END, headline(records), README)
+        if markers("ferplus-headline")[0] in text:
+            text = _replace_between(text, *markers("ferplus-headline"), ferplus_headline(ferplus, "docs/"), README)
         if QUICK_START_FILE.is_file() and QUICK_START in text:
             text = _replace_between(text, QUICK_START, QUICK_END,
                                     quick_start(json.loads(QUICK_START_FILE.read_text()), records), README)
@@ -1241,6 +1263,7 @@ def generated() -> dict[Path, str]:
                 text = _replace_between(text, *markers(name), render(), page)
             pages[page] = text
     pages[EXPERIMENTS] = experiments(records)
+    pages[FERPLUS_DOC] = ferplus_page(ferplus, cross_label, recipe_text, training_cell_of=lambda n: training_cell(n, everything))
     return pages
 
 
@@ -1300,6 +1323,12 @@ def main(argv=None) -> int:
     pipe = commands.add_parser("record-pipeline", help="record a finished `fer pipeline` run (name: pipeline_<label>)")
     pipe.add_argument("run_folder", type=Path, help="the run's folder, e.g. reports/latest")
     add_meta(pipe)
+    cross = commands.add_parser("record-cross-label",
+                                help="score models on PublicTest with FER2013's and FER+'s labels (docs/ferplus.md's table)")
+    cross.add_argument("--ferplus", type=Path, required=True, help="FER+ (FER2013Train/ and FER2013Valid/ with label.csv)")
+    cross.add_argument("--fer2013", type=Path, required=True, help="FER2013 (Kaggle folders or fer2013.csv)")
+    cross.add_argument("--model", action="append", required=True, metavar="NAME=MODEL", dest="models",
+                       help="a row: its name and a packaged model (fer2013, ferplus) or .keras file; repeatable")
     commands.add_parser("table", help="rewrite README.md's headline and quick-start figures, docs/experiments.md "
                                       "and the marked sections of docs/training.md, docs/inference.md and docs/gpu.md "
                                       "from the records and docs/benchmarks/")
@@ -1317,6 +1346,15 @@ def main(argv=None) -> int:
         print(f"Wrote {record_ensemble(args.model, args.members, args.name, args.metrics, args.note, args.member_records, args.after, args.label, **meta)}")
     elif args.command == "record-pipeline":
         print(f"Wrote {record_pipeline(args.run_folder, args.name, args.note, args.label, args.after, **meta)}")
+    elif args.command == "record-cross-label":
+        from fer_lib.backend import import_backend_quietly
+
+        import_backend_quietly()
+        from fer_lib.records.ferplus import record_cross_label, write_cross_label
+
+        models = dict(item.split("=", 1) if "=" in item else (item, item) for item in args.models)
+        command = "python scripts/results_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        print(f"Wrote {write_cross_label(record_cross_label(args.ferplus, args.fer2013, models, command), ROOT)}")
     elif args.command == "table":
         for path in write_pages():
             print(f"Wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")

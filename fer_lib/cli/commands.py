@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Before the file is written its probabilities on a few hundred faces are compared with Keras': "
                     "in float32 they must agree within 0.001 and give the same class for 99.5% of the faces, "
                     "or nothing is written.")
-    export.add_argument("--model", default=None, metavar="M.keras", help="the model (default: the packaged pretrained model)")
+    export.add_argument("--model", default=None, metavar="MODEL",
+                        help="a packaged model (fer2013, ferplus) or a .keras file (default: the packaged default)")
     export.add_argument("--format", dest="export_format", default=None, metavar="FORMAT", help="onnx or tflite")
     export.add_argument("--out", default=None, metavar="FILE", help="the file to write, ending in .onnx or .tflite")
     export.add_argument("--quantize", default=None, metavar="KIND",
@@ -528,7 +529,7 @@ def _cmd_export(args) -> int:
     from fer_lib.models.saving import load_model
 
     fmt, out, quantize = check_request(args.export_format, args.out, args.quantize, args.overwrite)  # before any loading
-    model_path = Path(args.model) if args.model else paths.PRETRAINED_MODEL
+    model_path = paths.resolve_model(args.model)
     model = load_model(model_path)  # a file that is not a project model fails before the data is read
     data_path = paths.resolve_data_dir(args.data)
     dataset = None

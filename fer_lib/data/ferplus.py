@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib import paths
+from fer_lib.data.splits import FerDataset, Split, stratified_holdout
 from fer_lib.data.votes import VOTE_COLUMNS, majority_labels
 from fer_lib.errors import DataError
 from fer_lib.labels import FERPLUS_EMOTIONS, IMAGE_SIZE
@@ -229,11 +230,8 @@ def labelled_faces(images: np.ndarray, votes: np.ndarray) -> tuple[np.ndarray, n
     return images[kept], labels[kept], votes[kept]
 
 
-
-def ferplus_dataset(root: Path, data_format: str, val_fraction: float, seed: int, use_cache: bool = True):
+def ferplus_dataset(root: Path, data_format: str, val_fraction: float, seed: int, use_cache: bool = True) -> FerDataset:
     """A FerDataset of FER+ (8 classes, votes on every face) by the protocol in this module's docstring."""
-    from fer_lib.data.dataset import FerDataset, Split, stratified_holdout
-
     parts = read_ferplus_folders(root, use_cache) if data_format == "ferplus-folders" else read_ferplus_csv(
         votes_csv_of(root), use_cache)
     splits, dropped = {}, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from fer_lib.backend import keras
@@ -36,4 +37,10 @@ def build_model(name: str, augment: AugmentConfig | None = None, seed: int | Non
     """Build the registered model `name` with `num_classes` outputs; `augment` overrides its default augmentation."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
-    return MODEL_BUILDERS[name](augment=augment, seed=seed, num_classes=num_classes, **options)
+    builder = MODEL_BUILDERS[name]
+    parameters = inspect.signature(builder).parameters
+    if "num_classes" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        options["num_classes"] = num_classes
+    elif num_classes != NUM_CLASSES:  # a builder registered before FER+ builds FER2013's seven classes only
+        raise ValueError(f"model {name!r} builds {NUM_CLASSES} classes only; its builder takes no num_classes")
+    return builder(augment=augment, seed=seed, **options)

@@ -58,7 +58,7 @@ EXPORTS = {
 }
 MOVED = {
     "as_model_input": "fer_lib.data.preprocessing",
-    "subset": "fer_lib.data.dataset",
+    "subset": "fer_lib.data.splits",
 }
 __all__ = sorted(EXPORTS)
 __getattr__, __dir__ = package_attributes(__name__, EXPORTS, MOVED)

@@ -163,7 +163,7 @@ def test_empty_class_folder_and_missing_class_are_reported(tmp_path):
 
 
 def test_cache_is_used_and_invalidated_when_files_change(tmp_path, monkeypatch):
-    from fer_lib.data import dataset as data
+    from fer_lib.data import image_folders as data
 
     root = make_image_folders(tmp_path / "fer", kaggle_layout(n_train=3, n_test=1))
     first = load_dataset(root)

@@ -37,12 +37,13 @@ def results_table(tmp_path, monkeypatch, load_script):
     monkeypatch.setattr(module, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(module, "README", readme)
     monkeypatch.setattr(module, "EXPERIMENTS", tmp_path / "experiments.md")
+    monkeypatch.setattr(module, "FERPLUS_DOC", tmp_path / "ferplus.md")
     monkeypatch.setattr(module, "TRAINING_DOC", training)
     for name in ("INFERENCE_DOC", "GPU_DOC"):  # none unless a test writes one
         monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.md")
     for name in ("SPEED_FILE", "SPEED_NOTES_FILE", "QUICK_START_FILE", "DETECTORS_FILE", "RUNTIMES_FILE",
                  "CALIBRATION_FILE", "VERIFICATION_FILE", "EXPORT_FILE", "FER_PACKAGE_FILE", "GPU_RUN_FILE",
-                 "GPU_CPU_SPEED_FILE"):
+                 "GPU_CPU_SPEED_FILE", "CROSS_LABEL_PATH"):
         monkeypatch.setattr(module, name, tmp_path / f"no_{name.lower()}.json")  # not the repository's own
     return module
 
@@ -336,12 +337,14 @@ def test_every_record_is_in_the_experiments_page_with_its_recipe_and_conclusion(
 def test_records_carry_their_recipe_as_data_and_follow_the_naming_scheme(repo_table):
     from fer_lib.training.presets import PRESETS
 
-    records = repo_table.load_records()
+    records = repo_table.load_records(dataset=None)
     files = sorted(repo_table.RESULTS_DIR.glob("*.json"))
     assert [f.stem for f in files] == list(records), "each record's file is named after it"
     former = [n for e in records.values() for n in e.get("former_names", [])]
     assert len(former) == len(set(former)) and not set(former) & set(records)
-    assert len([e for e in records.values() if e.get("packaged")]) == 1
+    for dataset in ("fer2013", "ferplus"):  # one packaged model of each, at most
+        assert len([e for e in records.values() if e.get("packaged") and e.get("dataset", "fer2013") == dataset]) <= 1
+    assert len([e for e in records.values() if e.get("packaged") and "dataset" not in e]) == 1
     for name, e in records.items():
         recipe = e["recipe"]
         assert repo_table.scheme_name(e, records) == name, f"{name}: the scheme names it {repo_table.scheme_name(e, records)}"
@@ -399,3 +402,38 @@ def test_the_verification_table_marks_the_rule_used_and_sums_design_and_check_se
     ]
     assert lines[lines.index("") + 1] == ("| rule | design: seeds 1 + 2 | check: seed 0 | check: seed 3 | check: seeds 0 + 3 | "
                                           "3 people-free photos |")
+
+
+@pytest.mark.slow
+def test_a_ferplus_run_is_recorded_apart_with_its_label_mode_and_the_cross_label_table(results_table, ferplus_root,
+                                                                                      tmp_path):
+    from PIL import Image
+
+    from fer_lib.data.dataset import load_dataset
+    from fer_lib.labels import EMOTIONS
+    from fer_lib.records.ferplus import record_cross_label, write_cross_label
+
+    run = tmp_path / "fp"
+    assert main(["train", "--data", str(ferplus_root), "--preset", "fer_cnn", "--epochs", "1", "--label-mode",
+                 "crossentropy", "--out", str(run)]) == 0
+    written = results_table.record(run, preset="fer_cnn", conclusion="A FER+ run.")
+    record = json.loads(written.read_text())
+    assert record["dataset"] == "ferplus" and written.stem == "ferplus_fer_cnn_e1_crossentropy"
+    assert record["test"]["majority_rule"] == "official" and "annotator_share" in record["test"]["votes"]
+    # FER2013's copy of the test faces, labelled by the top vote except every fifth face.
+    test = load_dataset(ferplus_root).test
+    for i, (face, label) in enumerate(zip(test.images, test.labels)):
+        emotion = EMOTIONS[(label + (i % 5 == 0)) % 7]
+        (tmp_path / "f13" / "test" / emotion).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(face).save(tmp_path / "f13" / "test" / emotion / f"PublicTest_{i}.png")
+    (tmp_path / "f13" / "train").mkdir()
+    data = record_cross_label(ferplus_root, tmp_path / "f13", {"the run": str(run / "model.keras")}, "test")
+    assert data["pairs"] == len(test)
+    own = data["models"]["FER2013's own label (one annotator)"]["scores"]
+    assert own["fer2013"]["top1_accuracy"] == 1.0 and own["top_vote_7"]["top1_accuracy"] < 1.0
+    assert "official_8" in data["models"]["the run"]["scores"]
+    results_table.CROSS_LABEL_PATH = write_cross_label(data, tmp_path)
+    results_table.write_pages()
+    page = results_table.FERPLUS_DOC.read_text()
+    assert "| `ferplus_fer_cnn_e1_crossentropy` | crossentropy |" in page and "| the run | FER+'s PNGs |" in page
+    assert "ferplus_fer_cnn" not in results_table.EXPERIMENTS.read_text()
