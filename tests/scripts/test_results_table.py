@@ -287,7 +287,7 @@ def test_the_readme_is_a_short_first_page_with_the_headline_on_its_first_screen(
     assert lines.index("## Quick start") < 40
     text = "\n".join(lines)
     assert "shared/datasets" not in text  # the development machine's dataset path
-    for heading in ("## Quick start", "## Getting FER2013", "## Notebooks and the pipeline", "## Command line",
+    for heading in ("## Quick start", "## Getting FER2013 and FER+", "## Notebooks and the pipeline", "## Command line",
                     "## Python", "## Your photos and videos"):
         assert heading in lines
 
@@ -426,7 +426,10 @@ def test_a_ferplus_run_is_recorded_apart_with_its_label_mode_and_the_cross_label
         emotion = EMOTIONS[(label + (i % 5 == 0)) % 7]
         (tmp_path / "f13" / "test" / emotion).mkdir(parents=True, exist_ok=True)
         Image.fromarray(face).save(tmp_path / "f13" / "test" / emotion / f"PublicTest_{i}.png")
-    (tmp_path / "f13" / "train").mkdir()
+    for emotion in EMOTIONS:
+        (tmp_path / "f13" / "train" / emotion).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(test.images[i]).save(tmp_path / "f13" / "train" / emotion / f"Training_{i}.png")
     data = record_cross_label(ferplus_root, tmp_path / "f13", {"the run": str(run / "model.keras")}, "test")
     assert data["pairs"] == len(test)
     own = data["models"]["FER2013's own label (one annotator)"]["scores"]
