@@ -138,5 +138,6 @@ def fer2013_agreement(ferplus_split: Split, fer2013_split: Split):
         labels = majority_labels(ferplus_split.votes, rule)
         shared = (matched >= 0) & (labels >= 0) & (labels < len(EMOTIONS))
         same = fer2013_split.labels[matched[shared]] == labels[shared]
-        rows.append({"rule": rule, "faces": int(shared.sum()), "FER2013 label is the FER+ majority": float(same.mean())})
+        rows.append({"rule": rule, "faces": int(shared.sum()),
+                     "FER2013 label is the FER+ majority": float(same.mean()) if same.size else None})
     return pd.DataFrame(rows).set_index("rule")

@@ -53,6 +53,27 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
 
 
 @pytest.mark.slow
+def test_the_pipeline_runs_on_ferplus_votes_with_eight_classes_and_both_rules(ferplus_root, synthetic_root, tmp_path):
+    out = tmp_path / "reports"
+    run_dir = run_pipeline(PipelineConfig(data=str(ferplus_root), profile="smoke", out=str(out), label_mode="crossentropy",
+                                          fer2013_data=str(synthetic_root)), progress=lambda _: None)
+    for name in NOTEBOOKS:
+        executed = nbformat.read(run_dir / "notebooks" / f"{name}.ipynb", as_version=4)
+        outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+        assert not [o for o in outputs if o.output_type == "error"], name
+        assert not [o for o in outputs if o.get("name") == "stderr"], f"{name} printed to stderr"
+    exploration = (run_dir / "01_data_exploration.html").read_text()
+    assert "top_vote" in exploration and "FER2013 label is the FER+ majority" in exploration
+    config = json.loads((run_dir / "model" / "config.json").read_text())
+    assert config["label_mode"] == "crossentropy"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["classes"][-1] == "contempt" and len(metrics["confusion_matrix"]) == 8
+    assert metrics["majority_rule"] == "official" and "top_vote" in metrics and "votes" in metrics
+    evaluation = (run_dir / "04_evaluation.html").read_text()
+    assert "official rule" in evaluation and "top-vote rule" in evaluation and "Annotator share" in evaluation
+
+
+@pytest.mark.slow
 def test_a_finished_run_is_recorded_with_its_search_winner_and_all_its_time(smoke_run, load_script, tmp_path, monkeypatch):
     out, run_dir = smoke_run
     table = load_script("results_table")
@@ -124,6 +145,9 @@ def test_failing_notebook_names_the_cell_and_keeps_latest(smoke_run, synthetic_r
     ({"preset": "nonexistent"}, "unknown preset"),
     ({"search_space": "resnet"}, "unknown search space 'resnet'"),
     ({"tta": "fivecrop"}, "unknown tta 'fivecrop'"),
+    ({"label_mode": "soft"}, "unknown label mode 'soft'"),
+    ({"label_mode": "crossentropy"}, "trains on FER\\+'s votes"),
+    ({"fer2013_data": "/no/such/fer2013"}, "--fer2013-data does not exist"),
 ])
 def test_parameters_are_validated_before_any_notebook(change, message, tmp_path):
     with pytest.raises(FerError, match=message):
