@@ -1242,7 +1242,7 @@ def generated() -> dict[Path, str]:
     if README.is_file():
         text = _replace_between(README.read_text(), HEADLINE_START, HEADLINE_END, headline(records), README)
         if markers("ferplus-headline")[0] in text:
-            text = _replace_between(text, *markers("ferplus-headline"), ferplus_headline(ferplus, "docs/"), README)
+            text = _replace_between(text, *markers("ferplus-headline"), ferplus_headline(ferplus, "docs/", cross_label), README)
         if QUICK_START_FILE.is_file() and QUICK_START in text:
             text = _replace_between(text, QUICK_START, QUICK_END,
                                     quick_start(json.loads(QUICK_START_FILE.read_text()), records), README)

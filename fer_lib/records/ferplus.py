@@ -58,8 +58,8 @@ def ferplus_rows(records: dict[str, dict], training_cell_of: Callable[[str], str
     return rows
 
 
-def ferplus_headline(records: dict[str, dict], link_prefix: str) -> str:
-    """The README's FER+ paragraph and table."""
+def ferplus_headline(records: dict[str, dict], link_prefix: str, cross_label: dict | None = None) -> str:
+    """The README's FER+ paragraph and table, with what the label change is worth when it is measured."""
     if not records:
         return "No FER+ model is recorded yet."
     best = max(records.values(), key=lambda e: (_tta(e).get("top1_accuracy", 0), e["test"]["top1_accuracy"]))
@@ -69,10 +69,26 @@ def ferplus_headline(records: dict[str, dict], link_prefix: str) -> str:
     sentence = (f"**FER+ (eight emotions, ten annotators per face):** the best FER+ model trained here labels "
                 f"{_pct(best['test']['top1_accuracy'])} of FER+ Valid's faces as the annotators' majority does "
                 f"(official rule{with_tta}); the paper's VGG13 reached about 85%, pretrained models 88-91%.")
+    worth = _label_change_sentence(cross_label)
+    if worth:
+        sentence += " " + worth
     return "\n".join([_wrap(sentence), "",
                       *ferplus_rows(shown, lambda name: _training_minutes(shown[name]), link_prefix), "",
                       f"Every FER+ run, what each label mode is worth and the cross-label table: "
                       f"[{link_prefix}ferplus.md]({link_prefix}ferplus.md)."])
+
+
+def _label_change_sentence(cross_label: dict | None) -> str:
+    """One sentence from the cross-label table: the packaged models on what people said and on FER2013's labels."""
+    models = (cross_label or {}).get("models", {})
+    if "fer2013" not in models or "ferplus" not in models:
+        return ""
+    fer2013, ferplus = models["fer2013"]["scores"], models["ferplus"]["scores"]
+    return (f"On PublicTest's faces the packaged FER+ model gives the annotators' majority emotion (official rule, "
+            f"the seven emotions both datasets share) for {_pct(ferplus['official_7']['top1_accuracy'])} of them, "
+            f"the packaged FER2013 model for {_pct(fer2013['official_7']['top1_accuracy'])}; on FER2013's own single "
+            f"labels they score {_pct(ferplus['fer2013']['top1_accuracy'])} and "
+            f"{_pct(fer2013['fer2013']['top1_accuracy'])}.")
 
 
 def _training_minutes(e: dict) -> str:
