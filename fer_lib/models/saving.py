@@ -10,7 +10,7 @@ from pathlib import Path
 from fer_lib.artifacts import atomic_path
 from fer_lib.backend import keras
 from fer_lib.errors import ModelFileError
-from fer_lib.labels import INPUT_SHAPE, classes_for
+from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, INPUT_SHAPE, classes_for
 from fer_lib.models.layers import with_fused_batch_norm  # importing the layers registers them, so models using them load
 
 # The zip member of a .keras file where `save_model` records the class list.
@@ -106,6 +106,10 @@ def load_model(path: str | Path, classes=None) -> keras.Model:
             recorded = list(classes_for(int(model.output_shape[-1])))
         except ValueError as exc:
             raise ModelFileError(f"{path}: {exc}") from None
+    if tuple(recorded) not in (EMOTIONS, FERPLUS_EMOTIONS):
+        raise ModelFileError(
+            f"{path}: refused, the model predicts classes {', '.join(recorded)} (in that order), which are neither "
+            f"FER2013's seven ({', '.join(EMOTIONS)}) nor FER+'s eight (contempt last); train one with `fer train`")
     if len(recorded) != model.output_shape[-1]:
         raise ModelFileError(f"{path}: its record names {len(recorded)} classes but the model has "
                              f"{model.output_shape[-1]} outputs; re-save it with fer_lib's save_model")

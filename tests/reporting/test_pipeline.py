@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -259,7 +260,8 @@ def test_the_full_profiles_time_budget_reaches_notebook_03s_training(tmp_path):
     cells = [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     namespace = {}
     exec(next(c for c in cells if c.startswith("# Parameters")), namespace)
-    namespace.update({k: v for k, v in passed.items() if k in declared}, run_dir=run_dir, data_path=tmp_path / "fer")
+    namespace.update({k: v for k, v in passed.items() if k in declared}, run_dir=run_dir, data_path=tmp_path / "fer",
+                     dataset=SimpleNamespace(has_votes=False))  # what the notebook's opening cell loaded
     exec(next(c for c in cells if "final_train_config" in c), namespace)
     config = namespace["config"]
     assert config.time_budget == passed["time_budget"] == 6000
