@@ -7,13 +7,10 @@ cameras; exports), `reporting` (the notebooks' pipeline and figures) and `cli` (
 command). `paths`, `labels`, `errors`, `artifacts` and `backend` are shared by all of them.
 """
 
-from fer_lib import deprecated
 from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, NUM_CLASSES
 from fer_lib.version import __version__
 
 __all__ = ["EMOTIONS", "FERPLUS_EMOTIONS", "NUM_CLASSES", "__version__", "predict_expression"]
-
-deprecated.install()
 
 
 def __getattr__(name):
