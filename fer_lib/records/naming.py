@@ -13,7 +13,7 @@ from fer_lib.records.reading import (
 )
 
 NAMING = (
-    "Run names follow one scheme, computed from the record (`tests/scripts/test_results_table.py` checks it): "
+    "Run names follow one scheme, computed from the record (`tests/records/test_repository_records.py` checks it): "
     "`[gpu_]<start>[_e<epochs>][_s<seed>][_<change>...][_<label>][_<step>...]`. `<start>` is the preset of a run "
     "trained from scratch, or `<record>_ft<N>` for N epochs fine-tuned from a recorded model (`--init-from`). "
     "`_e<N>` and `_s<N>` appear when a from-scratch run's epochs or seed differ from the preset's (seed 1234). The "
