@@ -3,17 +3,15 @@
 The packages follow the pipeline: `data` (datasets, preprocessing, demo faces), `models`
 (architectures, layers, saving), `training` (recipes, runs, tuning), `evaluation`
 (predictions, metrics, rebalancing, calibration), `inference` (faces in photos, videos and
-cameras; exports), `reporting` (the notebooks' pipeline and figures) and `cli` (the `fer`
-command). `paths`, `labels`, `errors`, `artifacts` and `backend` are shared by all of them.
+cameras; exports), `reporting` (the notebooks' pipeline and figures), `records` (the experiment
+records and the pages rendered from them) and `cli` (the `fer` command). `paths`, `labels`,
+`errors`, `artifacts` and `backend` are shared by all of them.
 """
 
-from fer_lib import deprecated
 from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, NUM_CLASSES
 from fer_lib.version import __version__
 
 __all__ = ["EMOTIONS", "FERPLUS_EMOTIONS", "NUM_CLASSES", "__version__", "predict_expression"]
-
-deprecated.install()
 
 
 def __getattr__(name):

@@ -226,6 +226,9 @@ def compare_detectors(detectors: list[str], scenes_count: int, repeats: int, see
 
 def summary_table(rows: dict[str, dict]) -> str:
     """One markdown table of everything measured, a row per detector, speed-ups against mtcnn."""
+    # fer_lib.records.inference_sections.detectors_section renders the same rows for docs/inference.md, from the
+    # --json file (its date, machine and photos' names); this one is the terminal's view of a run not kept, so
+    # both stay, the page's with the record's details and this one with nothing but the rows.
     columns = [
         ("recall (composed scenes)", lambda r: f"{r['found']}/{r['faces']} = {r['found'] / r['faces']:.1%}" if "found" in r else ""),
         ("false detections in scenes", lambda r: str(r.get("false_scenes", ""))),

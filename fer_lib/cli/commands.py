@@ -1,4 +1,5 @@
-"""The `fer` command line: presets, tune, train, evaluate, ensemble, rebalance, calibrate, pipeline, predict and export.
+"""The `fer` command line: presets, tune, train, evaluate, ensemble, rebalance, calibrate, pipeline, predict, export
+and records.
 
 User mistakes end in one line on stderr and exit status 2, never a stack trace.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from fer_lib.cli.arguments import positive_float, positive_int
 from fer_lib.cli.predict import add_predict_parser, run_predict
+from fer_lib.records.commands import add_records_parser, run_records
 
 DEMO_BANNER = "*** No dataset found: using GENERATED DEMO DATA (synthetic faces). Metrics say nothing about real faces. ***"
 # fer_lib.training.tuning.SEARCH_SPACES, without importing Keras to build the parser (tests/training/test_tuning.py checks they agree).
@@ -221,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(default: $FER_DATA, then data/fer2013, else generated faces)")
     export.add_argument("--faces", type=positive_int, default=300, help="faces in the parity check (default 300)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_records_parser(commands)
     return parser
 
 
@@ -548,6 +551,7 @@ COMMANDS = {"presets": _cmd_presets, "tune": _cmd_tune, "train": _cmd_train, "ev
             "ensemble": _cmd_ensemble, "rebalance": _cmd_rebalance, "calibrate": _cmd_calibrate,
             "pipeline": _cmd_pipeline, "predict": run_predict}
 COMMANDS["export"] = _cmd_export
+COMMANDS["records"] = run_records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -557,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from fer_lib.backend import import_backend_quietly
 
-    if args.command != "presets":  # the only command that needs no Keras
+    if args.command not in ("presets", "records"):  # the only commands that need no Keras
         import_backend_quietly()
     try:
         return COMMANDS[args.command](args)

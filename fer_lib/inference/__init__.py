@@ -5,7 +5,8 @@
 - `verification`: MTCNN's O-Net as a second opinion on YuNet's faces
 - `video`: video sampling, per-frame results, annotated mp4, the webcam loop
 - `live_window`: the live webcam window (OpenCV GUI or Tk)
-- `export`: ONNX and TFLite exports, checked against the Keras model
+- `export`: ONNX and TFLite exports, checked against the Keras model; its steps `conversion` (the request,
+  the inference graph, the converters), `parity` (the check against Keras) and `exported` (running the files)
 """
 
 from fer_lib.lazy import package_attributes

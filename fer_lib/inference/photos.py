@@ -67,7 +67,7 @@ def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, 
     or the default packaged model; with `runtime` "onnx" or "tflite", that model (or the .onnx/.tflite
     file `model` names) run by onnxruntime or TFLite (`fer_lib.inference.export.load_classifier`, which
     exports a .keras model once and checks it). `classifier_classes` gives the result's classes."""
-    from fer_lib.inference.export import ExportedClassifier
+    from fer_lib.inference.exported import ExportedClassifier
 
     if isinstance(model, ExportedClassifier):
         return model
@@ -118,7 +118,7 @@ def _cached_model(path: str, modified_ns: int) -> keras.Model:
 def classifier_classes(model) -> tuple[str, ...]:
     """The classes `model` predicts, in output order: a keras.Model's (`fer_lib.models.saving.model_classes`)
     or an exported classifier's (`ExportedClassifier.classes`)."""
-    from fer_lib.inference.export import ExportedClassifier
+    from fer_lib.inference.exported import ExportedClassifier
     from fer_lib.models.saving import model_classes
 
     if isinstance(model, ExportedClassifier):

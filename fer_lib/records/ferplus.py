@@ -1,18 +1,19 @@
 """FER+ in the records: its runs' page, the README's FER+ rows, and the cross-label table's data.
 
-FER+ runs are ordinary records (scripts/results_table.py record) whose `dataset` is "ferplus";
-their figures use the official majority rule, with the top-vote rule and the agreement with the
-votes beside them. The cross-label table is measured by `record_cross_label` and kept in
+FER+ runs are ordinary records (scripts/results_table.py record, fer_lib.records.recording)
+whose `dataset` is "ferplus"; their figures use the official majority rule, with the top-vote
+rule and the agreement with the votes beside them. The cross-label table is measured by `record_cross_label` and kept in
 docs/benchmarks/cross_label.json.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+
+from fer_lib.records.cells import pct, wrap
 
 CROSS_LABEL_FILE = "docs/benchmarks/cross_label.json"  # relative to the project root
 
@@ -28,14 +29,6 @@ PROTOCOL = (
 )
 
 
-def _pct(value) -> str:
-    return "" if value is None else f"{value:.2%}"
-
-
-def _wrap(text: str) -> str:
-    return textwrap.fill(text, 110, break_long_words=False, break_on_hyphens=False)
-
-
 def _tta(e: dict) -> dict:
     return e.get("test_tta") or {}
 
@@ -49,9 +42,9 @@ def ferplus_rows(records: dict[str, dict], training_cell_of: Callable[[str], str
         f1 = f"{test['f1_macro']:.3f}" + (f" / {tta['f1_macro']:.3f}" if tta else "")
         rows.append(f"| {'**packaged** ' if e.get('packaged') else ''}`{name}` | "
                     f"{e['config'].get('label_mode', 'majority')} | {training_cell_of(name)} | "
-                    f"{_pct(test['top1_accuracy'])} | {_pct(tta.get('top1_accuracy'))} | "
-                    f"{_pct(test.get('top_vote', {}).get('top1_accuracy'))} | "
-                    f"{_pct(test.get('votes', {}).get('annotator_share'))} | "
+                    f"{pct(test['top1_accuracy'])} | {pct(tta.get('top1_accuracy'))} | "
+                    f"{pct(test.get('top_vote', {}).get('top1_accuracy'))} | "
+                    f"{pct(test.get('votes', {}).get('annotator_share'))} | "
                     f"{test.get('votes', {}).get('vote_crossentropy', float('nan')):.3f} | "
                     f"{f1} | "
                     f"[`{name}`]({link_prefix}results/{name}.json) |")
@@ -65,14 +58,14 @@ def ferplus_headline(records: dict[str, dict], link_prefix: str, cross_label: di
     best = max(records.values(), key=lambda e: (_tta(e).get("top1_accuracy", 0), e["test"]["top1_accuracy"]))
     packaged = next((e for e in records.values() if e.get("packaged")), None)
     shown = {e["name"]: e for e in (packaged, best) if e}
-    with_tta = f", {_pct(_tta(best)['top1_accuracy'])} with ten-crop" if _tta(best) else ""
+    with_tta = f", {pct(_tta(best)['top1_accuracy'])} with ten-crop" if _tta(best) else ""
     sentence = (f"**FER+ (eight emotions, ten annotators per face):** the best FER+ model trained here labels "
-                f"{_pct(best['test']['top1_accuracy'])} of FER+ Valid's faces as the annotators' majority does "
+                f"{pct(best['test']['top1_accuracy'])} of FER+ Valid's faces as the annotators' majority does "
                 f"(official rule{with_tta}); the paper's VGG13 reached about 85%, pretrained models 88-91%.")
     worth = _label_change_sentence(cross_label)
     if worth:
         sentence += " " + worth
-    return "\n".join([_wrap(sentence), "",
+    return "\n".join([wrap(sentence), "",
                       *ferplus_rows(shown, lambda name: _training_minutes(shown[name]), link_prefix), "",
                       f"Every FER+ run, what each label mode is worth and the cross-label table: "
                       f"[{link_prefix}ferplus.md]({link_prefix}ferplus.md)."])
@@ -85,10 +78,10 @@ def _label_change_sentence(cross_label: dict | None) -> str:
         return ""
     fer2013, ferplus = models["fer2013"]["scores"], models["ferplus"]["scores"]
     return (f"On PublicTest's faces the packaged FER+ model gives the annotators' majority emotion (official rule, "
-            f"the seven emotions both datasets share) for {_pct(ferplus['official_7']['top1_accuracy'])} of them, "
-            f"the packaged FER2013 model for {_pct(fer2013['official_7']['top1_accuracy'])}; on FER2013's own single "
-            f"labels they score {_pct(ferplus['fer2013']['top1_accuracy'])} and "
-            f"{_pct(fer2013['fer2013']['top1_accuracy'])}.")
+            f"the seven emotions both datasets share) for {pct(ferplus['official_7']['top1_accuracy'])} of them, "
+            f"the packaged FER2013 model for {pct(fer2013['official_7']['top1_accuracy'])}; on FER2013's own single "
+            f"labels they score {pct(ferplus['fer2013']['top1_accuracy'])} and "
+            f"{pct(fer2013['fer2013']['top1_accuracy'])}.")
 
 
 def _training_minutes(e: dict) -> str:
@@ -101,7 +94,7 @@ def cross_label_table(data: dict) -> list[str]:
     lines = ["| model | images it sees | " + " | ".join(COLUMNS.values()) + " |",
              "|---|---|" + "---|" * len(COLUMNS)]
     for name, row in data["models"].items():
-        cells = [f"{_pct(row['scores'][k]['top1_accuracy'])} ({row['scores'][k]['n_images']})" if k in row["scores"]
+        cells = [f"{pct(row['scores'][k]['top1_accuracy'])} ({row['scores'][k]['n_images']})" if k in row["scores"]
                  else "\u2014" for k in COLUMNS]
         lines.append(f"| {name} | {row['images']} | " + " | ".join(cells) + " |")
     return lines
@@ -113,7 +106,7 @@ def ferplus_page(records: dict[str, dict], cross_label: dict | None, recipe_text
     lines = ["# FER+ results", "",
              "<!-- Generated by `python scripts/results_table.py table` from docs/results/*.json (the records whose "
              "dataset is ferplus) and docs/benchmarks/cross_label.json: edit those or the code, not this file. -->", "",
-             _wrap(PROTOCOL), "", "## Every FER+ run", ""]
+             wrap(PROTOCOL), "", "## Every FER+ run", ""]
     if records:
         lines += ferplus_rows(records, training_cell_of, "")
         lines += ["", "| run | recipe | per-class F1 (official rule) | conclusion |", "|---|---|---|---|"]
@@ -124,8 +117,8 @@ def ferplus_page(records: dict[str, dict], cross_label: dict | None, recipe_text
         lines.append("No FER+ run is recorded yet.")
     lines += ["", "## What the label change is worth", ""]
     if cross_label:
-        lines += [_wrap(cross_label["note"]), "", *cross_label_table(cross_label), "",
-                  _wrap(f"Top-1 with the faces counted in brackets; measured {cross_label['date']} by "
+        lines += [wrap(cross_label["note"]), "", *cross_label_table(cross_label), "",
+                  wrap(f"Top-1 with the faces counted in brackets; measured {cross_label['date']} by "
                         f"`{cross_label['command']}`.")]
     else:
         lines.append("Not measured yet: `python scripts/results_table.py record-cross-label` measures it.")

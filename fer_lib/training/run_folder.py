@@ -125,18 +125,28 @@ def changed_settings(given: dict, saved: dict) -> list[str]:
     return [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
 
 
-def check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: FerDataset) -> None:
-    """A resumed run must have the interrupted run's settings and data (which may have moved, as may the run)."""
-    saved_path = out_dir / RESUME_DIR / CONFIG_FILE
+def first_changed_setting(config: TrainConfig, saved_path: Path, unreadable: str) -> tuple[str, object, object] | None:
+    """The first setting in which `config` differs from the config saved at `saved_path`, as (key, saved value,
+    given value), or None; a FerError ending in `unreadable` (what that means, what to do) if the file cannot be read.
+
+    Shared by resuming an interrupted run and keeping a finished one, which word their errors differently."""
     try:
         saved = TrainConfig.load(saved_path).to_dict()
     except (OSError, ValueError, TypeError):
-        raise FerError(f"{saved_path}: missing or unreadable, so the interrupted run cannot be resumed; pass --overwrite to start over") from None
+        raise FerError(f"{saved_path}: missing or unreadable, {unreadable}") from None
     given = config.to_dict()
     changed = changed_settings(given, saved)
+    return (changed[0], saved.get(changed[0]), given[changed[0]]) if changed else None
+
+
+def check_same_run(config: TrainConfig, out_dir: Path, state: dict, dataset: FerDataset) -> None:
+    """A resumed run must have the interrupted run's settings and data (which may have moved, as may the run)."""
+    saved_path = out_dir / RESUME_DIR / CONFIG_FILE
+    changed = first_changed_setting(config, saved_path, "so the interrupted run cannot be resumed; pass --overwrite to "
+                                                        "start over")
     if changed:
-        k = changed[0]
-        raise FerError(f"{saved_path}: the interrupted run used {k}={saved.get(k)!r}, this one asks for {k}={given[k]!r}; "
+        k, saved, given = changed
+        raise FerError(f"{saved_path}: the interrupted run used {k}={saved!r}, this one asks for {k}={given!r}; "
                        "resume with the same settings (fer train --resume reads them from there) or pass --overwrite")
     if state.get("data") and state["data"] != data_fingerprint(dataset.info()):
         raise FerError(f"{dataset.source}: the data changed since the interrupted run in {out_dir} (split sizes "

@@ -80,21 +80,36 @@ def targets_and_weights(config: TrainConfig, targets: np.ndarray, labels: np.nda
     return targets, weights
 
 
-class MixedBatches(keras.utils.PyDataset):
-    """Shuffled training batches blended by a MixUp or CutMix layer: pixels, targets and face weights alike."""
+class ShuffledBatches(keras.utils.PyDataset):
+    """Training batches of `images` in an order drawn afresh (from `seed`'s generator) every epoch; a subclass
+    makes batch `index` of the faces `self.rows(index)`."""
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, layer, seed: int,
-                 weights: np.ndarray | None = None):
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int):
         super().__init__()
-        self.images, self.targets, self.batch_size, self.layer, self.weights = images, targets, batch_size, layer, weights
+        self.images, self.batch_size = images, batch_size
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
     def __len__(self) -> int:
         return math.ceil(len(self.images) / self.batch_size)
 
+    def rows(self, index: int) -> np.ndarray:
+        return self.order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.images))
+
+
+class MixedBatches(ShuffledBatches):
+    """Shuffled training batches blended by a MixUp or CutMix layer: pixels, targets and face weights alike."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, batch_size: int, layer, seed: int,
+                 weights: np.ndarray | None = None):
+        super().__init__(images, batch_size, seed)
+        self.targets, self.layer, self.weights = targets, layer, weights
+
     def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self.rows(index)
         labels = self.targets[rows]
         if self.weights is not None:  # an extra column, so a face's weight blends exactly as its target does
             labels = np.concatenate([labels, self.weights[rows, None]], axis=1)
@@ -104,28 +119,20 @@ class MixedBatches(keras.utils.PyDataset):
             return images, labels
         return images, labels[:, :-1], labels[:, -1]
 
-    def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.images))
 
-
-class DrawnLabels(keras.utils.PyDataset):
+class DrawnLabels(ShuffledBatches):
     """Shuffled training batches whose one-hot targets are drawn afresh from each face's target distribution
     (FER+'s `probability` mode: over the epochs a face is labelled as often as its annotators chose each emotion)."""
 
     def __init__(self, images: np.ndarray, distributions: np.ndarray, batch_size: int, seed: int,
                  weights: np.ndarray | None = None, crops: int = 1):
-        super().__init__()
-        self.images, self.batch_size, self.weights, self.crops = images, batch_size, weights, crops
+        super().__init__(images, batch_size, seed)
+        self.weights, self.crops = weights, crops
         self.cumulative = np.cumsum(distributions, axis=1)
         self.cumulative /= self.cumulative[:, -1:]
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(images))
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self.rows(index)
         drawn = (self.rng.random((rows.size, 1)) > self.cumulative[rows]).sum(axis=1)
         targets = np.eye(self.cumulative.shape[1], dtype=np.float32)[np.minimum(drawn, self.cumulative.shape[1] - 1)]
         weights = None if self.weights is None else self.weights[rows]
@@ -133,9 +140,6 @@ class DrawnLabels(keras.utils.PyDataset):
             targets = np.repeat(targets[:, None, :], self.crops, axis=1)
             weights = None if weights is None else np.repeat(weights[:, None], self.crops, axis=1)
         return (self.images[rows], targets) if weights is None else (self.images[rows], targets, weights)
-
-    def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.images))
 
 
 def training_batches(config: TrainConfig, images: np.ndarray, targets: np.ndarray, labels: np.ndarray, seed: int) -> dict:

@@ -42,8 +42,8 @@ from fer_lib.training.run_folder import (
     RESUME_DIR,
     SUMMARY_FILE,
     TEACHER_FILE,
-    changed_settings,
     check_same_run,
+    first_changed_setting,
     prepare_out_dir,
     publish_run,
     read_resume_state,
@@ -121,17 +121,12 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
 
 def _check_finished_is(config: TrainConfig, out_dir: Path) -> None:
     """FerError unless the run that finished in `out_dir` was trained with `config`'s recipe."""
-    try:
-        saved = TrainConfig.load(out_dir / CONFIG_FILE).to_dict()
-    except (OSError, ValueError, TypeError):
-        raise FerError(f"{out_dir / CONFIG_FILE}: missing or unreadable, so the finished run there cannot be kept; "
-                       "move it away and train again") from None
-    given = config.to_dict()
-    changed = changed_settings(given, saved)
+    changed = first_changed_setting(config, out_dir / CONFIG_FILE, "so the finished run there cannot be kept; move it "
+                                                                   "away and train again")
     if changed:
-        k = changed[0]
-        raise FerError(f"{out_dir}: the run that finished there used {k}={saved.get(k)!r}, this one asks for "
-                       f"{k}={given[k]!r}; move that run away to train this one")
+        k, saved, given = changed
+        raise FerError(f"{out_dir}: the run that finished there used {k}={saved!r}, this one asks for "
+                       f"{k}={given!r}; move that run away to train this one")
 
 
 def _check_label_mode(config: TrainConfig, dataset: FerDataset | None) -> None:

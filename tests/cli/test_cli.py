@@ -99,6 +99,7 @@ def test_train_folder_without_test_needs_no_eval(synthetic_root, tmp_path, capsy
     assert (tmp_path / "b" / "model.keras").is_file() and not (tmp_path / "b" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_single_affine_sets_the_presets_augmentation(synthetic_root, tmp_path):
     out = tmp_path / "affine"
     args = ["train", "--preset", "fer_cnn_crop", "--data", str(synthetic_root), "--epochs", "1", "--max-train-images", "70",
@@ -117,6 +118,7 @@ def test_pipeline_resume_without_an_unfinished_run_says_so_in_one_line(tmp_path,
     assert len(captured.err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_single_affine_needs_a_preset(tmp_path, capsys):
     assert main(["train", "--model", "fer_cnn", "--single-affine", "--demo", "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err

@@ -44,6 +44,7 @@ def test_metrics_file_is_json_with_context(tmp_path):
     assert "original" in format_metrics(metrics)
 
 
+@pytest.mark.slow
 def test_tta_views_and_averaging():
     from fer_lib.evaluation.prediction import predict_probabilities, tta_views
     from fer_lib.models.registry import build_model

@@ -170,6 +170,7 @@ def test_onnx_classes_come_from_the_file(tmp_path):
         OnnxClassifier(_onnx_classifier_file(tmp_path / "five.onnx", 5))  # no record, and no known class list
 
 
+@pytest.mark.slow
 def test_an_eight_class_onnx_export_keeps_its_classes(ferplus_path, tmp_path, monkeypatch):
     pytest.importorskip("tf2onnx", reason="the `export` extra is not installed")
     pytest.importorskip("onnxruntime", reason="the `export` extra is not installed")

@@ -175,6 +175,7 @@ def _one_error_line(capsys, command="export") -> str:
     return err[0]
 
 
+@pytest.mark.slow
 def test_bad_requests_are_one_line_and_leave_no_file(model_files, tmp_path, capsys):
     not_a_model = tmp_path / "notes.keras"
     not_a_model.write_text("not a model")
@@ -207,6 +208,7 @@ def test_bad_requests_are_one_line_and_leave_no_file(model_files, tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "existing.onnx", "folder.onnx", "model.h5", "notes.keras"]
 
 
+@pytest.mark.slow
 def test_int8_needs_training_faces(model_files, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FER_DATA", raising=False)
     monkeypatch.setattr(paths, "DEFAULT_DATA_DIR", tmp_path / "no_data")
@@ -228,6 +230,7 @@ def test_missing_extra_is_named_in_one_line(monkeypatch, tmp_path, capsys):
         load_classifier(tmp_path / "m.onnx", runtime="onnx")
 
 
+@pytest.mark.slow
 def test_a_failed_parity_check_writes_nothing(model_files, tmp_path, monkeypatch):
     original = OnnxClassifier.predict_on_batch
 
@@ -242,6 +245,7 @@ def test_a_failed_parity_check_writes_nothing(model_files, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_load_classifier_picks_the_runtime(model_files, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     assert isinstance(load_classifier(model_files["plain"], "keras"), keras.Model)

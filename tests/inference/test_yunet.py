@@ -88,6 +88,7 @@ def test_the_ctypes_call_gives_what_yuface_gives():
 
 
 @needs_yunet
+@pytest.mark.slow
 def test_repeated_detection_does_not_leak_memory():
     # yuface's own wrapper leaks a 36 KB buffer per call: 18 MB over these 500.
     if detection._yunet_function() is None:
@@ -174,6 +175,7 @@ def run_pinning(before: str, env: dict, tmp_path, after: str = "") -> list[str]:
     ("", {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "active"}, "2", True),  # the user's are left for the rest
     ("import yuface", {"OMP_NUM_THREADS": "2"}, "2", False),  # loaded before us: it may spin-wait
 ])
+@pytest.mark.slow
 def test_yunet_threads_sleep_when_waiting_or_are_one(before, env, expected_env, own_runtime, tmp_path):
     grown, omp, policy, threads = run_pinning(before, env, tmp_path)
     # A team of n threads is the caller and n - 1 OpenMP workers; with a runtime loaded by
@@ -185,6 +187,7 @@ def test_yunet_threads_sleep_when_waiting_or_are_one(before, env, expected_env, 
 
 @needs_yunet
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+@pytest.mark.slow
 def test_the_thread_check_sees_openmp_threads(tmp_path):
     """Without the per-call pin, yuface imported with OMP_NUM_THREADS=2 starts a worker thread."""
     grown, *_ = run_pinning("import yuface", {"OMP_NUM_THREADS": "2"}, tmp_path,

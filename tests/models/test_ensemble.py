@@ -23,6 +23,7 @@ def member_files(tmp_path_factory):
     return paths
 
 
+@pytest.mark.slow
 def test_saved_ensemble_averages_its_members(member_files, tmp_path):
     out = ensemble_files(member_files, tmp_path / "ensemble.keras")
     ensemble = load_model(out)  # safe mode, class list checked
@@ -51,6 +52,7 @@ def test_ensemble_mistakes_are_one_line(member_files, tmp_path, capsys):
     assert not (tmp_path / "e.keras").exists()
 
 
+@pytest.mark.slow
 def test_fer_ensemble_command_keeps_an_existing_file(member_files, tmp_path, capsys):
     out = tmp_path / "e.keras"
     assert main(["ensemble", *map(str, member_files[:2]), "--out", str(out)]) == 0

@@ -114,6 +114,7 @@ def test_a_model_that_would_run_code_is_refused_without_running_it(tiny_model_fi
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path):
     import h5py
     import numpy as np

@@ -74,6 +74,7 @@ def test_a_fer_cnn_with_fused_batch_norm_saves_and_loads(tmp_path):
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_models_saved_with_keras_batch_norm_load_with_the_fused_layer(tmp_path):
     from fer_lib.models.ensemble import build_ensemble
     from fer_lib.models.layers import with_fused_batch_norm

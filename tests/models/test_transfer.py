@@ -160,6 +160,7 @@ def test_a_truncated_real_format_checkpoint_is_refused(tmp_path):
 
 
 @transfer_extra
+@pytest.mark.slow
 def test_imagenet_classifier_recognises_the_cat_and_the_coffee():
     from skimage import data
 
@@ -185,6 +186,7 @@ def test_a_missing_weights_package_names_the_extra(monkeypatch):
 
 
 @transfer_extra
+@pytest.mark.slow
 def test_a_checkpoint_with_other_names_or_shapes_is_refused(tmp_path, fake_torch):
     from fer_lib.models import efficientnet_lite
     from fer_lib.models.pretrained import load_imagenet_weights, weights_path

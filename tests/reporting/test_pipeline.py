@@ -75,10 +75,12 @@ def test_the_pipeline_runs_on_ferplus_votes_with_eight_classes_and_both_rules(fe
 
 
 @pytest.mark.slow
-def test_a_finished_run_is_recorded_with_its_search_winner_and_all_its_time(smoke_run, load_script, tmp_path, monkeypatch):
+def test_a_finished_run_is_recorded_with_its_search_winner_and_all_its_time(smoke_run, tmp_path, monkeypatch):
+    from fer_lib.records import commands as table
+    from fer_lib.records import locations
+
     out, run_dir = smoke_run
-    table = load_script("results_table")
-    monkeypatch.setattr(table, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(locations, "RESULTS_DIR", tmp_path / "results")
     assert table.main(["record-pipeline", str(out / "latest"), "--label", "demo", "--conclusion", "It runs."]) == 0
     record = json.loads((tmp_path / "results" / "pipeline_demo.json").read_text())
     status = json.loads((run_dir / "status.json").read_text())

@@ -68,7 +68,9 @@ def test_runtimes_are_measured_side_by_side(bench, model_path, tmp_path, monkeyp
     assert labels["onnx"].startswith("onnxruntime ") and labels["onnx"].endswith("ONNX float32")
 
 
-def test_json_is_the_data_file_that_results_table_renders(bench, load_script):
+def test_json_is_the_data_file_that_results_table_renders(bench):
+    from fer_lib.records.inference_sections import detectors_section, runtimes_section
+
     rows = {
         "yunet": {"faces": 400, "found": 337, "false_scenes": 2, "inside_pasted": 1, "false_negatives": 2,
                   "false_negatives_by_photo": {"hubble_deep_field": 2}, "detect_ms": 32.44, "photo_ms": 38.0, "video_fps": 30.0},
@@ -85,10 +87,9 @@ def test_json_is_the_data_file_that_results_table_renders(bench, load_script):
     assert data["load_average"] == [1.2, 1.5] and data["model"] == "packaged" and data["date"] and data["hardware"]
     assert data["detectors"]["yunet"]["detect_ms"] == 32.4
 
-    table = load_script("results_table")
-    detectors = table.detectors_section(data)
+    detectors = detectors_section(data)
     assert "| yunet | 337/400 = 84.2% | 2 | 1 | 2 (`hubble_deep_field`) | 32 | 38 | 30.0 | 4.6x | 2.2x |" in detectors
     assert "| mtcnn | 335/400 = 83.8% | 1 | 0 | 0 | 150 | 176 | 13.6 | 1.0x | 1.0x |" in detectors
     assert f"on {len(bench.NEGATIVES)} people-free photos" in detectors
-    runtimes = table.runtimes_section(data)
+    runtimes = runtimes_section(data)
     assert "| Keras, as loaded | 1,670 | 1.00x |" in runtimes and "| onnxruntime, ONNX float32 | 903 | 0.54x |" in runtimes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fer_lib.data.dataset import load_dataset
 
@@ -26,6 +27,7 @@ def test_pack_then_unpack_gives_the_same_training_faces(synthetic_root, tmp_path
     assert received == sent
 
 
+@pytest.mark.slow
 def test_models_too_big_to_come_back_travel_as_float16_and_come_back_as_float32(tmp_path, load_script, capsys):
     import zipfile
 

@@ -215,6 +215,7 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_artifacts_land_by_rename_and_a_full_disk_or_read_only_folder_changes_nothing(
         tiny_model, synthetic_root, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
@@ -336,6 +337,7 @@ def test_damaged_resume_state_is_named_and_overwrite_still_works(tmp_path):
     assert not state.exists()
 
 
+@pytest.mark.slow
 def test_pipeline_rerun_gets_its_own_folder_and_leaves_the_first_untouched(synthetic_root, tmp_path, monkeypatch):
     """Idempotence at the orchestration level; the notebooks themselves run in tests/reporting/test_pipeline.py."""
     import shutil
@@ -367,6 +369,7 @@ def test_pipeline_rerun_gets_its_own_folder_and_leaves_the_first_untouched(synth
         assert name in renamed, name
 
 
+@pytest.mark.slow
 def test_a_publish_redone_after_a_failure_keeps_the_replaced_run_not_the_new_one(tiny_model, synthetic_root, tmp_path,
                                                                                   monkeypatch, capsys):
     out = tmp_path / "run"
@@ -421,6 +424,7 @@ class StopAndRemember(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_a_run_without_validation_trains_on_every_face_resumes_and_publishes_its_final_epoch(
         tiny_model, synthetic_root, tmp_path, monkeypatch, capsys):
     made = append_callback(monkeypatch, lambda runs: StopAndRemember(stop_after=1 if runs == 0 else None))

@@ -80,6 +80,7 @@ def test_bad_preset_arguments_are_one_line(args, message, synthetic_root, tmp_pa
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_focal_loss_trains(synthetic_root, tmp_path):
     config = presets.preset_config("seed_cnn", data=str(synthetic_root), out=str(tmp_path / "f"), epochs=1,
                                    loss="focal", precision="float32", max_train_images=70)

@@ -159,6 +159,7 @@ def test_a_trial_of_a_cosine_recipe_anneals_over_its_epochs():
     assert rates[0] == pytest.approx(2e-3) and rates == sorted(rates, reverse=True) and rates[-1] < 4e-4
 
 
+@pytest.mark.slow
 def test_no_trial_starts_once_the_search_time_budget_is_spent(synthetic_root, tmp_path, capsys):
     dataset = load_dataset(synthetic_root)
     search = tuning.make_tuner("random", tmp_path, "t", max_trials=4, max_epochs=1, overwrite=True)
@@ -196,6 +197,7 @@ def test_the_command_line_offers_the_search_spaces_tuning_has():
     assert commands.build_parser().parse_args(["tune"]).search_space == "strong"
 
 
+@pytest.mark.slow
 def test_a_resumed_search_counts_the_time_its_killed_process_spent(synthetic_root, tmp_path, capsys):
     import json
 
