@@ -312,6 +312,8 @@ def _cmd_tune(args) -> int:
         search_run = MlflowRun(mlflow_uri, project, tags={"fer.kind": "search"})
         search_run.log_params({k: v for k, v in dataclasses.asdict(settings).items() if not k.startswith("mlflow")})
         settings.mlflow_parent = search_run.run_id
+        if search_run.failed or search_run.run_id is None:  # warned: the workers' trials would have no search to join
+            settings.mlflow_uri = search_run = None
     try:
         project_dir = run_distributed_search(settings, args.workers, port=args.port)
     except BaseException:
