@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from fer_lib.training.tracking import TENSORBOARD_DIR, RunTensorBoard, warn_tracking, write_final_images, write_hparams
+from fer_lib.training.tracking import TENSORBOARD_DIR, RunTensorBoard, can_write_tensorboard, write_final_images, write_hparams
+
+TENSORBOARD_RUN_FILE = "tensorboard_run"  # in a run's .resume/: the log folder a resumed run appends to
 
 
 class RunTracking:
-    """What a training run logs besides its own files: TensorBoard in `<out>/tensorboard/`, and an MLflow run
-    when its config names a tracking URI. A resumed run appends to both; a new run in a folder that has an
-    older run's logs keeps them as `tensorboard.previous/`."""
+    """What a training run logs besides its own files: TensorBoard in `<out>/tensorboard/<start time>/`, and an
+    MLflow run when its config names a tracking URI. A resumed run appends to both; a new run in the same
+    folder (--overwrite) logs beside the older ones, so nothing of theirs is moved or lost."""
 
     def __init__(self, config, out_dir: Path, resuming: bool):
+        from fer_lib.artifacts import write_text_atomic
         from fer_lib.training.run_folder import RESUME_DIR
 
-        self.log_dir = Path(out_dir) / TENSORBOARD_DIR if config.tensorboard else None
-        if self.log_dir is not None and not resuming:
-            _keep_previous_logs(self.log_dir)
-            write_hparams(self.log_dir, _settings(config))
+        self.log_dir = None
+        if config.tensorboard and can_write_tensorboard():
+            saved = Path(out_dir) / RESUME_DIR / TENSORBOARD_RUN_FILE
+            name = saved.read_text().strip() if resuming and saved.is_file() else None
+            if not name:
+                name = _new_log_name(Path(out_dir) / TENSORBOARD_DIR)
+                write_text_atomic(saved, name)
+                write_hparams(Path(out_dir) / TENSORBOARD_DIR / name, _settings(config))
+            self.log_dir = Path(out_dir) / TENSORBOARD_DIR / name
         self.mlflow = None
         if config.mlflow_uri:
-            from fer_lib.artifacts import write_text_atomic
             from fer_lib.training.mlflow_tracking import RUN_ID_FILE, MlflowRun
 
             saved = Path(out_dir) / RESUME_DIR / RUN_ID_FILE
@@ -59,14 +67,11 @@ def _settings(config) -> dict:
     return values
 
 
-def _keep_previous_logs(log_dir: Path) -> None:
-    if not log_dir.exists():
-        return
-    import shutil
-
-    previous = log_dir.with_name(f"{TENSORBOARD_DIR}.previous")
-    try:
-        shutil.rmtree(previous, ignore_errors=True)
-        log_dir.rename(previous)
-    except OSError as exc:
-        warn_tracking(f"keeping the older TensorBoard logs as {previous}", exc)
+def _new_log_name(folder: Path) -> str:
+    """This run's folder in `folder`: its start time, unique."""
+    name = stamp = time.strftime("%Y%m%d-%H%M%S")
+    suffix = 1
+    while (folder / name).exists():
+        suffix += 1
+        name = f"{stamp}-{suffix}"
+    return name

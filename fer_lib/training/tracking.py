@@ -30,6 +30,17 @@ def warn_tracking(what: str, exc: BaseException) -> None:
           file=sys.stderr, flush=True)
 
 
+def can_write_tensorboard() -> bool:
+    """Whether TensorFlow's summary writer, which TensorBoard logs need on any backend, imports here; one
+    warning line when not (a JAX machine without TensorFlow), and the run goes on without logs."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError as exc:
+        warn_tracking("TensorBoard logging (it needs TensorFlow's summary writer; --no-tensorboard skips it)", exc)
+        return False
+    return True
+
+
 class RunTensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard callback at per-epoch frequency, which warns once and stops logging on an error.
 

@@ -434,9 +434,10 @@ def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size:
 
 def track_trials(tuner: kt.Tuner, tensorboard: bool, mlflow_uri: str | None, parent_run_id: str | None):
     """Make each trial this process trains log to TensorBoard and MLflow (see `run_search`); returns the undo."""
-    from fer_lib.training.tracking import TENSORBOARD_DIR, RunTensorBoard, write_hparams
+    from fer_lib.training.tracking import TENSORBOARD_DIR, RunTensorBoard, can_write_tensorboard, write_hparams
 
     run_trial = tuner.run_trial
+    tensorboard = tensorboard and can_write_tensorboard()
     if not tensorboard and not mlflow_uri:
         return lambda: None
 

@@ -56,6 +56,13 @@ def test_the_settings_read_as_hparams_and_old_configs_still_load():
     assert changed_settings({**old, "tensorboard": False, "mlflow_uri": "sqlite:///x.db"}, old) == []
 
 
+def test_tracking_is_no_part_of_a_recorded_recipe(load_script):
+    from fer_lib.training.presets import preset_config
+
+    config = preset_config("seed_cnn", tensorboard=False, mlflow_uri="sqlite:///runs/mlflow.db").to_dict()
+    assert load_script("results_table").overrides(config, "seed_cnn") == {}
+
+
 def test_the_mlflow_uri_comes_from_the_option_then_the_variable_then_runs(monkeypatch, tmp_path):
     monkeypatch.delenv("FER_MLFLOW_URI", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -96,6 +103,16 @@ def test_a_distributed_search_hands_its_tracking_to_every_worker():
     assert SearchSettings(**vars(_settings_parser().parse_args(settings.arguments()))) == settings
     on = SearchSettings(data="d", directory="t", project="p")
     assert SearchSettings(**{k: v for k, v in vars(_settings_parser().parse_args(on.arguments())).items() if v is not None}) == on
+
+
+def test_without_tensorflow_a_run_trains_without_tensorboard_after_one_line(monkeypatch, tmp_path, capsys):
+    from fer_lib.training.run_tracking import RunTracking
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # a JAX machine without TensorFlow
+    tracking = RunTracking(TrainConfig(out=str(tmp_path)), tmp_path, resuming=False)
+    assert tracking.callbacks() == [] and not (tmp_path / "tensorboard").exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Warning: TensorBoard logging") and "--no-tensorboard" in err and "\n" not in err
 
 
 def test_a_folder_tensorboard_cannot_write_warns_once_and_training_goes_on(tmp_path, capsys):
@@ -139,13 +156,14 @@ def test_a_run_logs_each_epoch_to_tensorboard_and_mlflow(synthetic_root, tmp_pat
     result = train(config, dataset, verbose=0)
     epochs = list(range(result.summary["epochs_run"]))
     assert epochs == [0, 1, 2]
+    (logs,) = (out / "tensorboard").iterdir()  # this run's, named by its start time
     for split in ("train", "validation"):
         for tag in ("epoch_loss", "epoch_accuracy"):
-            assert _steps(out / "tensorboard" / split, tag) == epochs
-    assert _steps(out / "tensorboard" / "train", "epoch_learning_rate") == epochs
-    images = _accumulator(out / "tensorboard" / "validation").Tags()["tensors"]
+            assert _steps(logs / split, tag) == epochs
+    assert _steps(logs / "train", "epoch_learning_rate") == epochs
+    images = _accumulator(logs / "validation").Tags()["tensors"]
     assert {"confusion_matrix", "misclassified_faces"} <= set(images)
-    assert _hparams(out / "tensorboard")["model"] == "cnn"
+    assert _hparams(logs)["model"] == "cnn"
     # Small: no per-batch histograms, no graph.
     assert sum(f.stat().st_size for f in (out / "tensorboard").rglob("*") if f.is_file()) < 1_000_000
 
@@ -236,7 +254,8 @@ def test_a_pipeline_logs_its_search_training_and_reports(synthetic_root, tmp_pat
     training = nbformat.read(run_dir / "notebooks" / "03_training.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for cell in training.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
     assert f"tensorboard --logdir {run_dir.parent}  # this run: {run_dir / 'model' / 'tensorboard'}" in printed
-    assert _steps(run_dir / "model" / "tensorboard" / "validation", "epoch_accuracy")
+    (logs,) = (run_dir / "model" / "tensorboard").iterdir()
+    assert _steps(logs / "validation", "epoch_accuracy")
     summary = json.loads((run_dir / "model" / "train_summary.json").read_text())
     client = _client(uri)
     run = client.get_run(summary["mlflow_run_id"])
