@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,transfer,export]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,transfer,export,tracking]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name fer-lib --display-name "Python (fer_lib)" >/dev/null
 	touch $(VENV)/.installed $@
 

@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the interrupted run in --out from its last completed epoch, with its saved settings")
     train.add_argument("--demo", action="store_true", help="use generated demo data when no dataset is found")
     train.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation after training")
+    add_tracking_options(train, "the run")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a split",
                                    description="Evaluate a saved .keras model and write metrics.json.")
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="FER+ majority labels: official or top_vote, as fer train's option (default: official)")
     tune.add_argument("--out", default=None, help="searches folder (default: reports/tuning); the search resumes there")
     tune.add_argument("--port", type=positive_int, default=None, help="the chief's port on 127.0.0.1 (default: a free one)")
+    add_tracking_options(tune, "each trial (a child run of the search's)")
 
     pipeline = commands.add_parser("pipeline", help="run the four notebooks and render HTML reports",
                                    description="Run notebooks 01-04 with papermill, render them to HTML and write <out>/latest/index.html.")
@@ -204,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--fer2013-data", default=None, metavar="PATH",
                           help="FER+ only: FER2013 (Kaggle folders or fer2013.csv), whose labels notebook 01 compares "
                                "with the FER+ majority")
+    add_tracking_options(pipeline, "the search's trials and the training")
     add_predict_parser(commands)
     export = commands.add_parser(
         "export", help="export a model to ONNX or TFLite for deployment, checked against Keras",
@@ -227,6 +230,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_tracking_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help=f"do not write TensorBoard logs of {what} (written by default in its folder's tensorboard/; "
+                             "watch with tensorboard --logdir runs/ or reports/)")
+    parser.add_argument("--mlflow", nargs="?", const="default", default=None, metavar="URI",
+                        help=f"log {what} to MLflow (pip install -e '.[tracking]'): the tracking URI, else $FER_MLFLOW_URI, "
+                             "else sqlite:///runs/mlflow.db (mlflow ui --backend-store-uri sqlite:///runs/mlflow.db); "
+                             "FER_MLFLOW_URI alone turns it on")
+
+
+def _tracking_uri(args) -> str | None:
+    """The MLflow URI asked for, checked to be usable before anything starts."""
+    from fer_lib.training.mlflow_tracking import require_mlflow, resolve_uri
+
+    uri = resolve_uri(args.mlflow)
+    if uri:
+        require_mlflow()
+    return uri
+
+
 def _cmd_pipeline(args) -> int:
     from fer_lib import paths
     from fer_lib.reporting.pipeline import PipelineConfig, run_pipeline
@@ -235,7 +258,8 @@ def _cmd_pipeline(args) -> int:
                             with_code=args.with_code, seed=args.seed, epochs=args.epochs, trials=args.trials,
                             tuner=args.tuner, preset=args.preset, search_space=args.search_space, tta=args.tta,
                             tuner_overwrite=args.tuner_overwrite, label_mode=args.label_mode,
-                            majority_rule=args.majority_rule, fer2013_data=args.fer2013_data)
+                            majority_rule=args.majority_rule, fer2013_data=args.fer2013_data,
+                            tensorboard=args.tensorboard, mlflow_uri=_tracking_uri(args))
     if args.resume:
         ignored = [option for option, given in (("--data", args.data), ("--profile", args.profile != "auto"),
                                                 ("--epochs", args.epochs), ("--trials", args.trials), ("--tuner", args.tuner),
@@ -258,6 +282,7 @@ def _cmd_tune(args) -> int:
     from fer_lib.training import tuning
     from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 
+    mlflow_uri = _tracking_uri(args)
     data, synthetic = resolve_data_or_demo(args.data)
     if synthetic:
         print(DEMO_BANNER, flush=True)
@@ -278,9 +303,26 @@ def _cmd_tune(args) -> int:
                               tuner=args.tuner, search_space=args.search_space, max_trials=args.trials,
                               max_epochs=args.epochs, batch_size=args.batch_size,
                               max_train_images=args.max_train_images, seed=args.seed, label_mode=label_mode,
-                              majority_rule=args.majority_rule or "official")
+                              majority_rule=args.majority_rule or "official", tensorboard=args.tensorboard,
+                              mlflow_uri=mlflow_uri)
     print(f"Searching with a chief and {args.workers} worker(s); logs in {directory / project / 'logs'}", flush=True)
-    project_dir = run_distributed_search(settings, args.workers, port=args.port)
+    if args.tensorboard:
+        print(f"Watch the trials: tensorboard --logdir {directory / project}", flush=True)
+    search_run = None
+    if mlflow_uri:
+        from fer_lib.training.mlflow_tracking import MlflowRun
+
+        search_run = MlflowRun(mlflow_uri, project, tags={"fer.kind": "search"})
+        search_run.log_params({k: v for k, v in dataclasses.asdict(settings).items() if not k.startswith("mlflow")})
+        settings.mlflow_parent = search_run.run_id
+        if search_run.failed or search_run.run_id is None:  # warned: the workers' trials would have no search to join
+            settings.mlflow_uri = search_run = None
+    try:
+        project_dir = run_distributed_search(settings, args.workers, port=args.port)
+    except BaseException:
+        if search_run is not None:
+            search_run.end("FAILED")
+        raise
     search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
                                max_epochs=args.epochs, seed=args.seed, search_space=args.search_space,
                                num_classes=len(classes))
@@ -289,6 +331,10 @@ def _cmd_tune(args) -> int:
     best = tuning.best_hyperparameters(search)
     tuning.write_best_hyperparameters(best, project_dir / "best_hyperparameters.json")
     print(tuning.trials_overview(trials).to_string(index=False))
+    if search_run is not None:
+        search_run.log_metrics({"best_val_accuracy": best["val_accuracy"]})
+        search_run.log_artifacts([project_dir / "trials.csv", project_dir / "best_hyperparameters.json"])
+        search_run.end()
     ran = ", ".join(f"{tuner_id} {len(ids)}" for tuner_id, ids in trials_run_by(project_dir).items())
     print(f"Trials trained per worker: {ran}")
     print(f"Best trial {best['trial_id']}: val_accuracy {best['val_accuracy']:.4f}; "
@@ -318,6 +364,7 @@ def _cmd_train(args) -> int:
     if args.preset and args.model:
         raise FerError("--preset already names the model; pass either --preset or --model")
     recipe = args.model or args.preset or "seed_cnn"
+    mlflow_uri = _tracking_uri(args)  # a missing extra fails before anything else
     if not args.model:
         get_preset(recipe)  # an unknown name fails before any data is loaded
     out = Path(args.out or Path("runs") / recipe)
@@ -337,6 +384,7 @@ def _cmd_train(args) -> int:
         config.out = str(out)  # the folder may have moved since (e.g. brought back from a GPU machine)
         if args.data_parallel is not None:  # where it runs, not what it learns: this machine's choice
             config.data_parallel = args.data_parallel
+        config.tensorboard, config.mlflow_uri = args.tensorboard, mlflow_uri  # where it is tracked, as this command says
         ignored = [f"--{name.replace('_', '-')}" for name in RECIPE_OPTIONS if getattr(args, name) is not None]
         if ignored:
             print(f"Note: {', '.join(ignored)} ignored; a resumed run keeps its saved settings", flush=True)
@@ -361,6 +409,7 @@ def _cmd_train(args) -> int:
                         max_train_images=args.max_train_images, val_fraction=args.val_fraction, time_budget=args.time_budget,
                         data_parallel=args.data_parallel, label_mode=args.label_mode, majority_rule=args.majority_rule)
         settings = {k: v for k, v in settings.items() if v is not None}
+        settings.update(tensorboard=args.tensorboard, mlflow_uri=mlflow_uri)
         if args.distillation is not None and not args.teacher:
             raise FerError(f"--distillation {args.distillation:g} needs --teacher T.keras, the model to distil")
         try:
@@ -381,6 +430,8 @@ def _cmd_train(args) -> int:
     if len(dataset.val) == 0:
         print("No validation split: every training face is trained on, without early stopping; "
               "model.keras will be the final epoch's weights", flush=True)
+    if config.tensorboard:
+        print(f"TensorBoard logs in {out / 'tensorboard'}: watch with tensorboard --logdir {out.parent}", flush=True)
     try:
         result = train(config, dataset, overwrite=args.overwrite, resume=args.resume)
     except KeyboardInterrupt:
@@ -403,6 +454,10 @@ def _cmd_train(args) -> int:
         metrics = split_metrics(model, dataset.test, model_name=str(result.model_path), data_name=str(dataset.source))
         out = result.out_dir / METRICS_FILE
         write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
+        if config.mlflow_uri:
+            from fer_lib.training.mlflow_tracking import log_evaluation
+
+            log_evaluation(config.mlflow_uri, s.get("mlflow_run_id"), metrics, [out])
         if dataset.synthetic:
             print(DEMO_BANNER)
         print(format_metrics(metrics, reference=compares_with_original(metrics, dataset.synthetic)))

@@ -21,7 +21,7 @@ FLAGS = {
     "majority_rule": "--majority-rule",
 }
 # config.json fields that say where, not how.
-NOT_RECIPE = {"data", "out", "precision", "init_from", "teacher"}
+NOT_RECIPE = {"data", "out", "precision", "init_from", "teacher", "tensorboard", "mlflow_uri"}  # the last two: where it was tracked
 # Steps after training, by the command that made them, and the name tag each adds.
 STEP_TAGS = {"fer rebalance": "rebalanced", "fer calibrate": "calibrated"}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from fer_lib import paths
 from fer_lib.artifacts import write_json_atomic, write_text_atomic
 from fer_lib.errors import FerError
-from fer_lib.reporting.steps import DATA_SUMMARY, METRICS, METRICS_TTA, STEPS, Step, file_parameters
+from fer_lib.reporting.steps import DATA_SUMMARY, METRICS, METRICS_TTA, MODEL, STEPS, Step, file_parameters
 
 NOTEBOOKS = tuple(step.notebook for step in STEPS)
 KERNEL_NAME = "fer-lib"
@@ -81,6 +81,8 @@ class PipelineConfig:
     label_mode: str | None = None  # FER+ only: what the votes train towards (fer_lib.data.votes); None: majority
     majority_rule: str = "official"  # FER+ only: the majority labels' rule
     fer2013_data: str | None = None  # FER+ only: FER2013, whose labels notebook 01 compares with the votes
+    tensorboard: bool = True  # the search's trials and the training log to TensorBoard in their folders
+    mlflow_uri: str | None = None  # an MLflow tracking URI for them and for the reports (fer_lib.training.mlflow_tracking)
     notebooks_dir: str = str(paths.NOTEBOOKS_DIR)
 
 
@@ -224,6 +226,8 @@ def notebook_parameters(config: PipelineConfig, run_dir: Path, data: Path, synth
         "label_mode": config.label_mode or "majority",
         "majority_rule": config.majority_rule,
         "fer2013_data": str(Path(config.fer2013_data).expanduser().resolve()) if config.fer2013_data else None,
+        "tensorboard": config.tensorboard,
+        "mlflow_uri": config.mlflow_uri,
         **budget,
         **file_parameters(),
     }
@@ -480,10 +484,23 @@ def _run_steps(run_dir: Path, out: Path, parameters: dict, notebooks_dir: str, w
                "total_s": round(sum(a["seconds"] for a in attempts), 1)}
     write_json_atomic(run_dir / STATUS, summary)
     write_text_atomic(run_dir / "index.html", landing_page(run_dir, summary, parameters))
+    _log_reports(run_dir, parameters.get("mlflow_uri"))
     _move_latest(out, run_dir)
     attempts_text = f" in {len(attempts)} attempts" if len(attempts) > 1 else ""
     progress(f"Reports: {out / 'latest' / 'index.html'} (total {summary['total_s']:.0f} s{attempts_text})")
     return run_dir
+
+
+def _log_reports(run_dir: Path, mlflow_uri: str | None) -> None:
+    """The test metrics and the HTML reports into the MLflow run of the pipeline's training."""
+    if not mlflow_uri:
+        return
+    from fer_lib.training.mlflow_tracking import log_evaluation
+    from fer_lib.training.run_folder import SUMMARY_FILE
+
+    run_id = _read_json(run_dir / Path(MODEL.path).parent / SUMMARY_FILE).get("mlflow_run_id")
+    log_evaluation(mlflow_uri, run_id, _read_json(run_dir / METRICS.path),
+                   [run_dir / METRICS.path, run_dir / "index.html", *sorted(run_dir.glob("0*.html"))])
 
 
 def _read_json(path: Path) -> dict:

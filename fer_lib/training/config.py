@@ -51,6 +51,8 @@ class TrainConfig:
     label_mode: str = "majority"  # FER+ votes: majority | probability | crossentropy | multi_target (fer_lib.data.votes)
     majority_rule: str = "official"  # FER+ majority labels: official (microsoft/FERPlus) | top_vote (the paper's)
     data_parallel: bool = False  # JAX: every batch split over this machine's accelerators (keras.distribution.DataParallel)
+    tensorboard: bool = True  # TensorBoard logs in <out>/tensorboard/ (fer_lib.training.tracking)
+    mlflow_uri: str | None = None  # an MLflow tracking URI to log the run to (fer_lib.training.mlflow_tracking); None: none
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""

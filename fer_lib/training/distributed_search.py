@@ -41,6 +41,9 @@ class SearchSettings:
     seed: int = 1234
     label_mode: str = "majority"  # FER+: what the trials train towards (fer_lib.data.votes)
     majority_rule: str = "official"
+    tensorboard: bool = True  # each trial logs to TensorBoard in its folder
+    mlflow_uri: str | None = None  # each trial an MLflow child run of `mlflow_parent`
+    mlflow_parent: str | None = None
 
     def arguments(self) -> list[str]:
         return [f"--{key.replace('_', '-')}={value}" for key, value in asdict(self).items() if value is not None]
@@ -149,7 +152,8 @@ def worker(settings: SearchSettings) -> None:
     _log_trials(tuner, log)
     run_search(tuner, dataset, epochs=settings.max_epochs, batch_size=settings.batch_size,
                max_train_images=settings.max_train_images, seed=settings.seed, verbose=0,
-               label_mode=settings.label_mode, majority_rule=settings.majority_rule)
+               label_mode=settings.label_mode, majority_rule=settings.majority_rule, tensorboard=settings.tensorboard,
+               mlflow_uri=settings.mlflow_uri, mlflow_parent=settings.mlflow_parent)
 
 
 def _settings_parser() -> argparse.ArgumentParser:
@@ -157,8 +161,8 @@ def _settings_parser() -> argparse.ArgumentParser:
                                      description="One process of a distributed KerasTuner search (see the module docstring).")
     numbers = ("max_trials", "max_epochs", "batch_size", "max_train_images", "seed")
     for field in fields(SearchSettings):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int if field.name in numbers else str,
-                            required=field.name in ("data", "directory", "project"))
+        kind = int if field.name in numbers else (lambda text: text == "True") if field.name == "tensorboard" else str
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, required=field.name in ("data", "directory", "project"))
     return parser
 
 

@@ -120,9 +120,10 @@ def _keep_replaced_run(out_dir: Path) -> None:
 
 
 def changed_settings(given: dict, saved: dict) -> list[str]:
-    """The config keys whose values differ, less where the run's data and folder are and how many devices share
-    it (data_parallel is where it runs, not what it learns: a run may resume with more or fewer devices)."""
-    return [k for k in given if k not in ("data", "out", "data_parallel") and given[k] != saved.get(k)]
+    """The config keys whose values differ, less where the run's data and folder are, how many devices share
+    it and where it is tracked (where it runs, not what it learns: a run may resume with more or fewer
+    devices, or with its TensorBoard or MLflow logging turned on or off)."""
+    return [k for k in given if k not in ("data", "out", "data_parallel", "tensorboard", "mlflow_uri") and given[k] != saved.get(k)]
 
 
 def first_changed_setting(config: TrainConfig, saved_path: Path, unreadable: str) -> tuple[str, object, object] | None:

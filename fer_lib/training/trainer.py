@@ -37,6 +37,7 @@ from fer_lib.training.recipe import compile_for_training
 from fer_lib.training.run_folder import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
+    DATA_FILE,
     HISTORY_FILE,
     MODEL_FILE,
     RESUME_DIR,
@@ -48,6 +49,7 @@ from fer_lib.training.run_folder import (
     publish_run,
     read_resume_state,
 )
+from fer_lib.training.run_tracking import RunTracking
 from fer_lib.training.targets import load_teacher, teacher_probabilities, training_batches, training_targets, vote_targets
 
 
@@ -110,6 +112,10 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         config.validate()
     except ValueError as exc:
         raise FerError(str(exc)) from None
+    if config.mlflow_uri:
+        from fer_lib.training.mlflow_tracking import require_mlflow
+
+        require_mlflow()
     out_dir = Path(config.out)
     if keep_finished and not overwrite and (out_dir / MODEL_FILE).is_file() and read_resume_state(out_dir) is None:
         _check_finished_is(config, out_dir)
@@ -280,6 +286,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         # optimizer's average, as swapped at its end: the next epoch must swap them back.
         swap._ema_weights_in_model = True
     tracker = TrainingState(out_dir, config, early_stopping, plateau, checkpoint, meter, data_info, state, budget)
+    tracking = RunTracking(config, out_dir, resuming=state is not None)
     finished = state is not None and (state.get("stopped") or initial_epoch >= config.epochs)
     if not finished:
         model.fit(
@@ -292,7 +299,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             # The tracker last: it saves what the others did this epoch.
-            callbacks=[*callbacks, *([EpochLines(config.epochs)] if verbose else []), tracker],
+            callbacks=[*callbacks, *tracking.callbacks(), *([EpochLines(config.epochs)] if verbose else []), tracker],
             verbose=0,
         )
     else:  # killed after the last epoch, before everything was published: finish publishing
@@ -324,6 +331,11 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
         "images_per_second_per_epoch": [round(r, 1) for r in meter.images_per_second],
         "synthetic_data": dataset.synthetic,
     }
+    if tracking.mlflow_run_id:
+        summary["mlflow_run_id"] = tracking.mlflow_run_id
     publish_run(out_dir, model, checkpoint.best, config, dataset, rows, summary)
+    published = load_model(out_dir / MODEL_FILE)
+    tracking.finish(published, val_split, classes, out_dir, summary,
+                    (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, DATA_FILE, SUMMARY_FILE))
     shutil.rmtree(resume_dir, ignore_errors=True)  # last: until here a kill leaves a resumable run
-    return TrainResult(out_dir=out_dir, model=load_model(out_dir / MODEL_FILE), history=history, summary=summary)
+    return TrainResult(out_dir=out_dir, model=published, history=history, summary=summary)

@@ -380,8 +380,13 @@ def _try_seed_point_first(oracle: kt.Oracle) -> None:
 
 def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size: int = 64,
                max_train_images: int | None = None, seed: int = 1234, verbose: int = 1,
-               time_budget: float | None = None, label_mode: str = "majority", majority_rule: str = "official") -> None:
+               time_budget: float | None = None, label_mode: str = "majority", majority_rule: str = "official",
+               tensorboard: bool = True, mlflow_uri: str | None = None, mlflow_parent: str | None = None) -> None:
     """Search on (a stratified subset of) train, scoring trials on validation accuracy.
+
+    Each trial logs to TensorBoard in its folder (`trial_<id>/tensorboard`, its hyperparameters through
+    the HParams plugin) unless `tensorboard` is False; with `mlflow_uri` each trial is an MLflow child run
+    of the search's run (`mlflow_parent`, or one started and ended here).
 
     On FER+ the trials train towards `label_mode`'s targets from the votes (`probability`'s drawn
     labels by their expectation, the vote distribution) and validate on the top-vote majority.
@@ -395,6 +400,17 @@ def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size:
         train_split, label_targets = train_split.take(rows), None if label_targets is None else label_targets[rows]
     classes = len(dataset.classes)
     restore = _stop_starting_trials_after(tuner, time_budget, verbose) if time_budget else None
+    search_run = None
+    if mlflow_uri and not mlflow_parent:
+        from fer_lib.training.mlflow_tracking import MlflowRun
+
+        search_run = MlflowRun(mlflow_uri, Path(tuner.project_dir).name, tags={"fer.kind": "search"})
+        search_run.log_params({"tuner": type(tuner.oracle).__name__, "hypermodel": tuner.hypermodel.name, "epochs": epochs,
+                               "batch_size": batch_size, "max_train_images": max_train_images, "seed": seed,
+                               "label_mode": label_mode, "train_images": len(train_split)})
+        mlflow_parent = search_run.run_id
+    untrack = track_trials(tuner, tensorboard, mlflow_uri, mlflow_parent)
+    status = "FAILED"
     try:
         tuner.search(
             as_model_input(train_split.images),
@@ -405,9 +421,59 @@ def run_search(tuner: kt.Tuner, dataset: FerDataset, *, epochs: int, batch_size:
             callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)],
             verbose=verbose,
         )
+        status = "FINISHED"
     finally:
+        untrack()
         if restore:
             restore()
+        if search_run is not None:
+            scores = [t.score for t in tuner.oracle.trials.values() if t.score is not None]
+            search_run.log_metrics({"best_val_accuracy": max(scores)} if scores else {})
+            search_run.end(status)
+
+
+def track_trials(tuner: kt.Tuner, tensorboard: bool, mlflow_uri: str | None, parent_run_id: str | None):
+    """Make each trial this process trains log to TensorBoard and MLflow (see `run_search`); returns the undo."""
+    from fer_lib.training.tracking import TENSORBOARD_DIR, RunTensorBoard, can_write_tensorboard, write_hparams
+
+    run_trial = tuner.run_trial
+    tensorboard = tensorboard and can_write_tensorboard()
+    if not tensorboard and not mlflow_uri:
+        return lambda: None
+
+    def tracked(trial, *args, **kwargs):
+        values = dict(trial.hyperparameters.values)
+        extra, run = [], None
+        if tensorboard:
+            log_dir = Path(tuner.get_trial_dir(trial.trial_id)) / TENSORBOARD_DIR
+            write_hparams(log_dir, values, trial_id=trial.trial_id)
+            extra.append(RunTensorBoard(log_dir))
+        if mlflow_uri:
+            from fer_lib.training.mlflow_tracking import MlflowEpochs, MlflowRun
+
+            run = MlflowRun(mlflow_uri, f"trial {trial.trial_id}", parent_run_id=parent_run_id, tags={"fer.trial_id": trial.trial_id})
+            run.log_params(values)
+            extra.append(MlflowEpochs(run))
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), *extra]
+        try:
+            result = run_trial(trial, *args, **kwargs)
+        except BaseException:
+            if run is not None:
+                run.end("FAILED")
+            raise
+        if run is not None:
+            scores = [max(h.history.get("val_accuracy") or [np.nan]) for h in (result if isinstance(result, list) else [])
+                      if hasattr(h, "history")]
+            run.log_metrics({"best_val_accuracy": float(np.nanmax(scores))} if scores and np.isfinite(scores).any() else {})
+            run.end()
+        return result
+
+    tuner.run_trial = tracked
+
+    def undo():
+        tuner.run_trial = run_trial
+
+    return undo
 
 
 SEARCH_SECONDS_FILE = "search_seconds.json"  # in a search's folder: the time its search() calls have spent
