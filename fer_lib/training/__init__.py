@@ -9,6 +9,7 @@
 - `trainer`: `train`, one run from config to published model; `finished_run`, a finished one read back; `start_data_parallel` (JAX, every accelerator)
 - `precision`: mixed bfloat16 or float32
 - `tuning`, `distributed_search`: the KerasTuner search, in one process or several
+- `search_space`: the spaces a search draws from, their hypermodels, and the TrainConfig of a point
 """
 
 from fer_lib.lazy import package_attributes
