@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a split",
                                    description="Evaluate a saved .keras model and write metrics.json.")
     evaluate.add_argument("--model", default=None,
-                          help="a packaged model (fer2013, ferplus) or a .keras model file (default: the packaged default)")
+                          help="a packaged model (fer2013, ferplus) or a .keras model file (default: the packaged model for the "
+                               "data: ferplus on FER+, fer2013 otherwise)")
     evaluate.add_argument("--data", help="dataset root (FER2013 or FER+, any layout fer train reads) or a single folder of "
                                          "<emotion>/ images (default: $FER_DATA, then data/fer2013)")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
@@ -264,7 +265,8 @@ def _cmd_evaluate(args) -> int:
     data_path = paths.resolve_data_dir(args.data)
     if data_path is None:
         raise DataError(f"no dataset: pass --data, set FER_DATA, or put FER2013 in {paths.DEFAULT_DATA_DIR}")
-    model_path = paths.resolve_model(args.model)
+    # Without --model, the packaged model for the data's classes: FER2013's seven or FER+'s eight.
+    model_path = paths.resolve_model(args.model or ("ferplus" if len(dataset_classes(data_path)) == 8 else "fer2013"))
     model = load_model(model_path)
     # Before the faces are decoded: a model for other classes fails at once.
     check_classes(model_classes(model), dataset_classes(data_path), str(args.model or model_path), str(data_path))

@@ -86,3 +86,14 @@ def test_packaged_model_matches_its_card_on_fer2013(tmp_path):
 def test_packaged_ferplus_model_matches_its_card_on_ferplus(tmp_path):
     metrics, recorded = _evaluate("ferplus", os.environ["FERPLUS_DATA"], tmp_path)
     assert metrics["top1_accuracy"] == pytest.approx(recorded["top1_accuracy"], abs=0.005)
+
+
+@pytest.mark.slow
+def test_fer_evaluate_without_a_model_picks_the_packaged_model_for_the_datas_classes(ferplus_root, synthetic_root,
+                                                                                      tmp_path):
+    from fer_lib.cli import main
+
+    for data, name in ((ferplus_root, "ferplus"), (synthetic_root, "fer2013")):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", "--data", str(data), "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["model"] == str(paths.PACKAGED_MODELS[name])
