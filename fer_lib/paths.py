@@ -19,7 +19,7 @@ PACKAGED_MODELS = {
     "ferplus": ASSETS_DIR / "ferplus_model.keras",  # FER+'s 8 (contempt last); not in every install
 }
 # The packaged model used when no model is named: switching the default is this one line.
-DEFAULT_PACKAGED_MODEL = "fer2013"
+DEFAULT_PACKAGED_MODEL = "ferplus"  # README says why: it gives what people say about a face far more often
 PRETRAINED_MODEL = PACKAGED_MODELS[DEFAULT_PACKAGED_MODEL]
 MODEL_SUFFIXES = (".keras", ".onnx", ".tflite")
 

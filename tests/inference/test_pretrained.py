@@ -93,7 +93,7 @@ def test_fer_evaluate_without_a_model_picks_the_packaged_model_for_the_datas_cla
                                                                                       tmp_path):
     from fer_lib.cli import main
 
-    for data, name in ((ferplus_root, "ferplus"), (synthetic_root, "fer2013")):
+    for dataset, name in ((ferplus_root, "ferplus"), (synthetic_root, "fer2013")):
         out = tmp_path / f"{name}.json"
-        assert main(["evaluate", "--data", str(data), "--json", str(out)]) == 0
+        assert main(["evaluate", "--data", str(dataset), "--json", str(out)]) == 0
         assert json.loads(out.read_text())["model"] == str(paths.PACKAGED_MODELS[name])
