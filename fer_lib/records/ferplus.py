@@ -56,8 +56,6 @@ def ferplus_headline(records: dict[str, dict], link_prefix: str, cross_label: di
     if not records:
         return "No FER+ model is recorded yet."
     best = max(records.values(), key=lambda e: (_tta(e).get("top1_accuracy", 0), e["test"]["top1_accuracy"]))
-    packaged = next((e for e in records.values() if e.get("packaged")), None)
-    shown = {e["name"]: e for e in (packaged, best) if e}
     with_tta = f", {pct(_tta(best)['top1_accuracy'])} with ten-crop" if _tta(best) else ""
     sentence = (f"**FER+ (eight emotions, ten annotators per face):** the best FER+ model trained here labels "
                 f"{pct(best['test']['top1_accuracy'])} of FER+ Valid's faces as the annotators' majority does "
@@ -65,10 +63,8 @@ def ferplus_headline(records: dict[str, dict], link_prefix: str, cross_label: di
     worth = _label_change_sentence(cross_label)
     if worth:
         sentence += " " + worth
-    return "\n".join([wrap(sentence), "",
-                      *ferplus_rows(shown, lambda name: _training_minutes(shown[name]), link_prefix), "",
-                      f"Every FER+ run, what each label mode is worth and the cross-label table: "
-                      f"[{link_prefix}ferplus.md]({link_prefix}ferplus.md)."])
+    # No table here: the README's quick start must stay on its first screen; docs/ferplus.md has the runs.
+    return wrap(sentence + f" Every FER+ run and the cross-label table: [{link_prefix}ferplus.md]({link_prefix}ferplus.md).")
 
 
 def _label_change_sentence(cross_label: dict | None) -> str:
@@ -82,10 +78,6 @@ def _label_change_sentence(cross_label: dict | None) -> str:
             f"the packaged FER2013 model for {pct(fer2013['official_7']['top1_accuracy'])}; on FER2013's own single "
             f"labels they score {pct(ferplus['fer2013']['top1_accuracy'])} and "
             f"{pct(fer2013['fer2013']['top1_accuracy'])}.")
-
-
-def _training_minutes(e: dict) -> str:
-    return f"{e['training']['wall_seconds'] / 60:.0f} min"
 
 
 def cross_label_table(data: dict) -> list[str]:

@@ -56,11 +56,12 @@ def test_the_settings_read_as_hparams_and_old_configs_still_load():
     assert changed_settings({**old, "tensorboard": False, "mlflow_uri": "sqlite:///x.db"}, old) == []
 
 
-def test_tracking_is_no_part_of_a_recorded_recipe(load_script):
+def test_tracking_is_no_part_of_a_recorded_recipe():
+    from fer_lib.records.reading import overrides
     from fer_lib.training.presets import preset_config
 
     config = preset_config("seed_cnn", tensorboard=False, mlflow_uri="sqlite:///runs/mlflow.db").to_dict()
-    assert load_script("results_table").overrides(config, "seed_cnn") == {}
+    assert overrides(config, "seed_cnn") == {}
 
 
 def test_the_mlflow_uri_comes_from_the_option_then_the_variable_then_runs(monkeypatch, tmp_path):
