@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -241,10 +241,10 @@ def ferplus_dataset(root: Path, data_format: str, val_fraction: float, seed: int
         splits[part] = Split(part, images, labels, votes, FERPLUS_EMOTIONS)
     train = splits["train"]
     if "test" in splits:
-        val, test = splits["valid"].take(slice(None), "val"), splits["test"]
+        val, test = replace(splits["valid"], name="val"), splits["test"]
         protocol = "FER+: Train is train, Valid (PublicTest) is validation, Test (PrivateTest) is test"
     else:
-        test = splits["valid"].take(slice(None), "test")
+        test = replace(splits["valid"], name="test")
         held = stratified_holdout(train.labels, val_fraction, seed) if val_fraction > 0 else np.zeros(len(train), bool)
         val = train.take(held, "val")
         train = train.take(~held)
@@ -253,5 +253,5 @@ def ferplus_dataset(root: Path, data_format: str, val_fraction: float, seed: int
     protocol += f"; labels are the top vote, {dropped} faces whose top vote is unknown or not-a-face left out"
     from fer_lib.data.synthetic import is_synthetic_dataset
 
-    return FerDataset(train=train.take(slice(None), "train"), val=val, test=test, source=root,
+    return FerDataset(train=replace(train, name="train"), val=val, test=test, source=root,
                       data_format=data_format, protocol=protocol, synthetic=is_synthetic_dataset(root))
