@@ -34,8 +34,8 @@ ONET_MIN_SCORES_UNSURE = (None, 0.5)  # None: no stricter bar under YUNET_SURE
 def scored_boxes(rgb: np.ndarray) -> list[tuple[float, float, tuple]]:
     """(YuNet score, O-Net score, box) for every YuNet box scoring LOWEST_SCORE or more."""
     found = detection._detect_yunet(rgb, detection._yunet_image_threads, min_score=LOWEST_SCORE)
-    onet = verification.onet_scores(rgb, [box for _, box in found])
-    return [(yunet, float(o), box) for (yunet, box), o in zip(found, onet)]
+    onet = verification.onet_scores(rgb, [face.box for face in found])
+    return [(face.score, float(o), face.box) for face, o in zip(found, onet)]
 
 
 def apply_rule(boxes, yunet_min: float, onet_min: float, onet_unsure: float | None, duplicates: bool) -> list:

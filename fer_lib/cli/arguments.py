@@ -24,3 +24,13 @@ def positive_float(text: str) -> float:
     if not value > 0 or math.isinf(value):  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text} must be a positive number")
     return value
+
+
+def unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} must be a number from 0 to 1")
+    return value

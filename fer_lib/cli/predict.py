@@ -18,13 +18,14 @@ import sys
 from pathlib import Path
 
 from fer_lib import paths
-from fer_lib.cli.arguments import positive_float, positive_int
+from fer_lib.cli.arguments import positive_float, positive_int, unit_interval
 from fer_lib.labels import EMOTIONS
 
 
 def csv_fields(classes=EMOTIONS) -> list[str]:
     """The --csv columns for a model predicting `classes`: a score column per class."""
-    return ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "second", *classes, "error"]
+    return ["source", "frame", "time_s", "face", "x", "y", "w", "h", "detection_score", "emotion", "second", *classes,
+            "error"]
 
 
 CSV_FIELDS = csv_fields(EMOTIONS)  # a FER2013 model's columns
@@ -65,6 +66,10 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
                          help="show camera N (default 0) live with emotions in a window (q, Esc or closing it quits); with --annotate DIR also records it")
     predict.add_argument("--detector", choices=DETECTORS, default=None,
                          help="face detector (default: yunet where its package yuface installs, else mtcnn)")
+    predict.add_argument("--min-face-score", type=unit_interval, default=None, metavar="S",
+                         help="leave out detected faces whose detection score (0-1, how sure the detector is) is under S")
+    predict.add_argument("--no-align", dest="align", action="store_false",
+                         help="crop faces as detected, without turning tilted ones so that their eyes are level")
     predict.add_argument("--boxes", metavar="BOXES.json", default=None,
                          help="classify these face boxes instead of detecting faces: a JSON file mapping each photo to "
                               f"its boxes, {BOXES_FORMAT}; photo paths as given here, or relative to the JSON file's "
@@ -93,7 +98,8 @@ def run_predict(args) -> int:
 
         open_camera(args.webcam).release()  # say "no camera" before loading the model
         model = load_model_or_default(args.model, args.runtime)
-        frames = run_webcam(args.webcam, model, detector, args.annotate, say=_say)
+        frames = run_webcam(args.webcam, model, detector, args.annotate, say=_say,
+                            min_face_score=args.min_face_score, align=args.align)
         _say(f"webcam: {frames} frame(s)")
         return 0
 
@@ -238,7 +244,8 @@ def _predict_images(images: list[tuple[Path, str]], model, detector: str | None,
         for start in range(0, len(images), IMAGES_PER_CHUNK):
             chunk = images[start:start + IMAGES_PER_CHUNK]
             chunk_boxes = boxes[start:start + IMAGES_PER_CHUNK] if boxes is not None else None
-            results = classify_images([path for path, _ in chunk], model, detector, boxes=chunk_boxes)
+            results = classify_images([path for path, _ in chunk], model, detector, boxes=chunk_boxes,
+                                      min_face_score=args.min_face_score, align=args.align)
             for (path, stem), result in zip(chunk, results):
                 if result.error:
                     _say(result.error)
@@ -276,7 +283,8 @@ def _predict_video(path: Path, stem: str, model, detector: str, args) -> list[di
 
     try:
         result = process_video(path, model, detector, every=args.every, out_dir=args.out, annotate_dir=args.annotate,
-                               bin_seconds=args.bin_seconds, stem=stem, progress=not args.quiet)
+                               bin_seconds=args.bin_seconds, stem=stem, progress=not args.quiet,
+                               min_face_score=args.min_face_score, align=args.align)
     except DataError as exc:
         _say(str(exc))
         return [_error_record(str(path), str(exc))]
@@ -305,7 +313,8 @@ def _records_to_csv(records: list[dict], classes=EMOTIONS) -> str:
                 writer.writerow({**base, "face": i, **place, "error": face["error"]})
                 continue
             x, y, w, h = face["box"]
-            writer.writerow({**base, "face": i, "x": x, "y": y, "w": w, "h": h, "emotion": face["emotion"],
+            writer.writerow({**base, "face": i, "x": x, "y": y, "w": w, "h": h,
+                             "detection_score": face.get("detection_score"), "emotion": face["emotion"],
                              "second": face["top2"][1], **{k: round(v, 6) for k, v in face["scores"].items()}})
     return buffer.getvalue()
 

@@ -12,6 +12,9 @@ Three backends, all offline from what PyPI installs:
 
 `detect_faces` returns square boxes framed like FER2013 crops (see FRAMING), which may
 reach past the image border; `crop_face` pads them, `clip_box` clips them for reporting.
+`find_faces` returns them as `Detection`s, with the detector's score and the eyes, nose and
+mouth corners where the detector gives them (YuNet and MTCNN; `fer_lib.inference.alignment`
+levels the eyes with them).
 docs/inference.md has the measured recall, speed and framing of the backends.
 """
 
@@ -23,7 +26,7 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +36,7 @@ import numpy as np
 from fer_lib.errors import FerError
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+Point = tuple[float, float]  # x, y in pixels
 
 DETECTORS = ("yunet", "mtcnn", "haar")
 # Larger images are downscaled to this longest side for detection and boxes mapped back:
@@ -59,6 +63,30 @@ YUNET_THREADS = max(1, min(4, _CPUS))
 # Several images (video frames, a folder of photos) are detected this many at a time, each
 # on its own single YuNet thread.
 YUNET_WORKERS = max(1, min(4, _CPUS))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face a detector found.
+
+    `score` is how sure the detector is that the box holds a face, 0-1: YuNet's own score
+    (whole percent) for ``yunet``, MTCNN's final-stage (O-Net) probability for ``mtcnn``,
+    and for ``haar``, which has no score of its own, O-Net's probability for its box; None
+    where no detector ran (a face crop classified whole, a caller's box). `landmarks` are five points in image pixels, both eyes first (left one in the image
+    first), then the nose tip and the mouth corners; None for ``haar``.
+    """
+
+    box: Box
+    score: float | None
+    landmarks: tuple[Point, ...] | None = None
+
+    @property
+    def eyes(self) -> tuple[Point, Point] | None:
+        """The two eye centres, the one further left in the image first; None without landmarks."""
+        if not self.landmarks:
+            return None
+        first, second = self.landmarks[:2]
+        return (first, second) if first[0] <= second[0] else (second, first)
 
 
 @dataclass(frozen=True)
@@ -144,24 +172,40 @@ def detect_faces(image: np.ndarray, detector: str | None = None) -> list[Box]:
 
 def detect_faces_batch(images: list[np.ndarray], detector: str | None = None) -> list[list[Box]]:
     """`detect_faces` for several images (video frames of one size are detected together)."""
+    return [[face.box for face in faces] for faces in find_faces_batch(images, detector)]
+
+
+def find_faces(image: np.ndarray, detector: str | None = None) -> list[Detection]:
+    """The faces in `image` as `Detection`s with FER2013-framed boxes, left to right."""
+    return find_faces_batch([image], detector)[0]
+
+
+def find_faces_batch(images: list[np.ndarray], detector: str | None = None) -> list[list[Detection]]:
+    """`find_faces` for several images (video frames of one size are detected together)."""
     detector = resolve_detector(detector)
     framing = FRAMING[detector]
-    raw = detect_raw_batch(images, detector)
-    return [sorted((frame_box(box, framing) for box in boxes), key=lambda b: (b[0], b[1])) for boxes in raw]
+    raw = detect_raw_faces_batch(images, detector)
+    return [sorted((replace(face, box=frame_box(face.box, framing)) for face in faces), key=lambda f: (f.box[0], f.box[1]))
+            for faces in raw]
 
 
 def detect_raw_batch(images: list[np.ndarray], detector: str) -> list[list[Box]]:
     """The detector's own boxes (not FER-framed) for each image, in its pixels."""
+    return [[face.box for face in faces] for faces in detect_raw_faces_batch(images, detector)]
+
+
+def detect_raw_faces_batch(images: list[np.ndarray], detector: str) -> list[list[Detection]]:
+    """The detector's own faces (boxes not FER-framed) for each image, in its pixels."""
     rgbs = [as_detection_rgb(image) for image in images]
     max_side = YUNET_MAX_SIDE if detector == "yunet" else DETECTION_MAX_SIDE
     scaled, factors = zip(*(_downscale(rgb, max_side) for rgb in rgbs)) if rgbs else ((), ())
     if detector == "yunet":
-        boxes = _detect_yunet_batch(list(scaled))
+        found = _detect_yunet_batch(list(scaled))
     elif detector == "mtcnn":
-        boxes = _detect_mtcnn(list(scaled))
+        found = _detect_mtcnn(list(scaled))
     else:
-        boxes = [_detect_haar(rgb) for rgb in scaled]
-    return [[_unscale(box, factor) for box in found] for found, factor in zip(boxes, factors)]
+        found = _detect_haar_batch(list(scaled))
+    return [[_unscale(face, factor) for face in faces] for faces, factor in zip(found, factors)]
 
 
 def _downscale(rgb: np.ndarray, max_side: int = DETECTION_MAX_SIDE) -> tuple[np.ndarray, float]:
@@ -173,10 +217,11 @@ def _downscale(rgb: np.ndarray, max_side: int = DETECTION_MAX_SIDE) -> tuple[np.
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), factor
 
 
-def _unscale(box: Box, factor: float) -> Box:
+def _unscale(face: Detection, factor: float) -> Detection:
     if factor == 1.0:
-        return box
-    return tuple(int(round(v / factor)) for v in box)
+        return face
+    landmarks = tuple((x / factor, y / factor) for x, y in face.landmarks) if face.landmarks else face.landmarks
+    return replace(face, box=tuple(int(round(v / factor)) for v in face.box), landmarks=landmarks)
 
 
 @lru_cache(maxsize=1)
@@ -279,14 +324,16 @@ def _yunet_function():
 
 
 def _run_yunet(bgr: np.ndarray, function) -> np.ndarray:
-    """(N, 5) int: score in percent, x, y, w, h for a contiguous BGR uint8 image."""
+    """(N, 15) int: score in percent, x, y, w, h, then five landmarks' x, y for a contiguous BGR uint8 image."""
     if function is None:
-        scores, boxes, _ = _yuface().detect(bgr, conf=0.0)
-        return np.column_stack([scores, boxes]).astype(int) if len(scores) else np.zeros((0, 5), int)
+        scores, boxes, landmarks = _yuface().detect(bgr, conf=0.0)
+        if not len(scores):
+            return np.zeros((0, 15), int)
+        return np.column_stack([scores, boxes, np.reshape(landmarks, (len(scores), 10))]).astype(int)
     result = np.empty(_YUNET_RESULT_BYTES, np.uint8)
     function(result.ctypes.data, bgr.ctypes.data, bgr.shape[1], bgr.shape[0], bgr.strides[0])
     count = int(result[:4].view(np.int32)[0])
-    return result[4:4 + 32 * count].view(np.int16).reshape(count, 16)[:, :5].astype(int)
+    return result[4:4 + 32 * count].view(np.int16).reshape(count, 16)[:, :15].astype(int)
 
 
 def _pin_yunet_threads(threads: int = 1) -> None:
@@ -295,16 +342,18 @@ def _pin_yunet_threads(threads: int = 1) -> None:
         set_threads(threads)
 
 
-def _detect_yunet(rgb: np.ndarray, threads: int = 1, min_score: float | None = None) -> list[tuple[float, Box]]:
-    """YuNet's (score, box) pairs scoring at least `min_score` (default YUNET_MIN_SCORE)."""
+def _detect_yunet(rgb: np.ndarray, threads: int = 1, min_score: float | None = None) -> list[Detection]:
+    """YuNet's faces scoring at least `min_score` (default YUNET_MIN_SCORE)."""
     _pin_yunet_threads(threads)
     # YuNet wants contiguous BGR (given a strided view, yuface reads the wrong pixels).
     found = _run_yunet(np.ascontiguousarray(rgb[:, :, ::-1]), _yunet_function())
     keep = found[:, 0] >= round(100 * (YUNET_MIN_SCORE if min_score is None else min_score))
-    return [(row[0] / 100, tuple(int(v) for v in row[1:5])) for row in found[keep] if row[3] > 0 and row[4] > 0]
+    return [Detection(tuple(int(v) for v in row[1:5]), float(row[0]) / 100,
+                      tuple((float(row[i]), float(row[i + 1])) for i in range(5, 15, 2)))
+            for row in found[keep] if row[3] > 0 and row[4] > 0]
 
 
-def _detect_yunet_batch(rgbs: list[np.ndarray]) -> list[list[Box]]:
+def _detect_yunet_batch(rgbs: list[np.ndarray]) -> list[list[Detection]]:
     from fer_lib.inference.verification import verified_batch
 
     # Each worker runs YuNet on one thread; they share nothing but the read-only weights.
@@ -339,6 +388,18 @@ def _detect_haar(rgb: np.ndarray) -> list[Box]:
     return [tuple(int(v) for v in box) for box in found]
 
 
+def _detect_haar_batch(rgbs: list[np.ndarray]) -> list[list[Detection]]:
+    """Haar's boxes, scored by O-Net (the cascade has no score of its own), or 1.0 without mtcnn."""
+    boxes = [_detect_haar(rgb) for rgb in rgbs]
+    if not detector_available("mtcnn"):
+        return [[Detection(box, 1.0) for box in image_boxes] for image_boxes in boxes]
+    from fer_lib.inference.verification import onet_scores_batch
+
+    scores = onet_scores_batch(rgbs, boxes)
+    return [[Detection(box, float(score)) for box, score in zip(image_boxes, image_scores)]
+            for image_boxes, image_scores in zip(boxes, scores)]
+
+
 @lru_cache(maxsize=1)
 def _mtcnn():
     import importlib.resources
@@ -354,9 +415,12 @@ def _mtcnn():
     return MTCNN(stages=stages)
 
 
-def _detect_mtcnn(rgbs: list[np.ndarray]) -> list[list[Box]]:
+_MTCNN_LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+def _detect_mtcnn(rgbs: list[np.ndarray]) -> list[list[Detection]]:
     # mtcnn stacks a batch into one tensor, so only images of one size go together.
-    results: list[list[Box]] = [[] for _ in rgbs]
+    results: list[list[Detection]] = [[] for _ in rgbs]
     by_shape: dict[tuple, list[int]] = {}
     for i, rgb in enumerate(rgbs):
         if min(rgb.shape[:2]) >= 24:  # smaller images make mtcnn's pyramid empty
@@ -366,8 +430,15 @@ def _detect_mtcnn(rgbs: list[np.ndarray]) -> list[list[Box]]:
         # 20 and silently finds nothing for other values; big images are downscaled instead.
         found = _mtcnn().detect_faces([rgbs[i] for i in indices], box_format="xywh")
         for i, faces in zip(indices, found):
-            results[i] = [tuple(int(round(v)) for v in face["box"]) for face in faces if face["box"][2] > 0 and face["box"][3] > 0]
+            results[i] = [_mtcnn_detection(face) for face in faces if face["box"][2] > 0 and face["box"][3] > 0]
     return results
+
+
+def _mtcnn_detection(face: dict) -> Detection:
+    points = face.get("keypoints") or {}
+    landmarks = tuple((float(points[name][0]), float(points[name][1])) for name in _MTCNN_LANDMARKS) \
+        if all(name in points for name in _MTCNN_LANDMARKS) else None
+    return Detection(tuple(int(round(v)) for v in face["box"]), float(face.get("confidence", 1.0)), landmarks)
 
 
 def frame_box(box: Box, framing: Framing) -> Box:

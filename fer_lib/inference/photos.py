@@ -24,7 +24,8 @@ from fer_lib import paths
 from fer_lib.backend import keras
 from fer_lib.data.preprocessing import MIN_FACE_SIDE, array_to_grayscale, open_image, to_face_array, to_grayscale
 from fer_lib.errors import DataError, FerError, ModelFileError
-from fer_lib.inference.detection import Box, clip_box, crop_face, detect_faces_batch, resolve_detector
+from fer_lib.inference.alignment import face_crop
+from fer_lib.inference.detection import Box, Detection, Point, clip_box, find_faces_batch, resolve_detector
 from fer_lib.labels import classes_for
 
 ImageInput = str | os.PathLike | np.ndarray | Image.Image
@@ -173,22 +174,36 @@ def _check_size(width: int, height: int, source: str) -> None:
         raise DataError(f"{source}: image is {width}x{height} pixels, too small to hold a face (needs {MIN_FACE_SIDE}+ px a side)")
 
 
-def face_boxes(images: list[DecodedImage], detector: str | None = None) -> list[list[Box]]:
-    """FER-framed face boxes per image; a face crop's box is the whole image."""
-    boxes: list[list[Box]] = [[] for _ in images]
+def face_detections(images: list[DecodedImage], detector: str | None = None) -> list[list[Detection]]:
+    """The faces of each image, FER-framed; a face crop is one face, the whole image, with no score."""
+    faces: list[list[Detection]] = [[] for _ in images]
     to_detect = [i for i, image in enumerate(images) if not image.is_face_crop]
     for i, image in enumerate(images):
         if image.is_face_crop:
-            boxes[i] = [(0, 0, image.gray.shape[1], image.gray.shape[0])]
-    found = detect_faces_batch([images[i].detect for i in to_detect], detector) if to_detect else []
-    for i, image_boxes in zip(to_detect, found):
-        boxes[i] = image_boxes
-    return boxes
+            faces[i] = [Detection((0, 0, image.gray.shape[1], image.gray.shape[0]), None)]
+    found = find_faces_batch([images[i].detect for i in to_detect], detector) if to_detect else []
+    for i, image_faces in zip(to_detect, found):
+        faces[i] = image_faces
+    return faces
 
 
-def face_input(gray: np.ndarray, box: Box) -> np.ndarray:
-    """The 48x48 model input for `box` of a grayscale image, as training makes it."""
-    return to_face_array(crop_face(gray, box))
+def face_boxes(images: list[DecodedImage], detector: str | None = None) -> list[list[Box]]:
+    """FER-framed face boxes per image; a face crop's box is the whole image."""
+    return [[face.box for face in faces] for faces in face_detections(images, detector)]
+
+
+def face_input(gray: np.ndarray, box: Box, eyes: tuple[Point, Point] | None = None, align: bool = True) -> np.ndarray:
+    """The 48x48 model input for `box` of a grayscale image, as training makes it, eyes levelled when given."""
+    return to_face_array(face_crop(gray, box, eyes, align))
+
+
+def check_min_face_score(value) -> float | None:
+    """`value` as a detection-score bar (None: keep every face); DataError unless it is a number from 0 to 1."""
+    if value is None:
+        return None
+    if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+        raise DataError(f"min_face_score must be a number from 0 to 1 (the detector's score a face needs), got {_shown(value)}")
+    return float(value)
 
 
 def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
@@ -204,11 +219,13 @@ def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(b, np.float32) for b in batches])
 
 
-def face_record(box: Box, probabilities: np.ndarray, classes: Sequence[str] | None = None) -> dict:
-    """One face as reported: box, top emotion, a score per class and the two best labels.
+def face_record(box: Box, probabilities: np.ndarray, classes: Sequence[str] | None = None,
+                detection_score: float | None = None) -> dict:
+    """One face as reported: box, top emotion, a score per class, the two best labels and the detection score.
 
     `classes` are the model's (`classifier_classes`); by default FER2013's or FER+'s, by the
-    number of probabilities.
+    number of probabilities. `detection_score` is None where no detector ran (a face crop, a
+    caller's box).
     """
     classes = classes_for(len(probabilities)) if classes is None else classes
     order = np.argsort(-probabilities, kind="stable")
@@ -217,6 +234,7 @@ def face_record(box: Box, probabilities: np.ndarray, classes: Sequence[str] | No
         "emotion": classes[order[0]],
         "scores": {name: float(p) for name, p in zip(classes, probabilities)},
         "top2": [classes[order[0]], classes[order[1]]],
+        "detection_score": None if detection_score is None else round(float(detection_score), 4),
     }
 
 
@@ -283,29 +301,35 @@ def _jsonable(value):
 
 
 def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: str | None = None,
-                     boxes: list[list | None] | None = None) -> list[list[dict]]:
+                     boxes: list[list | None] | None = None, min_face_score: float | None = None,
+                     align: bool = True) -> list[list[dict]]:
     """Faces of already decoded images, all crops classified together.
 
     `boxes` gives, per image, the caller's boxes to classify instead of detecting (None:
     detect that image's faces). Those faces come back in the order given, each with its
     box as given; a box that cannot be used gives ``{"box": <as given>, "error": "<why>"}``
-    in its place and the others are still classified.
+    in its place and the others are still classified. Detected faces scoring under
+    `min_face_score` are left out; `align` levels detected faces' eyes before the crop.
     """
+    min_face_score = check_min_face_score(min_face_score)
     given = boxes if boxes is not None else [None] * len(images)
     to_detect = [image for image, image_boxes in zip(images, given) if image_boxes is None]
-    detected = iter(face_boxes(to_detect, detector) if to_detect else [])
-    # Per image: (crop box, reported box, error) per face.
-    plans: list[list[tuple[Box | None, object, str | None]]] = []
+    detected = iter(face_detections(to_detect, detector) if to_detect else [])
+    # Per image: (detected face or caller's box, reported box, error) per face.
+    plans: list[list[tuple[Detection | None, object, str | None]]] = []
     for image, image_boxes in zip(images, given):
         if image_boxes is None:
-            plans.append([(box, clip_box(box, image.gray.shape), None) for box in next(detected)])
+            faces = [face for face in next(detected)
+                     if min_face_score is None or face.score is None or face.score >= min_face_score]
+            plans.append([(face, clip_box(face.box, image.gray.shape), None) for face in faces])
             continue
         plan = []
         for i, box in enumerate(image_boxes):
             checked, error = check_box(box, i, len(image_boxes), image.gray.shape, image.source)
-            plan.append((checked, checked if error is None else _jsonable(box), error))
+            plan.append((None if error else Detection(checked, None), checked if error is None else _jsonable(box), error))
         plans.append(plan)
-    crops = [face_input(image.gray, box) for image, plan in zip(images, plans) for box, _, error in plan if error is None]
+    crops = [face_input(image.gray, face.box, face.eyes, align)
+             for image, plan in zip(images, plans) for face, _, error in plan if error is None]
     classes = classifier_classes(model)
     probabilities = classify_faces(model, np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
     if probabilities.shape[1] != len(classes):  # a keras.Model whose recorded classes were set by hand
@@ -314,9 +338,9 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
     results, k = [], 0
     for plan in plans:
         faces = []
-        for _, reported, error in plan:
+        for face, reported, error in plan:
             if error is None:
-                faces.append(face_record(reported, probabilities[k], classes))
+                faces.append(face_record(reported, probabilities[k], classes, face.score))
                 k += 1
             else:
                 faces.append({"box": reported, "error": error})
@@ -326,13 +350,15 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
 
 def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
                     detector: str | None = None, sources: list[str] | None = None,
-                    boxes: list | None = None, runtime: str = "keras") -> list[ImageResult]:
+                    boxes: list | None = None, runtime: str = "keras", min_face_score: float | None = None,
+                    align: bool = True) -> list[ImageResult]:
     """An ImageResult per input; unusable inputs carry an `error` and do not stop the others.
 
     `boxes`, when given, holds per input the caller's face boxes (see `classify_decoded`)
     or None to detect its faces. Inputs are decoded IMAGES_PER_CHUNK at a time so a long
-    list does not fill memory.
+    list does not fill memory. `min_face_score` and `align` as for `predict_expression`.
     """
+    min_face_score = check_min_face_score(min_face_score)
     if boxes is not None and len(boxes) != len(inputs):
         raise DataError(f"boxes: {len(boxes)} list(s) of boxes for {len(inputs)} image(s); give one list per image "
                         "(None to detect that image's faces)")
@@ -358,7 +384,8 @@ def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.M
             decoded.append(image)
             decoded_boxes.append(image_boxes)
             chunk_results.append(ImageResult(image.source, size=(image.gray.shape[1], image.gray.shape[0])))
-        for position, faces in zip(decoded_at, classify_decoded(decoded, model, detector, decoded_boxes)):
+        for position, faces in zip(decoded_at, classify_decoded(decoded, model, detector, decoded_boxes,
+                                                                min_face_score, align)):
             chunk_results[position].faces = faces
         results.extend(chunk_results)
     return results
@@ -371,14 +398,19 @@ def _describe(item) -> str:
 
 
 def predict_expression(image: ImageInput | list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
-                       detector: str | None = None, boxes: list | None = None, runtime: str = "keras") -> list:
+                       detector: str | None = None, boxes: list | None = None, runtime: str = "keras",
+                       min_face_score: float | None = None, align: bool = True) -> list:
     """The emotion of every face in `image`: a path, numpy array (HxW, HxWx3 RGB, HxWx4) or PIL image.
 
     Returns one dict per face, left to right: ``box`` [x, y, w, h] in the upright image's
     pixels, ``emotion``, ``scores`` (one probability per class of the model, in its order:
-    FER2013's seven EMOTIONS, or FERPLUS_EMOTIONS' eight for a FER+ model) and ``top2``.
-    An input of at most 64x64 px and near-square is taken as a face crop and classified
-    whole. A bad single input raises DataError.
+    FER2013's seven EMOTIONS, or FERPLUS_EMOTIONS' eight for a FER+ model), ``top2`` and
+    ``detection_score``, how sure the detector is that this is a face (0-1; see
+    `fer_lib.inference.detection.Detection`; None where no detector ran). Faces scoring
+    under ``min_face_score`` are left out. With ``align`` (the default) a tilted face is
+    turned so that its eyes are level before it is cropped, as FER2013's faces are
+    (`fer_lib.inference.alignment`). An input of at most 64x64 px and near-square is taken
+    as a face crop and classified whole. A bad single input raises DataError.
 
     ``boxes=[[x, y, w, h], ...]`` classifies exactly those regions instead of detecting
     faces: one dict per box, in the order given, whose ``box`` is the box given. A box
@@ -397,8 +429,10 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     """
     if isinstance(image, (list, tuple)):
         return [result.faces if result.error is None else {"error": result.error}
-                for result in classify_images(list(image), model, detector, boxes=boxes, runtime=runtime)]
+                for result in classify_images(list(image), model, detector, boxes=boxes, runtime=runtime,
+                                              min_face_score=min_face_score, align=align)]
+    min_face_score = check_min_face_score(min_face_score)
     model = load_model_or_default(model, runtime)
     decoded = decode_image(image)
     given = None if boxes is None else [box_list(boxes, decoded.source)]
-    return classify_decoded([decoded], model, detector, given)[0]
+    return classify_decoded([decoded], model, detector, given, min_face_score, align)[0]

@@ -12,13 +12,13 @@ The thresholds were chosen on composed FER2013 scenes (docs/inference.md).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, width, height in pixels
-ScoredBox = tuple[float, Box]  # YuNet's score (0-1) and its box
+from fer_lib.inference.detection import Box, Detection
 
 ONET_SIZE = 48
 # O-Net's face probability a YuNet box needs, and the higher one it needs where YuNet's
@@ -57,9 +57,8 @@ def onet_inputs(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
     """(N, 48, 48, 3) float32 O-Net inputs: each box made square about its centre, as MTCNN does,
     resized bilinearly, pixels outside the image mid-gray, scaled to about [-1, 1]."""
     crops = np.empty((len(boxes), ONET_SIZE, ONET_SIZE, 3), np.float32)
-    for i, (x, y, w, h) in enumerate(boxes):
-        side = max(w, h)
-        left, top = x + (w - side) / 2, y + (h - side) / 2
+    for i, box in enumerate(boxes):
+        left, top, side = _onet_square(box)
         step = side / (ONET_SIZE - 1)  # corner-aligned sampling, like tf.image.crop_and_resize
         warp = np.array([[step, 0, left], [0, step, top]], np.float64)
         crop = cv2.warpAffine(rgb, warp, (ONET_SIZE, ONET_SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -75,14 +74,32 @@ def onet_scores(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
 
 def onet_scores_batch(rgbs: list[np.ndarray], boxes: list[list[Box]]) -> list[np.ndarray]:
     """`onet_scores` for several images, in one O-Net call."""
+    return [scores for scores, _ in onet_batch(rgbs, boxes)]
+
+
+def onet_batch(rgbs: list[np.ndarray], boxes: list[list[Box]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per image, O-Net's face probability (N,) and its five landmarks (N, 5, 2: x, y in image pixels;
+    eyes, nose, mouth corners) for each box, all images in one O-Net call."""
     counts = [len(image_boxes) for image_boxes in boxes]
     if not sum(counts):
-        return [np.zeros(0, np.float32) for _ in counts]
+        return [(np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)) for _ in counts]
     inputs = np.concatenate([onet_inputs(rgb, image_boxes) for rgb, image_boxes in zip(rgbs, boxes) if image_boxes])
     with _onet_lock:  # the Keras model is built once and shared by the detecting threads
-        _, _, probabilities = onet().predict_on_batch(inputs)
+        _, landmarks, probabilities = onet().predict_on_batch(inputs)
     scores = np.asarray(probabilities, np.float32)[:, 1]
-    return np.split(scores, np.cumsum(counts)[:-1])
+    # O-Net gives the landmarks as shares of its square input: five x's, then five y's.
+    shares = np.asarray(landmarks, np.float32).reshape(-1, 2, 5).transpose(0, 2, 1)
+    squares = np.array([_onet_square(box) for image_boxes in boxes for box in image_boxes], np.float32).reshape(-1, 3)
+    points = squares[:, None, :2] + shares * squares[:, None, 2:3]
+    splits = np.cumsum(counts)[:-1]
+    return list(zip(np.split(scores, splits), np.split(points, splits)))
+
+
+def _onet_square(box: Box) -> tuple[float, float, float]:
+    """Left, top and side of the square `onet_inputs` crops for `box`."""
+    x, y, w, h = box
+    side = max(w, h)
+    return x + (w - side) / 2, y + (h - side) / 2, side
 
 
 def kept_by_onet(yunet_score: float, onet_score: float) -> bool:
@@ -90,20 +107,27 @@ def kept_by_onet(yunet_score: float, onet_score: float) -> bool:
     return onet_score >= (ONET_MIN_SCORE if yunet_score >= YUNET_SURE else ONET_MIN_SCORE_UNSURE)
 
 
-def drop_duplicates(boxes: list[Box]) -> list[Box]:
-    """`boxes` without those that hold DUPLICATE_SHARE of a smaller box of the list."""
+def drop_duplicates(items: list, box_of=lambda item: item) -> list:
+    """`items` (boxes, or faces whose box `box_of` gives) without those whose box holds
+    DUPLICATE_SHARE of a smaller box of the list."""
     def holds(outer: Box, inner: Box) -> bool:
         width = min(outer[0] + outer[2], inner[0] + inner[2]) - max(outer[0], inner[0])
         height = min(outer[1] + outer[3], inner[1] + inner[3]) - max(outer[1], inner[1])
         return max(0, width) * max(0, height) >= DUPLICATE_SHARE * inner[2] * inner[3]
 
-    return [box for box in boxes
+    boxes = [box_of(item) for item in items]
+    return [item for item, box in zip(items, boxes)
             if not any(other[2] * other[3] < box[2] * box[3] and holds(box, other) for other in boxes)]
 
 
-def verified_batch(rgbs: list[np.ndarray], found: list[list[ScoredBox]]) -> list[list[Box]]:
-    """Per image, the YuNet boxes O-Net agrees with, duplicates dropped."""
-    scores = onet_scores_batch(rgbs, [[box for _, box in image_found] for image_found in found])
-    return [drop_duplicates([box for (yunet_score, box), onet_score in zip(image_found, image_scores)
-                             if kept_by_onet(yunet_score, float(onet_score))])
-            for image_found, image_scores in zip(found, scores)]
+def verified_batch(rgbs: list[np.ndarray], found: list[list[Detection]]) -> list[list[Detection]]:
+    """Per image, the YuNet faces O-Net agrees with, duplicates dropped.
+
+    Each kept face takes O-Net's landmarks: YuNet's stay close to an upright face's when the
+    head is tilted (its eyes level within a few degrees for a face turned by 25), O-Net's follow it.
+    """
+    checked = onet_batch(rgbs, [[face.box for face in image_found] for image_found in found])
+    return [drop_duplicates([replace(face, landmarks=tuple((float(px), float(py)) for px, py in points))
+                             for face, score, points in zip(image_found, scores, landmarks)
+                             if kept_by_onet(face.score, float(score))], box_of=lambda face: face.box)
+            for image_found, (scores, landmarks) in zip(found, checked)]

@@ -28,7 +28,7 @@ from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic
 from fer_lib.backend import keras
 from fer_lib.data.preprocessing import array_to_grayscale
 from fer_lib.errors import DataError, FerError
-from fer_lib.inference.photos import DecodedImage, classifier_classes, classify_decoded
+from fer_lib.inference.photos import DecodedImage, check_min_face_score, classifier_classes, classify_decoded
 from fer_lib.labels import EMOTIONS
 
 # FFmpeg prints several lines of decoder errors for a damaged file; we report it in one.
@@ -39,7 +39,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", "
 # Sampled frames held for one classification batch, and at most this many bytes of them.
 FRAMES_PER_CHUNK = 32
 CHUNK_BYTES = 256 * 2**20
-FRAME_FIELDS = ["frame", "time_s", "face", "x", "y", "w", "h", "emotion"]
+FRAME_FIELDS = ["frame", "time_s", "face", "x", "y", "w", "h", "detection_score", "emotion"]
 FRAME_CSV_FIELDS = [*FRAME_FIELDS, *EMOTIONS]  # a FER2013 model's; `frame_csv_fields` gives any model's
 BOX_COLOUR = (0, 220, 0)  # RGB
 
@@ -88,14 +88,17 @@ def open_video(path: str | Path) -> tuple[cv2.VideoCapture, float, int | None]:
 
 def process_video(path: str | Path, model: keras.Model, detector: str, every: int = 1, out_dir: str | Path = ".",
                   annotate_dir: str | Path | None = None, bin_seconds: float = 1.0, stem: str | None = None,
-                  progress: bool = True) -> VideoResult:
+                  progress: bool = True, min_face_score: float | None = None, align: bool = True) -> VideoResult:
     """Classify the faces of every `every`th frame of a video and write its outputs.
+
+    `min_face_score` and `align` as for `fer_lib.inference.photos.predict_expression`.
 
     A video that stops decoding midway keeps the frames read so far (with a warning); one
     with no decodable frame raises DataError.
     """
     from tqdm import tqdm
 
+    faces_settings = {"min_face_score": check_min_face_score(min_face_score), "align": align}
     path = Path(path)
     capture, fps, count = open_video(path)
     stem = stem or path.stem
@@ -118,9 +121,9 @@ def process_video(path: str | Path, model: keras.Model, detector: str, every: in
                 pending.append((index, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)))
                 pending_bytes += frame_bgr.nbytes
                 if len(pending) >= FRAMES_PER_CHUNK or pending_bytes >= CHUNK_BYTES:
-                    writer = _flush(pending, result, model, detector, fps, annotated_path, every, writer)
+                    writer = _flush(pending, result, model, detector, fps, annotated_path, every, writer, faces_settings)
                     pending, pending_bytes = [], 0
-            writer = _flush(pending, result, model, detector, fps, annotated_path, every, writer)
+            writer = _flush(pending, result, model, detector, fps, annotated_path, every, writer, faces_settings)
             if writer is not None:
                 writer.release()
                 writer = None
@@ -155,12 +158,12 @@ class _maybe_video_file:
         return self._context.__exit__(*exc_info) if self._context else False
 
 
-def _flush(pending, result: VideoResult, model, detector, fps, annotated_path, every, writer):
+def _flush(pending, result: VideoResult, model, detector, fps, annotated_path, every, writer, faces_settings: dict):
     """Classify a chunk of sampled frames together, record them and append them annotated."""
     if not pending:
         return writer
     decoded = [DecodedImage(f"{result.source}#{index}", rgb, array_to_grayscale(rgb)) for index, rgb in pending]
-    for (index, rgb), faces in zip(pending, classify_decoded(decoded, model, detector)):
+    for (index, rgb), faces in zip(pending, classify_decoded(decoded, model, detector, **faces_settings)):
         result.frames.append(FrameResult(index, frame_time(index, fps), faces))
         if annotated_path is not None:
             if writer is None:
@@ -181,7 +184,7 @@ def _video_writer(path: Path, fps: float, shape) -> cv2.VideoWriter:
 
 
 def draw_faces(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
-    """A copy of an RGB image with each face's box and top-two labels drawn on it."""
+    """A copy of an RGB image with each face's box, top-two labels and detection score drawn on it."""
     canvas = np.ascontiguousarray(rgb[:, :, :3] if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)).copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 400))
     for face in faces:
@@ -191,6 +194,8 @@ def draw_faces(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
         cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), BOX_COLOUR, thickness)
         first, second = face["top2"]
         label = f"{first} {face['scores'][first]:.0%}, {second} {face['scores'][second]:.0%}"
+        if face.get("detection_score") is not None:
+            label += f" (face {face['detection_score']:.2f})"
         scale = max(0.4, w / 250)
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         top = y - th - base - 2 if y - th - base - 2 >= 0 else min(y + h, canvas.shape[0] - th - base - 2)
@@ -208,7 +213,8 @@ def frame_rows(frames: list[FrameResult]) -> list[dict]:
         for i, face in enumerate(frame.faces):
             x, y, w, h = face["box"]
             rows.append({"frame": frame.frame, "time_s": frame.time_s, "face": i, "x": x, "y": y, "w": w, "h": h,
-                         "emotion": face["emotion"], **{k: round(v, 6) for k, v in face["scores"].items()}})
+                         "detection_score": face.get("detection_score"), "emotion": face["emotion"],
+                         **{k: round(v, 6) for k, v in face["scores"].items()}})
     return rows
 
 
@@ -301,7 +307,7 @@ def recording_path(record_dir: str | Path) -> Path:
 
 
 def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | Path | None = None,
-               say=print) -> int:
+               say=print, min_face_score: float | None = None, align: bool = True) -> int:
     """Show camera `index` live with each face's emotion until q, Esc or closing the window (Ctrl+C also stops).
 
     The window is OpenCV's when it has a GUI, else Tk's. With `record_dir` the annotated stream is
@@ -310,6 +316,7 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
     """
     from fer_lib.inference import live_window
 
+    min_face_score = check_min_face_score(min_face_score)
     capture = open_camera(index)
     backend = live_window.window_backend()
     if backend is None and record_dir is None:
@@ -338,7 +345,8 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
             if not ok:
                 break
             rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-            faces = classify_decoded([DecodedImage("webcam", rgb, array_to_grayscale(rgb))], model, detector)[0]
+            faces = classify_decoded([DecodedImage("webcam", rgb, array_to_grayscale(rgb))], model, detector,
+                                     min_face_score=min_face_score, align=align)[0]
             annotated = draw_faces(rgb, faces)
             frames += 1
             if recording is not None:

@@ -40,7 +40,7 @@ def no_detection(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a detector ran although boxes were given")
 
-    monkeypatch.setattr(inference, "detect_faces_batch", refuse)
+    monkeypatch.setattr(inference, "find_faces_batch", refuse)
     monkeypatch.setattr(detection, "resolve_detector", refuse)
     monkeypatch.setattr(inference, "resolve_detector", refuse)
 
@@ -52,7 +52,8 @@ def test_given_boxes_are_classified_exactly_in_the_order_given(spied_model, no_d
     faces = inference.predict_expression(photo, model=model, boxes=boxes)
     assert [face["box"] for face in faces] == [[300, 300, 60, 80], FACE, [0, 0, 48, 48]]
     assert all(type(v) is int for face in faces for v in face["box"])
-    assert all(set(face) == {"box", "emotion", "scores", "top2"} for face in faces)
+    assert all(set(face) == {"box", "emotion", "scores", "top2", "detection_score"} for face in faces)
+    assert all(face["detection_score"] is None for face in faces)  # no detector ran
     assert len(calls) == 1 and calls[0].shape == (3, 48, 48, 1)
     gray = inference.decode_image(photo).gray
     for i, box in enumerate([(300, 300, 60, 80), tuple(FACE), (0, 0, 48, 48)]):

@@ -37,7 +37,8 @@ def spied_model(model_path):
 
 
 def assert_face_schema(face: dict, image_size: tuple[int, int]):
-    assert set(face) == {"box", "emotion", "scores", "top2"}
+    assert set(face) == {"box", "emotion", "scores", "top2", "detection_score"}
+    assert face["detection_score"] is None or (type(face["detection_score"]) is float and 0 <= face["detection_score"] <= 1)
     x, y, w, h = face["box"]
     assert all(type(v) is int for v in face["box"])
     assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= image_size[0] and y + h <= image_size[1]

@@ -53,7 +53,7 @@ def test_fer_predict_video_writes_frames_csv_annotated_mp4_and_summary(tmp_path,
     assert sum(1 for r in records if len(r["faces"]) == 1) >= 9
 
     frames = pd.read_csv(out / "clip.frames.csv")
-    assert list(frames.columns) == ["frame", "time_s", "face", "x", "y", "w", "h", "emotion", *EMOTIONS]
+    assert list(frames.columns) == ["frame", "time_s", "face", "x", "y", "w", "h", "detection_score", "emotion", *EMOTIONS]
     assert set(frames["frame"]) == set(range(0, 20, 2))
     with_face = frames.dropna(subset=["face"])
     assert (with_face[list(EMOTIONS)].sum(axis=1) - 1).abs().max() < 1e-4
