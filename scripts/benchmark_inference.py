@@ -95,7 +95,9 @@ def runtime_label(runtime: str, classifier, model: str | None) -> str:
     if runtime == "keras":
         import keras
 
-        policy = getattr(getattr(classifier, "dtype_policy", None), "name", "float32")
+        from fer_lib.inference.conversion import served_precision
+
+        policy = served_precision(classifier) or "float32"  # float32 unless load_classifier was asked to keep it
         return f"Keras {keras.__version__}, the model as loaded ({policy.replace('_', ' ')})"
     if runtime == "onnx":
         import onnxruntime

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from fer_lib.cli.arguments import positive_float, positive_int
+from fer_lib.cli.arguments import add_precision_argument, positive_float, positive_int
 from fer_lib.cli.predict import add_predict_parser, run_predict
 from fer_lib.cli.shared import DEMO_BANNER, add_tracking_options, tracking_uri
 from fer_lib.cli.train import add_train_parser, run_train
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
     evaluate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                           help="test-time augmentation: average over the mirror image (flip) or ten crops (tencrop)")
+    add_precision_argument(evaluate)
     ensemble = commands.add_parser("ensemble", help="combine saved models into one model that averages their predictions",
                                    description="Average the probabilities of several saved .keras models in one .keras model.")
     ensemble.add_argument("models", nargs="+", metavar="MODEL.keras", help="two or more trained models")
@@ -260,14 +261,15 @@ def _cmd_evaluate(args) -> int:
     from fer_lib.errors import DataError
     from fer_lib.evaluation.metrics import format_metrics, write_metrics
     from fer_lib.evaluation.votes import check_classes, split_metrics
-    from fer_lib.models.saving import load_model, model_classes
+    from fer_lib.models.saving import model_classes
+    from fer_lib.models.serving import load_for_inference
 
     data_path = paths.resolve_data_dir(args.data)
     if data_path is None:
         raise DataError(f"no dataset: pass --data, set FER_DATA, or put FER2013 in {paths.DEFAULT_DATA_DIR}")
     # Without --model, the packaged model for the data's classes: FER2013's seven or FER+'s eight.
     model_path = paths.resolve_model(args.model or ("ferplus" if len(dataset_classes(data_path)) == 8 else "fer2013"))
-    model = load_model(model_path)
+    model = load_for_inference(model_path, precision=args.precision)
     # Before the faces are decoded: a model for other classes fails at once.
     check_classes(model_classes(model), dataset_classes(data_path), str(args.model or model_path), str(data_path))
     evaluated = load_eval_split(data_path, args.split)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from fer_lib import paths
-from fer_lib.cli.arguments import positive_float, positive_int, unit_interval
+from fer_lib.cli.arguments import add_precision_argument, positive_float, positive_int, unit_interval
 from fer_lib.labels import EMOTIONS
 
 
@@ -59,6 +59,7 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     predict.add_argument("--runtime", choices=("keras", "onnx", "tflite"), default="keras",
                          help="what runs the classifier: Keras (default), onnxruntime or TFLite (the export extra); "
                               "a .keras model is exported once and checked against Keras")
+    add_precision_argument(predict)
     predict.add_argument("--every", type=positive_int, default=1, metavar="N", help="classify every Nth video frame (default: 1)")
     predict.add_argument("--bin-seconds", type=positive_float, default=1.0, metavar="S",
                          help="time bin of the video summaries (default: 1 s)")
@@ -97,7 +98,7 @@ def run_predict(args) -> int:
         from fer_lib.inference.video import open_camera, run_webcam
 
         open_camera(args.webcam).release()  # say "no camera" before loading the model
-        model = load_model_or_default(args.model, args.runtime)
+        model = load_model_or_default(args.model, args.runtime, getattr(args, "precision", "float32"))
         frames = run_webcam(args.webcam, model, detector, args.annotate, say=_say,
                             min_face_score=args.min_face_score, align=args.align)
         _say(f"webcam: {frames} frame(s)")
@@ -111,7 +112,7 @@ def run_predict(args) -> int:
         if videos:
             raise FerError(f"--boxes gives faces in photos, not in videos ({videos[0][0]}); run the videos separately")
         boxes = load_boxes_file(args.boxes, [path for path, _ in images], [source for source, _ in problems])
-    model = load_model_or_default(args.model, args.runtime)
+    model = load_model_or_default(args.model, args.runtime, getattr(args, "precision", "float32"))
     _say(f"{len(images)} image(s), {len(videos)} video(s); " + (f"faces from {args.boxes}" if boxes is not None else f"detector {detector}"))
     records = [_error_record(source, message) for source, message in problems]
     for _, message in problems:

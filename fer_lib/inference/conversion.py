@@ -118,11 +118,10 @@ def inference_model(model):
     """
     from fer_lib.backend import keras
     from fer_lib.labels import INPUT_SHAPE
+    from fer_lib.models.serving import float32_config
 
     def clone(layer):
-        config = layer.get_config()
-        if "dtype" in config and _policy_name(layer) != "float32" and _is_float_policy(layer):
-            config["dtype"] = "float32"
+        config = float32_config(layer)  # what inference runs by default too (fer_lib.models.serving)
         kind = keras.layers.BatchNormalization if isinstance(layer, keras.layers.BatchNormalization) else layer.__class__
         return kind.from_config(config)
 
@@ -141,11 +140,6 @@ def inference_model(model):
 def _policy_name(layer) -> str:
     policy = getattr(layer, "dtype_policy", None)
     return getattr(policy, "name", "float32")
-
-
-def _is_float_policy(layer) -> bool:
-    policy = getattr(layer, "dtype_policy", None)
-    return getattr(policy, "compute_dtype", "float32") in ("float16", "bfloat16", "float32")
 
 
 def served_precision(model) -> str | None:

@@ -78,12 +78,13 @@ __all__ = [
     "served_precision",
 ]
 
-def load_classifier(model=None, runtime: str = "keras", threads: int | None = None):
+def load_classifier(model=None, runtime: str = "keras", threads: int | None = None, precision: str = "float32"):
     """The model to classify faces with, run by `runtime`: "keras", "onnx" or "tflite".
 
     `model` is a packaged model's name ("fer2013", "ferplus"), a path (default: the packaged model)
     or a loaded keras.Model.
-    "keras" loads a .keras file with `fer_lib.models.load_model`. "onnx" and "tflite" take a
+    "keras" loads a .keras file with `fer_lib.models.load_model` and runs it in float32 like the exports
+    (`fer_lib.models.serving`; `precision` "trained" keeps the precision it was trained in). "onnx" and "tflite" take a
     file exported by `fer export`, or a .keras file (or a keras.Model), which is exported
     once, checked for parity and kept in the cache folder (`paths.cache_dir() / "exported"`).
     Every result has `predict(images, batch_size=..., verbose=0)` and `predict_on_batch`.
@@ -97,13 +98,15 @@ def load_classifier(model=None, runtime: str = "keras", threads: int | None = No
         if not isinstance(model, keras.Model):
             raise FerError(f"model must be a path or a keras.Model, got {type(model).__name__}")
         if runtime == "keras":
-            return model
+            from fer_lib.models.serving import serving_model
+
+            return serving_model(model, precision)
         return CLASSIFIERS[runtime](_export_model_object(model, runtime), threads=threads)
     path = paths.resolve_model(model)
     if runtime == "keras":
-        from fer_lib.models.saving import load_model
+        from fer_lib.models.serving import load_for_inference
 
-        return load_model(path)
+        return load_for_inference(path, precision=precision)
     if path.suffix.lower() == SUFFIXES[runtime]:
         return CLASSIFIERS[runtime](path, threads=threads)
     if path.suffix.lower() == ".keras":

@@ -63,23 +63,28 @@ class DecodedImage:
         return max(height, width) <= CROP_MAX_SIDE and max(height, width) <= CROP_MAX_ASPECT * min(height, width)
 
 
-def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, runtime: str = "keras"):
+def load_model_or_default(model: str | os.PathLike | keras.Model | None = None, runtime: str = "keras",
+                          precision: str = "float32"):
     """`model` itself, the packaged model it names ("fer2013", "ferplus"), the .keras file it names,
     or the default packaged model; with `runtime` "onnx" or "tflite", that model (or the .onnx/.tflite
     file `model` names) run by onnxruntime or TFLite (`fer_lib.inference.export.load_classifier`, which
-    exports a .keras model once and checks it). `classifier_classes` gives the result's classes."""
+    exports a .keras model once and checks it). `classifier_classes` gives the result's classes.
+    A Keras model computes in float32 (`precision` "float32", `fer_lib.models.serving`), like the exported
+    files, or in the precision it was trained in ("trained"); exported files always compute in float32."""
     from fer_lib.inference.exported import ExportedClassifier
+    from fer_lib.models.serving import check_serving_precision, serving_model
 
+    check_serving_precision(precision)
     if isinstance(model, ExportedClassifier):
         return model
     if isinstance(model, keras.Model):
-        return model if runtime == "keras" else _cached_classifier(model, runtime)
+        return serving_model(model, precision) if runtime == "keras" else _cached_classifier(model, runtime)
     path = _model_path(model)
     if path.suffix.lower() in (".onnx", ".tflite") and runtime == "keras":
         runtime = path.suffix.lower().lstrip(".")
     if runtime != "keras":
         return _cached_classifier(path, runtime)
-    return _cached_model(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+    return _cached_model(str(path), path.stat().st_mtime_ns if path.is_file() else 0, precision)
 
 
 def _model_path(model: str | os.PathLike | None) -> Path:
@@ -109,11 +114,11 @@ def _cached_exported(path: str, modified_ns: int, runtime: str):
 
 
 @lru_cache(maxsize=2)
-def _cached_model(path: str, modified_ns: int) -> keras.Model:
+def _cached_model(path: str, modified_ns: int, precision: str = "float32") -> keras.Model:
     # Keyed on the modification time so a retrained file is picked up.
-    from fer_lib.models.saving import load_model
+    from fer_lib.models.serving import load_for_inference
 
-    return load_model(paths.resolve_model(path))
+    return load_for_inference(paths.resolve_model(path), precision=precision)
 
 
 def classifier_classes(model) -> tuple[str, ...]:
@@ -350,8 +355,8 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
 
 def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
                     detector: str | None = None, sources: list[str] | None = None,
-                    boxes: list | None = None, runtime: str = "keras", min_face_score: float | None = None,
-                    align: bool = True) -> list[ImageResult]:
+                    boxes: list | None = None, runtime: str = "keras", precision: str = "float32",
+                    min_face_score: float | None = None, align: bool = True) -> list[ImageResult]:
     """An ImageResult per input; unusable inputs carry an `error` and do not stop the others.
 
     `boxes`, when given, holds per input the caller's face boxes (see `classify_decoded`)
@@ -362,7 +367,7 @@ def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.M
     if boxes is not None and len(boxes) != len(inputs):
         raise DataError(f"boxes: {len(boxes)} list(s) of boxes for {len(inputs)} image(s); give one list per image "
                         "(None to detect that image's faces)")
-    model = load_model_or_default(model, runtime)
+    model = load_model_or_default(model, runtime, precision)
     if boxes is None or any(image_boxes is None for image_boxes in boxes):
         detector = resolve_detector(detector)
     results: list[ImageResult] = []
@@ -399,7 +404,7 @@ def _describe(item) -> str:
 
 def predict_expression(image: ImageInput | list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
                        detector: str | None = None, boxes: list | None = None, runtime: str = "keras",
-                       min_face_score: float | None = None, align: bool = True) -> list:
+                       precision: str = "float32", min_face_score: float | None = None, align: bool = True) -> list:
     """The emotion of every face in `image`: a path, numpy array (HxW, HxWx3 RGB, HxWx4) or PIL image.
 
     Returns one dict per face, left to right: ``box`` [x, y, w, h] in the upright image's
@@ -425,14 +430,16 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     (default: the packaged model `fer_lib.paths.DEFAULT_PACKAGED_MODEL` names); `detector` is
     ``"yunet"``, ``"mtcnn"`` or ``"haar"`` (default: `fer_lib.inference.detection.default_detector`).
     `runtime` "onnx" or "tflite" classifies through onnxruntime or TFLite (the `export` extra):
-    `model` may then also be a .onnx or .tflite file from `fer export`.
+    `model` may then also be a .onnx or .tflite file from `fer export`. A Keras model computes in float32
+    whatever precision it was trained in, so its scores match the exported files' and do not depend on the
+    CPU; ``precision="trained"`` runs it in its trained precision (e.g. mixed bfloat16) instead.
     """
     if isinstance(image, (list, tuple)):
         return [result.faces if result.error is None else {"error": result.error}
                 for result in classify_images(list(image), model, detector, boxes=boxes, runtime=runtime,
-                                              min_face_score=min_face_score, align=align)]
+                                              precision=precision, min_face_score=min_face_score, align=align)]
     min_face_score = check_min_face_score(min_face_score)
-    model = load_model_or_default(model, runtime)
+    model = load_model_or_default(model, runtime, precision)
     decoded = decode_image(image)
     given = None if boxes is None else [box_list(boxes, decoded.source)]
     return classify_decoded([decoded], model, detector, given, min_face_score, align)[0]

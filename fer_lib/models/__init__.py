@@ -5,6 +5,7 @@
 - `layers`: our own Keras layers (ten crops, prior correction, fused batch norm)
 - `augmentation`: augmentation as layers inside the model; MixUp and CutMix
 - `saving`: saving with the class list inside, and safe loading
+- `serving`: the float32 copy that inference runs, whatever precision a model was trained in
 - `ensemble`: several saved models averaged as one
 - `pretrained`, `efficientnet_lite`, `torch_checkpoint`: ImageNet backbones from PyTorch checkpoints
 - `stats`: parameters, multiply-adds and speed
@@ -26,6 +27,9 @@ EXPORTS = {
     "save_model": "fer_lib.models.saving",
     "read_model_classes": "fer_lib.models.saving",
     "load_model": "fer_lib.models.saving",
+    "load_for_inference": "fer_lib.models.serving",
+    "float32_copy": "fer_lib.models.serving",
+    "serving_model": "fer_lib.models.serving",
 }
 MOVED = {
     "INPUT_SHAPE": "fer_lib.labels",

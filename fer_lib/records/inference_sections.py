@@ -261,3 +261,20 @@ def export_parity(data: dict, records: dict[str, dict]) -> str:
                        + f"; against it the float32 files differ by at most {loaded['max_abs_difference']:g} and give "
                        f"the same class for {same} of the faces.)")]
     return "\n".join(lines)
+
+
+def serving_precision(data: dict) -> str:
+    """docs/benchmarks/serving_precision.json (benchmark_serving_precision.py --json): float32 against the trained
+    precision, accuracy and speed."""
+    lines = [wrap(f"Measured {data['date']} on {_machine(data)}: `{data['command']}` (each model on its test split, "
+                  f"`model.predict` in batches of {data['batch_size']}, medians of {data['repeats']} runs with the two "
+                  "precisions taking turns; FER+ top-1 under the official majority rule)."), "",
+             "| model | faces | top-1 float32 | top-1 trained | faces/s float32 | faces/s trained | trained / float32 speed "
+             "| same class | max \\|difference\\| |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in data["models"]:
+        f32, trained = row["float32"], row["trained"]
+        lines.append(f"| packaged `{row['model']}` ({row['trained_precision'].replace('_', ' ')}) | {row['faces']:,} | "
+                     f"{f32['top1_accuracy']:.2%} | {trained['top1_accuracy']:.2%} | {f32['faces_per_second']:,.0f} | "
+                     f"{trained['faces_per_second']:,.0f} | {trained['faces_per_second'] / f32['faces_per_second']:.1f}x | "
+                     f"{row['same_class']:.2%} | {row['max_abs_difference']:.2g} |")
+    return "\n".join(lines)

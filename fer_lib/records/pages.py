@@ -19,6 +19,7 @@ from fer_lib.records.inference_sections import (
     fer_package_speed,
     framing_table,
     runtimes_section,
+    serving_precision,
     yunet_calibration,
     yunet_verification,
 )
@@ -45,7 +46,7 @@ def sections(records: dict[str, dict]) -> dict[Path, list[tuple[str, callable]]]
     """Per page, its marked sections rendered from docs/benchmarks/ (and the records): (name, render), where the
     data file is there."""
     detectors, runtimes, calibration = _json_file(locations.DETECTORS_FILE), _json_file(locations.RUNTIMES_FILE), _json_file(locations.CALIBRATION_FILE)
-    verification = _json_file(locations.VERIFICATION_FILE)
+    verification, serving = _json_file(locations.VERIFICATION_FILE), _json_file(locations.SERVING_PRECISION_FILE)
     export, fer_package, gpu = _json_file(locations.EXPORT_FILE), _json_file(locations.FER_PACKAGE_FILE), _json_file(locations.GPU_RUN_FILE)
     inference = [
         ("yunet-calibration", calibration and (lambda: yunet_calibration(calibration))),
@@ -56,6 +57,7 @@ def sections(records: dict[str, dict]) -> dict[Path, list[tuple[str, callable]]]
         ("fer-package-speed", fer_package and (lambda: fer_package_speed(fer_package, records))),
         ("export-parity", export and (lambda: export_parity(export, records))),
         ("inference-runtimes", runtimes and (lambda: runtimes_section(runtimes, export))),
+        ("serving-precision", serving and (lambda: serving_precision(serving))),
     ]
     gpu_sections = [
         ("gpu-op-by-op", gpu and (lambda: gpu_op_by_op(gpu, records))),
