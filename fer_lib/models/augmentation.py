@@ -51,6 +51,10 @@ class AugmentConfig:
 def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
     """The Keras preprocessing layers for `config`, in application order."""
     import keras  # here, so that the config (and the CLI's choices) load without a backend
+
+    # fer_lib's versions of Keras' layers, which act only when the model is called with training=True
+    # (in fit), not on a direct call model(x) (fer_lib.models.layers.InferenceByDefault).
+    from fer_lib.models.layers import RandomContrast, RandomErasing, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
     layers: list[keras.layers.Layer] = []
     offsets = itertools.count()
 
@@ -61,7 +65,7 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         # Hashed, not seed + offset: then seed 2's second layer would draw what seed 3's first draws.
         return int(np.random.SeedSequence([seed, offset, 17]).generate_state(1)[0] >> 1)
     if config.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=layer_seed(), name="aug_flip"))
+        layers.append(RandomFlip("horizontal", seed=layer_seed(), name="aug_flip"))
     geometric = (config.rotation_deg, config.zoom, config.scale_jitter, config.shift)
     if config.affine and any(geometric):
         from fer_lib.models.layers import RandomAffine
@@ -69,21 +73,21 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         geometric = ()
     if geometric and config.rotation_deg > 0:
         layers.append(
-            keras.layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=layer_seed(), name="aug_rotation")
+            RandomRotation(config.rotation_deg / 360.0, fill_mode="reflect", seed=layer_seed(), name="aug_rotation")
         )
     if geometric and config.zoom > 0:
-        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=layer_seed(), name="aug_zoom"))
+        layers.append(RandomZoom(config.zoom, fill_mode="reflect", seed=layer_seed(), name="aug_zoom"))
     if geometric and config.scale_jitter > 0:
         # Negative factors zoom in: the face fills the frame from (1 - s) of its height and width,
         # each drawn on its own, so the aspect ratio varies too, like torchvision's RandomResizedCrop.
         jitter = (-config.scale_jitter, 0.0)
-        layers.append(keras.layers.RandomZoom(jitter, jitter, fill_mode="reflect", seed=layer_seed(), name="aug_scale"))
+        layers.append(RandomZoom(jitter, jitter, fill_mode="reflect", seed=layer_seed(), name="aug_scale"))
     if geometric and config.shift > 0:
         layers.append(
-            keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=layer_seed(), name="aug_shift")
+            RandomTranslation(config.shift, config.shift, fill_mode="reflect", seed=layer_seed(), name="aug_shift")
         )
     if config.contrast > 0:
-        layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 1), seed=layer_seed(), name="aug_contrast"))
+        layers.append(RandomContrast(config.contrast, value_range=(0, 1), seed=layer_seed(), name="aug_contrast"))
     if config.crop > 0:
         from fer_lib.models.layers import TrainingCrop
         layers.append(TrainingCrop(config.crop, crops=config.crops, name="aug_crop"))
@@ -91,8 +95,8 @@ def augmentation_layers(config: AugmentConfig, seed: int | None = None) -> list:
         # After the crop, so the rectangle always lands on pixels the model sees (as Khaireddin &
         # Chen erase each crop). A (p, p) factor: a single float p makes Keras draw each face's
         # probability from (0, p), which erased about p/2 of the faces.
-        layers.append(keras.layers.RandomErasing(factor=(config.erasing, config.erasing), value_range=(0, 1),
-                                                 seed=layer_seed(), name="aug_erasing"))
+        layers.append(RandomErasing(factor=(config.erasing, config.erasing), value_range=(0, 1),
+                                    seed=layer_seed(), name="aug_erasing"))
     if keras.backend.backend() == "jax":
         # Keras marks rotation, zoom and translation as not XLA-compilable (TensorFlow's XLA lacks
         # their transform op), which makes the whole training step run op by op. On JAX they are

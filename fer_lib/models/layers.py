@@ -230,28 +230,81 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
-def with_fused_batch_norm(model: keras.Model) -> keras.Model:
-    """A copy of `model`, nested models included, whose Keras BatchNormalization layers are fused ones.
+class InferenceByDefault:
+    """Makes a Keras layer whose `call` defaults to training=True default to inference instead.
 
-    Same weights and outputs, several times the inference speed on a CPU; for models saved before
-    FusedBatchNormalization existed. Models without such layers, subclassed models and other
-    backends than TensorFlow get `model` itself back.
+    Keras' augmentation layers (RandomFlip, RandomErasing, ...) and Resizing, one of them, take
+    training=True when nobody says otherwise, as in a direct call `model(x)`, where Keras 3 passes
+    training=None. Keras also hands a layer's resolved value on to every layer called after it in
+    the same call: one such layer made a direct call a training call from there on, augmentation
+    on and batch norm on the batch's own statistics (and its moving ones updated). These layers
+    take the value their model is called with, and inference when it is called without one;
+    `fit` calls with training=True, so training still augments.
     """
-    def has_keras_batch_norm(layer) -> bool:
-        if type(layer) is keras.layers.BatchNormalization:
-            return True
-        return any(has_keras_batch_norm(inner) for inner in getattr(layer, "layers", []))
 
-    if keras.backend.backend() != "tensorflow" or not has_keras_batch_norm(model):
-        return model  # elsewhere the fused layer runs Keras' code: nothing to gain
+    def call(self, data, training=None):
+        return super().call(data, training=False if training is None else training)
+
+
+def _inference_by_default(base):
+    """`base`, the Keras layer, as a fer_lib layer that defaults to inference (InferenceByDefault)."""
+    layer = type(base.__name__, (InferenceByDefault, base), {
+        "__module__": __name__, "__qualname__": base.__name__,
+        "__doc__": f"Keras' {base.__name__}, which acts only when its model is called with training=True."})
+    return keras.saving.register_keras_serializable(package="fer_lib")(layer)
+
+
+RandomFlip = _inference_by_default(keras.layers.RandomFlip)
+RandomRotation = _inference_by_default(keras.layers.RandomRotation)
+RandomZoom = _inference_by_default(keras.layers.RandomZoom)
+RandomTranslation = _inference_by_default(keras.layers.RandomTranslation)
+RandomContrast = _inference_by_default(keras.layers.RandomContrast)
+RandomErasing = _inference_by_default(keras.layers.RandomErasing)
+Resizing = _inference_by_default(keras.layers.Resizing)
+# The Keras layers that saved models hold and that `with_fer_layers` replaces.
+INFERENCE_BY_DEFAULT = {keras.layers.RandomFlip: RandomFlip, keras.layers.RandomRotation: RandomRotation,
+                        keras.layers.RandomZoom: RandomZoom, keras.layers.RandomTranslation: RandomTranslation,
+                        keras.layers.RandomContrast: RandomContrast, keras.layers.RandomErasing: RandomErasing,
+                        keras.layers.Resizing: Resizing}
+
+
+def with_fer_layers(model: keras.Model) -> keras.Model:
+    """A copy of `model`, nested models included, whose Keras layers are fer_lib's where fer_lib has its own.
+
+    For models saved before these layers existed (the packaged ones): Keras' augmentation layers
+    and Resizing become the InferenceByDefault ones, so that `model(x)` is inference, without the
+    training=True that building the model recorded with their calls; on TensorFlow, Keras'
+    BatchNormalization becomes FusedBatchNormalization (several times the inference speed on a CPU).
+    Same weights and, in `predict`, the same outputs. Models without such layers and subclassed
+    models get `model` itself back.
+    """
+    replacements = dict(INFERENCE_BY_DEFAULT)
+    if keras.backend.backend() == "tensorflow":  # elsewhere the fused layer runs Keras' code: nothing to gain
+        replacements[keras.layers.BatchNormalization] = FusedBatchNormalization
+
+    def replaceable(layer) -> bool:
+        if type(layer) in replacements:
+            return True
+        return any(replaceable(inner) for inner in getattr(layer, "layers", []))
+
+    if not replaceable(model):
+        return model
 
     def clone(layer):
-        kind = FusedBatchNormalization if type(layer) is keras.layers.BatchNormalization else layer.__class__
-        return kind.from_config(layer.get_config())
+        return replacements.get(type(layer), layer.__class__).from_config(layer.get_config())
+
+    def call(layer, *args, **kwargs):
+        if isinstance(layer, InferenceByDefault):
+            kwargs.pop("training", None)  # the training=True recorded when the model was built
+        return layer(*args, **kwargs)
 
     try:
-        fused = keras.models.clone_model(model, clone_function=clone, recursive=True)
+        converted = keras.models.clone_model(model, clone_function=clone, recursive=True,
+                                             call_function=None if isinstance(model, keras.Sequential) else call)
     except ValueError:  # a subclassed model, which clone_model cannot rebuild: keep Keras' layers
         return model
-    fused.set_weights(model.get_weights())
-    return fused
+    converted.set_weights(model.get_weights())
+    return converted
+
+
+with_fused_batch_norm = with_fer_layers  # its name before it converted more than batch norm

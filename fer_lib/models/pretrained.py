@@ -19,6 +19,7 @@ import numpy as np
 from fer_lib.backend import keras
 from fer_lib.errors import FerError, ModelFileError
 from fer_lib.models import efficientnet_lite
+from fer_lib.models.layers import Resizing
 from fer_lib.models.torch_checkpoint import load_state_dict
 from fer_lib.paths import ASSETS_DIR
 
@@ -97,7 +98,7 @@ def imagenet_classifier(name: str = "lite0") -> keras.Model:
     checkpoint = weights_path(short)
     resolution = efficientnet_lite.VARIANTS[short].resolution
     inputs = keras.Input(shape=(None, None, 3), name="rgb")
-    x = keras.layers.Resizing(resolution, resolution, crop_to_aspect_ratio=True, name="resize")(inputs)
+    x = Resizing(resolution, resolution, crop_to_aspect_ratio=True, name="resize")(inputs)
     x = efficientnet_lite.preprocess(x)
     features, torch_names = efficientnet_lite.backbone(x, short, drop_connect=0.0)
     logits, head_names = efficientnet_lite.classifier_head(features, short)

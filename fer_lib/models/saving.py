@@ -11,7 +11,7 @@ from fer_lib.artifacts import atomic_path
 from fer_lib.backend import keras
 from fer_lib.errors import ModelFileError
 from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, INPUT_SHAPE, classes_for
-from fer_lib.models.layers import with_fused_batch_norm  # importing the layers registers them, so models using them load
+from fer_lib.models.layers import with_fer_layers  # importing the layers registers them, so models using them load
 
 # The zip member of a .keras file where `save_model` records the class list.
 METADATA_MEMBER = "fer_lib.json"
@@ -69,7 +69,8 @@ def load_model(path: str | Path, classes=None) -> keras.Model:
     The model carries its class list (`model_classes`): the one recorded in the file, else
     FER2013's seven or FER+'s eight by its number of outputs. Given `classes`, a model that
     predicts others (names or order) is refused.
-    Keras BatchNormalization layers come back as FusedBatchNormalization (same weights and outputs).
+    Keras' augmentation layers come back as fer_lib's, so that `model(x)` is inference, and Keras
+    BatchNormalization layers as FusedBatchNormalization (same weights and outputs; `with_fer_layers`).
     """
     path = Path(path)
     if not path.is_file():
@@ -118,7 +119,7 @@ def load_model(path: str | Path, classes=None) -> keras.Model:
             f"{path}: refused, the model predicts {len(recorded)} classes ({', '.join(recorded)}) but the data uses "
             f"{len(classes)} ({', '.join(classes)}); use a model trained on these classes or retrain with `fer train`"
         )
-    return _remember_classes(with_fused_batch_norm(model), recorded)  # older models (the packaged one) serve faster with the fused layer
+    return _remember_classes(with_fer_layers(model), recorded)  # older models (the packaged ones): direct calls infer, fused batch norm
 
 
 def _first_line(exc: Exception, limit: int = 160) -> str:
