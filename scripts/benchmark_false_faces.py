@@ -210,6 +210,9 @@ def benchmark_data(argv, args, items, results, seconds, diagnostics, load_averag
 
     command = [a for i, a in enumerate(argv) if a != "--json" and not a.startswith("--json=")
                and (i == 0 or argv[i - 1] != "--json")]
+    # The data's folder is the machine's: said as $FER_DATA, like the other benchmark files.
+    command = ["$FER_DATA" if i and command[i - 1] == "--fer-data" else "--fer-data=$FER_DATA" if a.startswith("--fer-data=")
+               else a for i, a in enumerate(command)]
     detectors = {}
     for name, rows in results.items():
         summary = face_benchmark.summarize(rows)
@@ -219,7 +222,7 @@ def benchmark_data(argv, args, items, results, seconds, diagnostics, load_averag
         detectors[name] = summary
     return {"date": datetime.date.today().isoformat(), "hardware": cpu_description(),
             "load_average": [round(v, 1) for v in load_average],
-            "command": "python scripts/benchmark_false_faces.py" + "".join(f" {shlex.quote(a)}" for a in command),
+            "command": "python scripts/benchmark_false_faces.py" + "".join(f" {a if '$FER_DATA' in a else shlex.quote(a)}" for a in command),
             "images": {"people_free": sum(i.people_free for i in items), "faces_images": sum(not i.people_free for i in items),
                        "known_faces": sum(len(i.faces) for i in items), "people_free_sources": list(face_benchmark.PEOPLE_FREE),
                        "excluded": face_benchmark.EXCLUDED, "jpeg_qualities": [90] if args.quick else list(face_benchmark.JPEG_QUALITIES),
