@@ -61,9 +61,9 @@ def yunet_candidates(items: list[BenchImage]) -> list[dict]:
     for item in items:
         rgb, factor = detection._downscale(detection.as_detection_rgb(item.image), detection.YUNET_MAX_SIDE)
         found = detection._detect_yunet(rgb, min_score=DIAGNOSTIC_MIN_YUNET)
-        onet = verification.onet_scores(rgb, [box for _, box in found])
-        for (yunet, box), onet_score in zip(found, onet):
-            full = detection._unscale(box, factor)
+        onet = verification.onet_scores(rgb, [face.box for face in found])
+        for face, onet_score in zip(found, onet):
+            yunet, full = face.score, detection._unscale(face, factor).box
             rows.append({"image": item.name, "family": item.family, "people_free": item.people_free,
                          "kind": _truth_kind(item, full, "yunet"), "yunet": round(float(yunet), 2),
                          "onet": round(float(onet_score), 4), "box": list(full), "side_px": max(full[2:]),
@@ -77,14 +77,9 @@ def mtcnn_confidences(items: list[BenchImage]) -> list[dict]:
     """MTCNN's confidence of each box it finds in `items`, as true or false faces."""
     rows = []
     for item in items:
-        rgb, factor = detection._downscale(detection.as_detection_rgb(item.image), detection.DETECTION_MAX_SIDE)
-        if min(rgb.shape[:2]) < 24:
-            continue
-        for face in detection._mtcnn().detect_faces(rgb, box_format="xywh"):
-            box = detection._unscale(tuple(int(round(v)) for v in face["box"]), factor)
-            if box[2] > 0 and box[3] > 0:
-                rows.append({"image": item.name, "people_free": item.people_free, "kind": _truth_kind(item, box, "mtcnn"),
-                             "confidence": round(float(face["confidence"]), 4), "box": list(box), "side_px": max(box[2:])})
+        for face in detection.detect_raw_faces_batch([item.image], "mtcnn")[0]:
+            rows.append({"image": item.name, "people_free": item.people_free, "kind": _truth_kind(item, face.box, "mtcnn"),
+                         "confidence": round(float(face.score), 4), "box": list(face.box), "side_px": max(face.box[2:])})
     return rows
 
 
