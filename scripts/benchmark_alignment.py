@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shlex
 import sys
 import time
@@ -33,6 +32,7 @@ from fer_lib.data.dataset import dataset_classes, load_eval_split  # noqa: E402
 from fer_lib.data.preprocessing import array_to_grayscale, to_face_array  # noqa: E402
 from fer_lib.inference import alignment, detection  # noqa: E402
 from fer_lib.inference.photos import classifier_classes, classify_faces, load_model_or_default  # noqa: E402
+from fer_lib.models.stats import cpu_description  # noqa: E402
 
 ANGLES = (0, 15, -15, 30, -30, 45, -45)
 SCENE_BACKGROUNDS = ("coffee", "rocket", "chelsea", "hubble_deep_field")
@@ -145,11 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data:
         parser.error("give --data or set FER_DATA")
     args.min_degrees = sorted(set(args.min_degrees))
+    load_at_start = os.getloadavg()[0]
     result = run(args)
     if args.json:
-        record = {"date": datetime.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
-                  f"{os.cpu_count()} CPUs", "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-                  "data": str(Path(args.data).name), **result}
+        record = {"date": datetime.date.today().isoformat(), "hardware": cpu_description(),
+                  "load_average": [round(load_at_start, 1), round(os.getloadavg()[0], 1)],
+                  "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "data": str(Path(args.data).name),
+                  **result}
         write_json_atomic(args.json, record)
         print(f"wrote {args.json}")
     return 0

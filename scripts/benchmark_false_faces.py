@@ -83,6 +83,13 @@ def mtcnn_confidences(items: list[BenchImage]) -> list[dict]:
     return rows
 
 
+def _yunet_rule() -> str:
+    from fer_lib.inference import verification
+
+    return (f"yunet >= {detection.YUNET_MIN_SCORE:g} and onet >= ({verification.ONET_MIN_SCORE:g} if yunet >= "
+            f"{verification.YUNET_SURE:g} else {verification.ONET_MIN_SCORE_UNSURE:g})")
+
+
 def quantiles(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
@@ -168,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     diagnostics = {}
     if not args.no_diagnostics and "yunet" in detectors:
         rows = yunet_candidates(items)
-        diagnostics["yunet"] = {"min_score": DIAGNOSTIC_MIN_YUNET, "rule": "yunet >= 0.5 and onet >= (0.2 if yunet >= 0.7 else 0.5)",
+        diagnostics["yunet"] = {"min_score": DIAGNOSTIC_MIN_YUNET, "rule": _yunet_rule(),
                                 "distributions": distributions(rows, ("yunet", "onet", "side_px", "side_frac")),
                                 "candidates": [r for r in rows if r["kind"] != "false" or r["yunet"] >= 0.5 or r["onet"] >= 0.05],
                                 "false_candidates_under_0.5_with_onet_under_0.05": sum(

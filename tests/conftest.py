@@ -121,6 +121,7 @@ def tmp_records(tmp_path, monkeypatch):
         monkeypatch.setattr(locations, name, tmp_path / f"no_{name.lower()}.md")
     for name in ("SPEED_FILE", "SPEED_NOTES_FILE", "QUICK_START_FILE", "DETECTORS_FILE", "RUNTIMES_FILE",
                  "CALIBRATION_FILE", "VERIFICATION_FILE", "EXPORT_FILE", "FER_PACKAGE_FILE", "GPU_RUN_FILE",
-                 "GPU_CPU_SPEED_FILE", "CROSS_LABEL_PATH", "SERVING_PRECISION_FILE"):
+                 "GPU_CPU_SPEED_FILE", "CROSS_LABEL_PATH", "SERVING_PRECISION_FILE",
+                 "FALSE_FACES_FILE", "ALIGNMENT_FILE"):
         monkeypatch.setattr(locations, name, tmp_path / f"no_{name.lower()}.json")  # not the repository's own
     return locations

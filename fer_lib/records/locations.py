@@ -30,6 +30,9 @@ VERIFICATION_FILE = ROOT / "docs" / "benchmarks" / "yunet_verification.json"
 EXPORT_FILE = ROOT / "docs" / "benchmarks" / "export_parity.json"
 # scripts/benchmark_serving_precision.py --json writes this one.
 SERVING_PRECISION_FILE = ROOT / "docs" / "benchmarks" / "serving_precision.json"
+# scripts/benchmark_false_faces.py and scripts/benchmark_alignment.py --json write these.
+FALSE_FACES_FILE = ROOT / "docs" / "benchmarks" / "false_faces.json"
+ALIGNMENT_FILE = ROOT / "docs" / "benchmarks" / "alignment.json"
 FER_PACKAGE_FILE = ROOT / "docs" / "benchmarks" / "fer_package_speed.json"
 GPU_RUN_FILE = ROOT / "docs" / "benchmarks" / "gpu_h200_crop_trio.json"
 GPU_CPU_SPEED_FILE = ROOT / "docs" / "benchmarks" / "cpu_training_gpu_trio.json"
@@ -47,5 +50,6 @@ def markers(name: str) -> tuple[str, str]:
 
 # The marked sections rendered from docs/benchmarks/ into docs/inference.md and docs/gpu.md (see SECTIONS).
 INFERENCE_SECTIONS = ("yunet-calibration", "yunet-verification", "inference-detectors", "detector-settings", "detector-framing",
-                      "fer-package-speed", "export-parity", "inference-runtimes", "serving-precision")
+                      "fer-package-speed", "export-parity", "inference-runtimes", "serving-precision",
+                      "false-faces", "face-alignment")
 GPU_SECTIONS = ("gpu-op-by-op", "gpu-run")

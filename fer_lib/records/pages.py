@@ -10,6 +10,7 @@ from pathlib import Path
 from fer_lib.records import locations
 from fer_lib.records.cells import recipe_text, training_cell
 from fer_lib.records.experiments import experiments
+from fer_lib.records.face_sections import alignment_section, false_faces_section
 from fer_lib.records.gpu_sections import gpu_op_by_op, gpu_run
 from fer_lib.records.headline import headline, quick_start
 from fer_lib.records.inference_sections import (
@@ -47,6 +48,7 @@ def sections(records: dict[str, dict]) -> dict[Path, list[tuple[str, callable]]]
     data file is there."""
     detectors, runtimes, calibration = _json_file(locations.DETECTORS_FILE), _json_file(locations.RUNTIMES_FILE), _json_file(locations.CALIBRATION_FILE)
     verification, serving = _json_file(locations.VERIFICATION_FILE), _json_file(locations.SERVING_PRECISION_FILE)
+    false_faces, aligned = _json_file(locations.FALSE_FACES_FILE), _json_file(locations.ALIGNMENT_FILE)
     export, fer_package, gpu = _json_file(locations.EXPORT_FILE), _json_file(locations.FER_PACKAGE_FILE), _json_file(locations.GPU_RUN_FILE)
     inference = [
         ("yunet-calibration", calibration and (lambda: yunet_calibration(calibration))),
@@ -58,6 +60,8 @@ def sections(records: dict[str, dict]) -> dict[Path, list[tuple[str, callable]]]
         ("export-parity", export and (lambda: export_parity(export, records))),
         ("inference-runtimes", runtimes and (lambda: runtimes_section(runtimes, export))),
         ("serving-precision", serving and (lambda: serving_precision(serving))),
+        ("false-faces", false_faces and (lambda: false_faces_section(false_faces))),
+        ("face-alignment", aligned and (lambda: alignment_section(aligned))),
     ]
     gpu_sections = [
         ("gpu-op-by-op", gpu and (lambda: gpu_op_by_op(gpu, records))),
