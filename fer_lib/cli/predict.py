@@ -270,7 +270,7 @@ def _write_annotated_image(path: Path, stem: str, faces: list[dict], folder: Pat
 
     from fer_lib.artifacts import atomic_path
     from fer_lib.data.preprocessing import open_image
-    from fer_lib.inference.video import draw_faces
+    from fer_lib.inference.drawing import draw_faces
 
     image = open_image(path)  # upright, so the boxes line up
     rgb = np.asarray(image.convert("RGB"))

@@ -3,6 +3,8 @@
 - `photos`: `predict_expression`, decoding inputs, batched classification of faces
 - `detection`: finding faces (YuNet, MTCNN or Haar) and framing them as FER2013 does
 - `verification`: MTCNN's O-Net as a second opinion on YuNet's faces
+- `alignment`: turning a tilted face so that its eyes are level before the crop
+- `drawing`: faces drawn on their image (boxes, emotions, detection scores)
 - `video`: video sampling, per-frame results, annotated mp4, the webcam loop
 - `live_window`: the live webcam window (OpenCV GUI or Tk)
 - `export`: ONNX and TFLite exports, checked against the Keras model; its steps `conversion` (the request,
@@ -31,6 +33,7 @@ EXPORTS = {
     "classify_decoded": "fer_lib.inference.photos",
     "classify_images": "fer_lib.inference.photos",
     "predict_expression": "fer_lib.inference.photos",
+    "draw_faces": "fer_lib.inference.drawing",
 }
 __all__ = sorted(EXPORTS)
 __getattr__, __dir__ = package_attributes(__name__, EXPORTS)

@@ -18,7 +18,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from fer_lib.inference.detection import Box, Detection
+from fer_lib.inference.detected import Box, Detection
 
 ONET_SIZE = 48
 # O-Net's face probability a YuNet box needs, and the higher one it needs where YuNet's

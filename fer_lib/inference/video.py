@@ -28,6 +28,7 @@ from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic
 from fer_lib.backend import keras
 from fer_lib.data.preprocessing import array_to_grayscale
 from fer_lib.errors import DataError, FerError
+from fer_lib.inference.drawing import draw_faces
 from fer_lib.inference.photos import DecodedImage, check_min_face_score, classifier_classes, classify_decoded
 from fer_lib.labels import EMOTIONS
 
@@ -41,7 +42,6 @@ FRAMES_PER_CHUNK = 32
 CHUNK_BYTES = 256 * 2**20
 FRAME_FIELDS = ["frame", "time_s", "face", "x", "y", "w", "h", "detection_score", "emotion"]
 FRAME_CSV_FIELDS = [*FRAME_FIELDS, *EMOTIONS]  # a FER2013 model's; `frame_csv_fields` gives any model's
-BOX_COLOUR = (0, 220, 0)  # RGB
 
 
 @dataclass
@@ -181,27 +181,6 @@ def _video_writer(path: Path, fps: float, shape) -> cv2.VideoWriter:
     if not writer.isOpened():
         raise FerError(f"{path}: OpenCV cannot write mp4 video here; choose another --annotate folder")
     return writer
-
-
-def draw_faces(rgb: np.ndarray, faces: list[dict]) -> np.ndarray:
-    """A copy of an RGB image with each face's box, top-two labels and detection score drawn on it."""
-    canvas = np.ascontiguousarray(rgb[:, :, :3] if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)).copy()
-    thickness = max(1, round(max(canvas.shape[:2]) / 400))
-    for face in faces:
-        if "error" in face:  # a caller's box that could not be used: nothing to draw
-            continue
-        x, y, w, h = face["box"]
-        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), BOX_COLOUR, thickness)
-        first, second = face["top2"]
-        label = f"{first} {face['scores'][first]:.0%}, {second} {face['scores'][second]:.0%}"
-        if face.get("detection_score") is not None:
-            label += f" (face {face['detection_score']:.2f})"
-        scale = max(0.4, w / 250)
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        top = y - th - base - 2 if y - th - base - 2 >= 0 else min(y + h, canvas.shape[0] - th - base - 2)
-        cv2.rectangle(canvas, (x, top), (x + tw + 2, top + th + base + 2), BOX_COLOUR, -1)
-        cv2.putText(canvas, label, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness, cv2.LINE_AA)
-    return canvas
 
 
 def frame_rows(frames: list[FrameResult]) -> list[dict]:

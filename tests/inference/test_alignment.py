@@ -8,7 +8,7 @@ import pytest
 
 from fer_lib.errors import DataError
 from fer_lib.inference import alignment
-from fer_lib.inference.detection import Detection, crop_face
+from fer_lib.inference.detection import Detection, crop_face, detector_available
 
 
 def _ramp(height: int = 120, width: int = 160) -> np.ndarray:
@@ -71,3 +71,51 @@ def test_min_face_score_outside_0_to_1_is_one_clear_error(bad):
     with pytest.raises(DataError, match="min_face_score must be a number from 0 to 1"):
         check_min_face_score(bad)
     assert check_min_face_score(None) is None and check_min_face_score(0) == 0.0 and check_min_face_score(1) == 1.0
+
+
+needs_yunet = pytest.mark.skipif(not detector_available("yunet"), reason="yuface has no wheel here")
+
+
+def _turned_astronaut(degrees: float) -> np.ndarray:
+    from skimage import data
+
+    photo = data.astronaut()
+    turn = cv2.getRotationMatrix2D((220.0, 120.0), degrees, 1.0)  # about her face
+    return cv2.warpAffine(photo, turn, photo.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+
+
+@needs_yunet
+def test_the_eyes_of_a_turned_face_are_found_turned():
+    from fer_lib.inference.detection import find_faces
+
+    for degrees in (0, 25, -25):
+        [face] = find_faces(_turned_astronaut(degrees), "yunet")
+        # cv2 turns counter-clockwise for positive degrees; her eyes tilt about 1 degree upright.
+        assert alignment.eye_angle(face.eyes) == pytest.approx(1.2 - degrees, abs=6)
+
+
+@needs_yunet
+@pytest.mark.slow
+def test_the_astronaut_upright_and_turned_25_degrees_gives_one_emotion():
+    from fer_lib.inference.photos import predict_expression
+
+    upright = predict_expression(_turned_astronaut(0))
+    for degrees in (25, -25):
+        [turned] = predict_expression(_turned_astronaut(degrees))
+        assert turned["emotion"] == upright[0]["emotion"] == "happy"
+        assert abs(turned["scores"]["happy"] - upright[0]["scores"]["happy"]) < 0.05
+        assert 0.5 <= turned["detection_score"] <= 1
+
+
+def test_draw_faces_draws_each_box_and_its_detection_score():
+    from fer_lib.inference import draw_faces
+
+    image = np.full((120, 160), 128, np.uint8)
+    face = {"box": [20, 30, 60, 60], "emotion": "happy", "scores": {"happy": 0.9, "sad": 0.1}, "top2": ["happy", "sad"],
+            "detection_score": 0.87}
+    drawn = draw_faces(image, [face, {"box": [0, 0, 5, 5], "error": "unusable"}])
+    assert drawn.shape == (120, 160, 3) and image.shape == (120, 160)  # a copy, in RGB
+    assert (drawn[60, 20] == (0, 220, 0)).all()  # the box's left edge
+    assert (drawn[100:, 100:] == 128).all()  # nothing drawn away from the face
+    without_score = draw_faces(image, [{**face, "detection_score": None}])
+    assert (drawn != without_score).any()  # the score's text widens the label
