@@ -88,3 +88,54 @@ def check_writable(folder: str | Path) -> None:
             pass
     except OSError as exc:
         raise FerError(f"{folder}: cannot write there ({exc.strerror or exc}); choose a writable output folder") from None
+
+
+# Output paths, checked before any work and without creating anything. The rule for every `fer` output:
+# missing folders on its path are created when it is written (as mkdir -p does), provided the nearest
+# existing one is a folder that can be written in.
+
+
+def check_output_file(path: str | Path, option: str, overwrite: bool = True) -> Path:
+    """Refuse, in one line and changing nothing, an output file `option` names that could not be written.
+
+    Refused: an existing folder, an existing file unless `overwrite`, a path through a file, and a path
+    whose nearest existing folder cannot be written in. Missing folders are left to be created on writing.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise FerError(f"{path} is a folder; {option} takes a file name")
+    if path.exists() and not overwrite:
+        raise FerError(f"{path} already exists; pass --overwrite to replace it or choose another name")
+    _check_creatable(path.parent, option)
+    return path
+
+
+def check_output_folder(path: str | Path, option: str) -> Path:
+    """Refuse, in one line and changing nothing, an output folder `option` names that could not be written in."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise FerError(f"{path} is a file; {option} takes a folder (created if missing)")
+    _check_creatable(path, option)
+    return path
+
+
+def _check_creatable(folder: Path, option: str) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FerError(f"{existing} is a file, not a folder; choose another {option} path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY
+        why = "Read-only file system" if read_only else "Permission denied"
+        raise FerError(f"{existing}: cannot write there ({why}); choose a writable folder for {option}")
+
+
+def check_derived_model_path(model_path: Path, out: Path, overwrite: bool, made: str) -> None:
+    """Refuse, in one line, an `out` for a model `made` from `model_path` that is no .keras file, is the original,
+    exists or cannot be written."""
+    if out.suffix != ".keras":
+        raise FerError(f"{out}: the {made} model is saved as a .keras file; give a name ending in .keras")
+    if out.resolve() == model_path.resolve():
+        raise FerError(f"{out} is the model being {made}; save the result under another name so the original is kept")
+    check_output_file(out, "--out", overwrite)

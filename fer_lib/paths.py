@@ -87,3 +87,19 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     if DEFAULT_DATA_DIR.exists():
         return DEFAULT_DATA_DIR
     return None
+
+
+def check_model_file(model: str | os.PathLike | None = None) -> Path:
+    """`resolve_model`, and for a path, one line when it names no file or one that cannot be read.
+
+    Only what is known without opening the model (fer's commands check it before importing Keras);
+    the loaders check the rest.
+    """
+    path = resolve_model(model)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder; give a model file (.keras, .onnx or .tflite)")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found; check the path")
+    if not os.access(path, os.R_OK):
+        raise ModelFileError(f"{path}: cannot be read (Permission denied); check its permissions")
+    return path

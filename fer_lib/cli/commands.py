@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="dataset root (FER2013 or FER+, any layout fer train reads) or a single folder of "
                                          "<emotion>/ images (default: $FER_DATA, then data/fer2013)")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test", help="split of a dataset root (default: test)")
-    evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file")
+    evaluate.add_argument("--json", dest="json_out", help="write the metrics to this JSON file (missing folders are created)")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
     evaluate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                           help="test-time augmentation: average over the mirror image (flip) or ten crops (tencrop)")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble = commands.add_parser("ensemble", help="combine saved models into one model that averages their predictions",
                                    description="Average the probabilities of several saved .keras models in one .keras model.")
     ensemble.add_argument("models", nargs="+", metavar="MODEL.keras", help="two or more trained models")
-    ensemble.add_argument("--out", required=True, metavar="E.keras", help="where to save the ensemble")
+    ensemble.add_argument("--out", required=True, metavar="E.keras", help="where to save the ensemble (missing folders are created)")
     ensemble.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rebalance = commands.add_parser(
         "rebalance", help="correct a model's bias towards frequent classes (better macro-F1, disgust and fear recall)",
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", default=None, metavar="MODEL",
                         help="a packaged model (fer2013, ferplus) or a .keras file (default: the packaged default)")
     export.add_argument("--format", dest="export_format", default=None, metavar="FORMAT", help="onnx or tflite")
-    export.add_argument("--out", default=None, metavar="FILE", help="the file to write, ending in .onnx or .tflite")
+    export.add_argument("--out", default=None, metavar="FILE", help="the file to write, ending in .onnx or .tflite (missing folders are created)")
     export.add_argument("--quantize", default=None, metavar="KIND",
                         help="TFLite only: float16 (half the size) or int8 (a quarter; calibrated on training faces of "
                              "--data, and the top-1 of Keras and of the int8 file on its test split is printed)")
@@ -407,10 +407,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from fer_lib.backend import import_backend_quietly
+    from fer_lib.cli.checks import check_before_backend
 
-    if args.command not in ("presets", "records"):  # the only commands that need no Keras
-        import_backend_quietly()
     try:
+        check_before_backend(args)  # paths that cannot be used: said before TensorFlow's seconds of start-up
+        if args.command not in ("presets", "records"):  # the only commands that need no Keras
+            import_backend_quietly()
         return COMMANDS[args.command](args)
     except FerError as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message carried

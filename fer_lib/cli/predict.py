@@ -48,11 +48,13 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
                     "expressions. Prints JSON to stdout unless --json or --csv is given.")
     predict.add_argument("paths", nargs="*", metavar="PATH", help="image, folder or video files")
     output = predict.add_mutually_exclusive_group()
-    output.add_argument("--json", dest="json_out", metavar="OUT", help="write the results as JSON to this file")
-    output.add_argument("--csv", dest="csv_out", metavar="OUT", help="write one row per face as CSV to this file")
-    predict.add_argument("--annotate", metavar="DIR", help="write copies of the images and videos with boxes and labels here")
+    output.add_argument("--json", dest="json_out", metavar="OUT", help="write the results as JSON to this file (missing folders are created)")
+    output.add_argument("--csv", dest="csv_out", metavar="OUT",
+                        help="write one row per face (and per photo without one) as CSV to this file (missing folders are created)")
+    predict.add_argument("--annotate", metavar="DIR",
+                         help="write copies of the images and videos with boxes and labels in this folder (missing folders are created)")
     predict.add_argument("--out", metavar="DIR", default="fer_output",
-                         help="folder for each video's per-frame CSV and summaries, which stdout then leaves out (default: fer_output)")
+                         help="folder for each video's per-frame CSV and summaries, which stdout then leaves out (default: fer_output; created if missing)")
     predict.add_argument("--model", metavar="MODEL",
                          help=f"a packaged model ({', '.join(paths.PACKAGED_MODELS)}), a trained .keras model, or a "
                               f".onnx/.tflite file from fer export (default: {paths.DEFAULT_PACKAGED_MODEL})")
@@ -79,12 +81,16 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     return predict
 
 
-def run_predict(args) -> int:
-    """Run `fer predict`; FerError for mistakes that stop everything, exit status otherwise."""
-    from fer_lib.errors import FerError
-    from fer_lib.inference.detection import resolve_detector
-    from fer_lib.inference.photos import classifier_classes, load_model_or_default
+def check_predict_request(args) -> None:
+    """Every mistake in `fer predict`'s arguments that is known without the model, as one line (FerError).
 
+    `fer` runs it before importing Keras, so a missing photo or an output that cannot be written is said in
+    well under a second. The inputs found are kept on `args` (`inputs`: images, videos, problems and boxes).
+    """
+    from fer_lib.artifacts import check_output_file, check_output_folder
+    from fer_lib.errors import FerError
+
+    args.inputs = None
     if args.webcam is None and not args.paths:
         raise FerError("nothing to do: give image, folder or video paths, or --webcam")
     if args.webcam is not None and args.paths:
@@ -92,7 +98,36 @@ def run_predict(args) -> int:
     if args.webcam is not None and getattr(args, "boxes", None):
         raise FerError("--boxes gives faces in photos, not in the --webcam stream; leave it out")
     if args.model:
-        paths.resolve_model(args.model)  # a mistyped or missing packaged name, before any work
+        paths.check_model_file(args.model)  # a mistyped name or a missing file, before any work
+    images, videos, problems = _collect_inputs(args.paths) if args.webcam is None else ([], [], [])
+    if args.webcam is None and not images and not videos:  # nothing left to work on: no summary, just why
+        if len(problems) == 1:
+            raise FerError(problems[0][1])
+        for _, message in problems:
+            _say(message)
+        raise FerError(f"none of the {len(problems)} inputs can be used")
+    for option, value in (("--json", args.json_out), ("--csv", args.csv_out)):
+        if value:
+            check_output_file(value, option)
+    if args.annotate:
+        check_output_folder(args.annotate, "--annotate")
+    if videos and args.out:
+        check_output_folder(args.out, "--out")
+    boxes = None
+    if getattr(args, "boxes", None):
+        if videos:
+            raise FerError(f"--boxes gives faces in photos, not in videos ({videos[0][0]}); run the videos separately")
+        boxes = load_boxes_file(args.boxes, [path for path, _ in images], [source for source, _ in problems])
+    args.inputs = (images, videos, problems, boxes)
+
+
+def run_predict(args) -> int:
+    """Run `fer predict`; FerError for mistakes that stop everything, exit status otherwise."""
+    from fer_lib.inference.detection import resolve_detector
+    from fer_lib.inference.photos import classifier_classes, load_model_or_default
+
+    if not hasattr(args, "inputs"):  # called without `fer`'s main, which checks before importing Keras
+        check_predict_request(args)
     detector = resolve_detector(args.detector) if not getattr(args, "boxes", None) else None
     if args.webcam is not None:
         from fer_lib.inference.video import open_camera, run_webcam
@@ -104,14 +139,7 @@ def run_predict(args) -> int:
         _say(f"webcam: {frames} frame(s)")
         return 0
 
-    images, videos, problems = _collect_inputs(args.paths)
-    if not images and not videos and not problems:
-        raise FerError(f"no images or videos found in {', '.join(args.paths)}")
-    boxes = None
-    if getattr(args, "boxes", None):
-        if videos:
-            raise FerError(f"--boxes gives faces in photos, not in videos ({videos[0][0]}); run the videos separately")
-        boxes = load_boxes_file(args.boxes, [path for path, _ in images], [source for source, _ in problems])
+    images, videos, problems, boxes = args.inputs
     model = load_model_or_default(args.model, args.runtime, getattr(args, "precision", "float32"))
     _say(f"{len(images)} image(s), {len(videos)} video(s); " + (f"faces from {args.boxes}" if boxes is not None else f"detector {detector}"))
     records = [_error_record(source, message) for source, message in problems]
@@ -121,12 +149,22 @@ def run_predict(args) -> int:
     for path, stem in videos:
         records += _predict_video(path, stem, model, detector, args)
     _write_records(records, args, classifier_classes(model))
+    _say(summary_line(records, len(videos)))
+    return 1 if any(record.get("error") or any("error" in face for face in record["faces"]) for record in records) else 0
+
+
+def summary_line(records: list[dict], videos: int = 0) -> str:
+    """`fer predict`'s last line: photos, faces, photos without a face, inputs that could not be used (and videos,
+    and --boxes boxes that could not be used, when there are any)."""
+    photos = [record for record in records if record["frame"] is None and not record.get("error")]
+    frames = sum(1 for record in records if record["frame"] is not None)
+    faces = sum(1 for record in records for face in record["faces"] if "error" not in face)
+    without = sum(1 for record in photos if all("error" in face for face in record["faces"]))
     failed = sum(1 for record in records if record.get("error"))
     bad_boxes = sum(1 for record in records for face in record["faces"] if "error" in face)
-    faces = sum(1 for record in records for face in record["faces"] if "error" not in face)
-    _say(f"done: {faces} face(s) in {len(records)} image(s)/frame(s)" + (f"; {failed} input(s) could not be used" if failed else "")
-         + (f"; {bad_boxes} box(es) could not be used" if bad_boxes else ""))
-    return 1 if failed or bad_boxes else 0
+    return (f"done: {len(photos)} photo(s), {faces} face(s), {without} photo(s) without a face, "
+            f"{failed} input(s) could not be used" + (f"; {videos} video(s), {frames} frame(s) sampled" if videos else "")
+            + (f"; {bad_boxes} box(es) could not be used" if bad_boxes else ""))
 
 
 def _say(message: str) -> None:
@@ -140,10 +178,12 @@ def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[tupl
     """Images and videos under `paths` (folders recursively), each with an output stem, and problems.
 
     Files in folders with other extensions are skipped silently; a file named explicitly
-    with an unknown extension is reported.
+    with an unknown extension, a path that is missing or unreadable, and a folder without
+    any image or video are reported.
     """
-    from fer_lib.data.preprocessing import IMAGE_EXTENSIONS
-    from fer_lib.inference.video import VIDEO_EXTENSIONS
+    import os
+
+    from fer_lib.data.preprocessing import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
     images, videos, problems, stems = [], [], [], set()
 
@@ -162,9 +202,12 @@ def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[tupl
 
     for text in paths:
         path = Path(text).expanduser()
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-                add(child, path)
+        if (path.is_dir() or path.is_file()) and not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+            problems.append((str(path), f"{path}: cannot be read (Permission denied); check its permissions"))
+        elif path.is_dir():
+            found = [add(child, path) for child in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))]
+            if not any(found):
+                problems.append((str(path), f"{path}: no images or videos in this folder (searched recursively)"))
         elif path.is_file():
             if not add(path, None):
                 problems.append((str(path), f"{path}: unsupported format {path.suffix or '(no extension)'}; "

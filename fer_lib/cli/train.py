@@ -44,7 +44,7 @@ def add_train_parser(commands) -> argparse.ArgumentParser:
     train.add_argument("--data-parallel", action="store_true", default=None,
                        help="JAX: train on every accelerator of this machine, each batch split between them "
                             "(keras.distribution.DataParallel); --batch-size must be a multiple of their count")
-    train.add_argument("--out", default=None, help="output folder (default: runs/<preset or model>)")
+    train.add_argument("--out", default=None, help="output folder, created if missing (default: runs/<preset or model>)")
     train.add_argument("--batch-size", type=positive_int, default=None, help="(default: the preset's, 64)")
     train.add_argument("--learning-rate", type=positive_float, default=None, help="(default: the preset's)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="(default: the preset's)")

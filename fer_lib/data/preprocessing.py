@@ -18,6 +18,9 @@ from fer_lib.labels import IMAGE_SIZE
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 )
+# The files `fer predict` reads as videos (fer_lib.inference.video opens them); here, so that its inputs are
+# sorted without importing OpenCV or Keras.
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 # Pillow's own limit (~179M pixels) raises DecompressionBombError; we keep it but turn
 # its warning band (89M-179M) into an error too, since no face photo needs that many.
 MAX_IMAGE_PIXELS = 89_478_485

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from fer_lib.artifacts import check_derived_model_path
 from fer_lib.backend import keras
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS, INPUT_SHAPE
@@ -98,16 +99,6 @@ def prior_correction_of(model: keras.Model) -> PriorCorrection | None:
     """The model's PriorCorrection layer, if it ends with one."""
     last = model.layers[-1]
     return last if isinstance(last, PriorCorrection) else None
-
-
-def check_derived_model_path(model_path: Path, out: Path, overwrite: bool, made: str) -> None:
-    """Refuse, in one line, an `out` for a model `made` from `model_path` that is no .keras file, is the original, or exists."""
-    if out.suffix != ".keras":
-        raise FerError(f"{out}: the {made} model is saved as a .keras file; give a name ending in .keras")
-    if out.resolve() == model_path.resolve():
-        raise FerError(f"{out} is the model being {made}; save the result under another name so the original is kept")
-    if out.exists() and not overwrite:
-        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
 
 
 def rebalance_file(model_path: str | Path, dataset, out: str | Path, *, strength: float | None = None,

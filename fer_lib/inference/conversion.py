@@ -54,14 +54,15 @@ def import_extra(module: str, purpose: str):
 
 
 def check_request(fmt: str | None, out: str | os.PathLike | None, quantize: str | None = None,
-                  overwrite: bool = False) -> tuple[str, Path, str | None]:
+                  overwrite: bool = False, extras: bool = True) -> tuple[str, Path, str | None]:
     """The format, output path and quantization of an export, or one line saying what is wrong with them.
 
-    Runs before any model or data is loaded. The output's folder is created if needed and
-    proven writable; an existing output is refused unless `overwrite`; the converter and
-    runtime that the format needs must be installed (ONNX: the `export` extra).
+    Runs before any model or data is loaded, and creates nothing: the output must not be a folder, nor exist
+    unless `overwrite`, and its nearest existing folder must be writable (missing folders are created on
+    writing). With `extras`, the converter and runtime that the format needs must be installed (ONNX: the
+    `export` extra; importing them starts TensorFlow, so `fer export` checks them after the paths).
     """
-    from fer_lib.artifacts import check_writable
+    from fer_lib.artifacts import check_output_file
 
     if not fmt:
         raise ExportError(f"no format: pass --format {' or --format '.join(FORMATS)}")
@@ -83,14 +84,8 @@ def check_request(fmt: str | None, out: str | os.PathLike | None, quantize: str 
     out = Path(out).expanduser()
     if out.suffix.lower() != SUFFIXES[fmt]:
         raise ExportError(f"{out}: a {fmt} model is written to a {SUFFIXES[fmt]} file; give a name ending in {SUFFIXES[fmt]}")
-    if out.is_dir():
-        raise ExportError(f"{out} is a folder; give a file name ending in {SUFFIXES[fmt]}")
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} already exists; pass --overwrite to replace it or choose another name")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise ExportError(f"{out.parent} is a file, not a folder; choose a writable output folder")
-    check_writable(out.parent)
-    if fmt == "onnx":
+    check_output_file(out, "--out", overwrite)  # missing folders are created when the file is written
+    if extras and fmt == "onnx":
         import_extra("tf2onnx", "ONNX export")
         import_extra("onnxruntime", "the ONNX parity check")
     return fmt, out, quantize

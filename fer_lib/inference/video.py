@@ -26,7 +26,7 @@ import numpy as np
 
 from fer_lib.artifacts import atomic_path, write_json_atomic, write_text_atomic
 from fer_lib.backend import keras
-from fer_lib.data.preprocessing import array_to_grayscale
+from fer_lib.data.preprocessing import VIDEO_EXTENSIONS, array_to_grayscale  # noqa: F401 - VIDEO_EXTENSIONS: importable from here too
 from fer_lib.errors import DataError, FerError
 from fer_lib.inference.drawing import draw_faces
 from fer_lib.inference.photos import DecodedImage, check_min_face_score, classifier_classes, classify_decoded
@@ -36,7 +36,6 @@ from fer_lib.labels import EMOTIONS
 # Read when OpenCV first opens a video; set OPENCV_FFMPEG_LOGLEVEL yourself to see them.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 # Sampled frames held for one classification batch, and at most this many bytes of them.
 FRAMES_PER_CHUNK = 32
 CHUNK_BYTES = 256 * 2**20

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fer_lib.artifacts import check_output_file
 from fer_lib.backend import keras
 from fer_lib.errors import FerError
 from fer_lib.labels import INPUT_SHAPE
@@ -44,8 +45,7 @@ def ensemble_files(model_paths: list[str | Path], out: str | Path, overwrite: bo
         raise FerError(f"{out}: the ensemble is saved as a .keras file; give a name ending in .keras")
     if out.resolve() in {Path(p).resolve() for p in model_paths}:
         raise FerError(f"{out} is one of the ensemble's members; save the ensemble under another name")
-    if out.exists() and not overwrite:
-        raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
+    check_output_file(out, "--out", overwrite)
     if len({Path(p).resolve() for p in model_paths}) != len(model_paths):
         raise FerError("the same model file is listed twice; an ensemble of copies only repeats one model")
     members = [load_model(p) for p in model_paths]

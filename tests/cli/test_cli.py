@@ -45,7 +45,8 @@ def test_user_mistakes_are_one_line_errors_without_traceback(tmp_path):
     assert "missing: dataset not found" in result.stderr
 
     (tmp_path / "bad.keras").write_text("not a model")
-    result = run_fer("evaluate", "--model", str(tmp_path / "bad.keras"), "--data", str(tmp_path))
+    (tmp_path / "data" / "happy").mkdir(parents=True)  # a dataset by its layout, so the model is what fails
+    result = run_fer("evaluate", "--model", str(tmp_path / "bad.keras"), "--data", str(tmp_path / "data"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "bad.keras" in result.stderr
 

@@ -148,7 +148,7 @@ def test_fer_predict_boxes_file_maps_photos_to_boxes(photos, model_path, capsys,
     lines = err.strip().splitlines()
     assert sum("box 2 of 2 [0, 0, 0, 9]" in line for line in lines) == 1
     assert "no face found" not in err and "Traceback" not in err
-    assert "done: 1 face(s)" in lines[-1] and "1 box(es) could not be used" in lines[-1]
+    assert lines[-1].startswith("fer predict: done: ") and ", 1 face(s), " in lines[-1] and "1 box(es) could not be used" in lines[-1]
 
 
 def test_fer_predict_boxes_keys_may_be_relative_to_the_json_file(photos, model_path, capsys, no_detection):

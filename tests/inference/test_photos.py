@@ -219,6 +219,36 @@ def test_fer_predict_csv_has_one_row_per_face(tmp_path, model_path, capsys):
     assert table.loc[0, "emotion"] in EMOTIONS and table.loc[0, [*EMOTIONS]].sum() == pytest.approx(1, abs=1e-4)
 
 
+def test_fer_predict_says_what_failed_and_counts_photos_faces_and_photos_without_one(tmp_path, model_path, capsys):
+    Image.fromarray(data.astronaut()).save(tmp_path / "a.jpg")
+    Image.new("L", (400, 300), 128).save(tmp_path / "blank.png")  # no face
+    (tmp_path / "notes.png").write_text("not an image")
+    argv = ["predict", str(tmp_path / "a.jpg"), str(tmp_path / "blank.png"), str(tmp_path / "notes.png"),
+            str(tmp_path / "missing.jpg"), "--model", str(model_path), "--detector", "haar"]
+    assert main([*argv, "--csv", str(tmp_path / "new" / "out.csv")]) == 1  # missing folders are created
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "fer predict: done: 2 photo(s), 1 face(s), 1 photo(s) without a face, 2 input(s) could not be used"
+    assert sum("missing.jpg: not found" in line for line in err) == 1
+    assert sum("notes.png: cannot read image" in line for line in err) == 1
+    assert sum("blank.png: no face found" in line for line in err) == 1
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "new" / "out.csv")
+    rows = {source.rsplit("/", 1)[-1]: row for source, row in table.set_index("source").iterrows()}
+    assert set(rows) == {"a.jpg", "blank.png", "notes.png", "missing.jpg"}  # a row for the photo without a face too
+    assert pd.isna(rows["blank.png"]["emotion"]) and pd.isna(rows["blank.png"]["error"])
+    assert main([*argv, "--json", str(tmp_path / "out.json")]) == 1
+    records = {r["source"].rsplit("/", 1)[-1]: r for r in json.loads((tmp_path / "out.json").read_text())}
+    assert records["blank.png"]["faces"] == [] and "error" not in records["blank.png"]
+
+
+def test_fer_predict_one_missing_photo_is_one_line_and_no_summary(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "missing.jpg")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [f"fer predict: error: {tmp_path / 'missing.jpg'}: not found; check the path"]
+
+
 @pytest.mark.parametrize("argv,message", [
     (["predict"], "nothing to do"),
     (["predict", "photo.jpg", "--model", "missing.keras"], "missing.keras: model file not found"),
