@@ -191,7 +191,7 @@ def _cmd_pipeline(args) -> int:
 def _cmd_tune(args) -> int:
     from fer_lib import paths
     from fer_lib.data.dataset import dataset_classes, resolve_data_or_demo
-    from fer_lib.errors import FerError
+    from fer_lib.errors import FerError, Interrupted
     from fer_lib.training import tuning
     from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 
@@ -232,9 +232,12 @@ def _cmd_tune(args) -> int:
             settings.mlflow_uri = search_run = None
     try:
         project_dir = run_distributed_search(settings, args.workers, port=args.port)
-    except BaseException:
+    except BaseException as exc:
         if search_run is not None:
             search_run.end("FAILED")
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"fer tune: interrupted; the same command resumes the search in {directory / project} "
+                              "(finished trials are kept)") from None
         raise
     search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
                                max_epochs=args.epochs, seed=args.seed, search_space=args.search_space,
@@ -402,23 +405,36 @@ COMMANDS["records"] = run_records
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `fer` command: a user's mistake ends in one line and exit status 2, Ctrl-C at any moment
+    (TensorFlow loading included) in one line and 130."""
     from fer_lib.errors import FerError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from fer_lib.backend import import_backend_quietly
-
-    if args.command not in ("presets", "records"):  # the only commands that need no Keras
-        import_backend_quietly()
+    command = None
     try:
-        return COMMANDS[args.command](args)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        if command not in ("presets", "records"):  # the only commands that need no Keras
+            from fer_lib.backend import import_backend_quietly
+
+            import_backend_quietly()
+        return COMMANDS[command](args)
     except FerError as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message carried
-        print(f"fer {args.command}: error: {message}", file=sys.stderr)
+        print(f"fer {command}: error: {message}", file=sys.stderr)
         return 1 if type(exc).__name__ == "PipelineError" else 2
-    except KeyboardInterrupt:
-        print(f"fer {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(command, exc)
+
+
+def interrupted(command: str | None, exc: KeyboardInterrupt) -> int:
+    """Print the one line a Ctrl-C ends `fer <command>` with (an Interrupted's own, which says how to go on); return 130."""
+    from fer_lib.cli import EXIT_INTERRUPTED
+    from fer_lib.errors import Interrupted
+
+    line = " ".join(str(exc).split()) if isinstance(exc, Interrupted) and str(exc) else None
+    print(line or f"fer{f' {command}' if command else ''}: interrupted", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
