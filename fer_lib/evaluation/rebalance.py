@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from fer_lib import paths
 from fer_lib.backend import keras
 from fer_lib.errors import FerError
 from fer_lib.labels import EMOTIONS, INPUT_SHAPE
@@ -101,11 +102,15 @@ def prior_correction_of(model: keras.Model) -> PriorCorrection | None:
 
 
 def check_derived_model_path(model_path: Path, out: Path, overwrite: bool, made: str) -> None:
-    """Refuse, in one line, an `out` for a model `made` from `model_path` that is no .keras file, is the original, or exists."""
+    """Refuse, in one line, an `out` for a model `made` from `model_path` that is no .keras file, is the original,
+    lies among the packaged models, or exists."""
     if out.suffix != ".keras":
         raise FerError(f"{out}: the {made} model is saved as a .keras file; give a name ending in .keras")
     if out.resolve() == model_path.resolve():
         raise FerError(f"{out} is the model being {made}; save the result under another name so the original is kept")
+    if out.resolve().parent == paths.ASSETS_DIR.resolve():  # even with --overwrite: an update would undo it
+        raise FerError(f"{out}: {out.resolve().parent} holds fer_lib's packaged models; save the {made} model "
+                       "elsewhere (--out)")
     if out.exists() and not overwrite:
         raise FerError(f"{out} already exists; pass --overwrite to replace it or choose another name")
 
