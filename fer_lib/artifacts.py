@@ -133,9 +133,14 @@ def _check_creatable(folder: Path, option: str) -> None:
 
 def check_derived_model_path(model_path: Path, out: Path, overwrite: bool, made: str) -> None:
     """Refuse, in one line, an `out` for a model `made` from `model_path` that is no .keras file, is the original,
-    exists or cannot be written."""
+    lies among the packaged models, exists or cannot be written."""
+    from fer_lib import paths
+
     if out.suffix != ".keras":
         raise FerError(f"{out}: the {made} model is saved as a .keras file; give a name ending in .keras")
     if out.resolve() == model_path.resolve():
         raise FerError(f"{out} is the model being {made}; save the result under another name so the original is kept")
+    if out.resolve().parent == paths.ASSETS_DIR.resolve():  # even with --overwrite: an update would undo it
+        raise FerError(f"{out}: {out.resolve().parent} holds fer_lib's packaged models; save the {made} model "
+                       "elsewhere (--out)")
     check_output_file(out, "--out", overwrite)

@@ -18,3 +18,10 @@ class DataError(FerError):
 
 class ModelFileError(FerError):
     """A model file that is missing, corrupt, unsafe or made for other classes."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, carrying the one line that says where it stopped and how to go on (the CLI prints it as it is).
+
+    A KeyboardInterrupt still, so that whatever cleans up after Ctrl-C cleans up after it too.
+    """

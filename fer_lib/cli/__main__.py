@@ -2,6 +2,6 @@
 
 import sys
 
-from fer_lib.cli.commands import main
+from fer_lib.cli import main
 
 sys.exit(main())

@@ -65,11 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser(
         "calibrate", help="make a model's scores mean what they say (temperature scaling; predictions unchanged)",
         description="Fit one temperature for a saved model's logits on the validation split by log loss, so that a "
-                    "top score of 0.7 is right about 70% of the time, and save the result as a new .keras model. "
-                    "Rebalance first, if at all.")
-    calibrate.add_argument("--model", required=True, metavar="M.keras", help="a trained, rebalanced or ensemble model")
+                    "top score of 0.7 is right about 70% of the time, and save the result as a new .keras model; "
+                    "the log loss (NLL) and calibration error (ECE) before and after are measured on the test split "
+                    "(without one, on a held-out half of the validation split). Rebalance first, if at all.")
+    calibrate.add_argument("--model", required=True, metavar="M.keras",
+                           help="a trained, rebalanced or ensemble model, or a packaged model (fer2013, ferplus)")
     calibrate.add_argument("--data", help="the dataset it was trained on (default: $FER_DATA, then data/fer2013)")
-    calibrate.add_argument("--out", default=None, metavar="C.keras", help="where to save it (default: <model>_calibrated.keras beside it)")
+    calibrate.add_argument("--out", default=None, metavar="C.keras",
+                           help="where to save it (default: <model>_calibrated.keras beside it; in the working directory "
+                                "for a packaged model, which is never replaced)")
     calibrate.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                            help="fit the temperature for predictions made with this test-time augmentation")
     calibrate.add_argument("--seed", type=int, default=None,
@@ -191,7 +195,7 @@ def _cmd_pipeline(args) -> int:
 def _cmd_tune(args) -> int:
     from fer_lib import paths
     from fer_lib.data.dataset import dataset_classes, resolve_data_or_demo
-    from fer_lib.errors import FerError
+    from fer_lib.errors import FerError, Interrupted
     from fer_lib.training import tuning
     from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
 
@@ -232,9 +236,12 @@ def _cmd_tune(args) -> int:
             settings.mlflow_uri = search_run = None
     try:
         project_dir = run_distributed_search(settings, args.workers, port=args.port)
-    except BaseException:
+    except BaseException as exc:
         if search_run is not None:
             search_run.end("FAILED")
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"fer tune: interrupted; the same command resumes the search in {directory / project} "
+                              "(finished trials are kept)") from None
         raise
     search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
                                max_epochs=args.epochs, seed=args.seed, search_space=args.search_space,
@@ -333,7 +340,7 @@ def _cmd_rebalance(args) -> int:
     from fer_lib.evaluation.rebalance import rebalance_file
 
     model_path = Path(args.model)
-    out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_rebalanced.keras")
+    out = Path(args.out) if args.out else _derived_path(model_path, "rebalanced")
     dataset = _validation_data(args, model_path, "strength")
     path, result = rebalance_file(model_path, dataset, out, strength=args.strength, tta=args.tta,
                                   overwrite=args.overwrite)
@@ -347,15 +354,35 @@ def _cmd_rebalance(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
+    from fer_lib import paths
     from fer_lib.evaluation.calibration import calibrate_file
+    from fer_lib.evaluation.rebalance import check_derived_model_path
 
-    model_path = Path(args.model)
-    out = Path(args.out) if args.out else model_path.with_name(f"{model_path.stem}_calibrated.keras")
-    path, result = calibrate_file(model_path, _validation_data(args, model_path, "temperature"), out, tta=args.tta,
-                                  overwrite=args.overwrite)
-    print(f"Calibrated with {result.describe()}")
+    model_path = paths.resolve_model(args.model)  # a packaged model's name too
+    out = Path(args.out) if args.out else _derived_path(model_path, "calibrated")
+    check_derived_model_path(model_path, out, args.overwrite, "calibrated")  # before any data is read
+    dataset = _validation_data(args, model_path, "temperature")
+    print(f"Fitting the temperature on the validation split of {dataset.source} ({len(dataset.val)} faces)", flush=True)
+    path, result = calibrate_file(model_path, dataset, out, tta=args.tta, overwrite=args.overwrite,
+                                  seed=args.seed if args.seed is not None else 1234)
+    fitted = "" if result.fit_faces == len(dataset.val) else f"fitted on the {result.fit_faces} not held out, "
+    print(f"Temperature: {result.temperature:.3f} ({fitted}TTA {args.tta})")
+    print(f"On {result.held_out_faces} held-out faces ({result.held_out}), before -> after:")
+    print(f"  NLL (log loss)           {result.log_loss[0]:.4f} -> {result.log_loss[1]:.4f}")
+    print(f"  ECE (calibration error)  {result.calibration_error[0]:.4f} -> {result.calibration_error[1]:.4f}")
+    if result.log_loss[1] > result.log_loss[0]:
+        print(f"Note: the temperature raises the held-out NLL; {result.fit_faces} validation faces may be too few to fit "
+              "it on, or the model was calibrated already")
     print(f"Model: {path}")
     return 0
+
+
+def _derived_path(model_path: Path, made: str) -> Path:
+    """<model>_<made>.keras beside the model, or in the working directory for a packaged model."""
+    from fer_lib import paths
+
+    folder = Path.cwd() if model_path.resolve().parent == paths.ASSETS_DIR.resolve() else model_path.parent
+    return folder / f"{model_path.stem}_{made}.keras"
 
 
 def _cmd_presets(args) -> int:
@@ -402,25 +429,39 @@ COMMANDS["records"] = run_records
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `fer` command: a user's mistake ends in one line and exit status 2, Ctrl-C at any moment
+    (TensorFlow loading included) in one line and 130."""
     from fer_lib.errors import FerError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from fer_lib.backend import import_backend_quietly
-    from fer_lib.cli.checks import check_before_backend
-
+    command = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        from fer_lib.cli.checks import check_before_backend
+
         check_before_backend(args)  # paths that cannot be used: said before TensorFlow's seconds of start-up
-        if args.command not in ("presets", "records"):  # the only commands that need no Keras
+        if command not in ("presets", "records"):  # the only commands that need no Keras
+            from fer_lib.backend import import_backend_quietly
+
             import_backend_quietly()
-        return COMMANDS[args.command](args)
+        return COMMANDS[command](args)
     except FerError as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message carried
-        print(f"fer {args.command}: error: {message}", file=sys.stderr)
+        print(f"fer {command}: error: {message}", file=sys.stderr)
         return 1 if type(exc).__name__ == "PipelineError" else 2
-    except KeyboardInterrupt:
-        print(f"fer {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(command, exc)
+
+
+def interrupted(command: str | None, exc: KeyboardInterrupt) -> int:
+    """Print the one line a Ctrl-C ends `fer <command>` with (an Interrupted's own, which says how to go on); return 130."""
+    from fer_lib.cli import EXIT_INTERRUPTED
+    from fer_lib.errors import Interrupted
+
+    line = " ".join(str(exc).split()) if isinstance(exc, Interrupted) and str(exc) else None
+    print(line or f"fer{f' {command}' if command else ''}: interrupted", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
+import shlex
 from pathlib import Path
 
 from fer_lib.cli.arguments import positive_float, positive_int
@@ -100,13 +100,13 @@ def add_train_parser(commands) -> argparse.ArgumentParser:
 def run_train(args) -> int:
     from fer_lib import paths
     from fer_lib.data.dataset import load_dataset, resolve_data_or_demo
-    from fer_lib.errors import DataError, FerError
+    from fer_lib.errors import DataError, FerError, Interrupted
     from fer_lib.evaluation.metrics import compares_with_original, format_metrics, write_metrics
     from fer_lib.evaluation.votes import split_metrics
     from fer_lib.models.saving import load_model
     from fer_lib.training.config import TrainConfig
     from fer_lib.training.presets import get_preset, preset_config
-    from fer_lib.training.run_folder import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, read_resume_state
+    from fer_lib.training.run_folder import CONFIG_FILE, METRICS_FILE, RESUME_DIR, check_out_dir, interruption
     from fer_lib.training.trainer import train
 
     if args.preset and args.model:
@@ -172,22 +172,18 @@ def run_train(args) -> int:
             raise FerError(str(exc)) from None
         if args.resume:
             print(f"Nothing to resume in {out}; starting a new run", flush=True)
-    dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed,
-                           require_test=not args.no_eval)
-    print(dataset.describe(), flush=True)
-    if len(dataset.val) == 0:
-        print("No validation split: every training face is trained on, without early stopping; "
-              "model.keras will be the final epoch's weights", flush=True)
-    if config.tensorboard:
-        print(f"TensorBoard logs in {out / 'tensorboard'}: watch with tensorboard --logdir {out.parent}", flush=True)
     try:
+        dataset = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed,
+                               require_test=not args.no_eval)
+        print(dataset.describe(), flush=True)
+        if len(dataset.val) == 0:
+            print("No validation split: every training face is trained on, without early stopping; "
+                  "model.keras will be the final epoch's weights", flush=True)
+        if config.tensorboard:
+            print(f"TensorBoard logs in {out / 'tensorboard'}: watch with tensorboard --logdir {out.parent}", flush=True)
         result = train(config, dataset, overwrite=args.overwrite, resume=args.resume)
     except KeyboardInterrupt:
-        done = read_resume_state(out)
-        if done is not None:
-            print(f"fer train: interrupted after epoch {done['epochs_done']}; continue with: "
-                  f"fer train --resume --out {out}", file=sys.stderr, flush=True)
-        raise
+        raise Interrupted(f"fer train: {interruption(out)}") from None
     s = result.summary
     rate = f", {s['images_per_second']:.0f} images/s" if s["images_per_second"] else ""
     best = f"; best val_accuracy {s['best_val_accuracy']:.2%} at epoch {s['best_epoch']}" if s["best_epoch"] else ""
@@ -198,10 +194,14 @@ def run_train(args) -> int:
         print(f"The run it replaced is kept as {s['previous_model']}, with its config, history and metrics "
               "as *.previous.* beside it")
     if not args.no_eval:
-        model = load_model(result.model_path)
-        metrics = split_metrics(model, dataset.test, model_name=str(result.model_path), data_name=str(dataset.source))
-        out = result.out_dir / METRICS_FILE
-        write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
+        try:
+            model = load_model(result.model_path)
+            metrics = split_metrics(model, dataset.test, model_name=str(result.model_path), data_name=str(dataset.source))
+            out = result.out_dir / METRICS_FILE
+            write_metrics(metrics, out, model=str(result.model_path), data=dataset.info(), split="test")
+        except KeyboardInterrupt:
+            raise Interrupted(f"fer train: interrupted during the test evaluation; the trained model is complete, "
+                              f"evaluate it with: fer evaluate --model {shlex.quote(str(result.model_path))}") from None
         if config.mlflow_uri:
             from fer_lib.training.mlflow_tracking import log_evaluation
 

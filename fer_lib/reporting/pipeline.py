@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from fer_lib import paths
 from fer_lib.artifacts import write_json_atomic, write_text_atomic
-from fer_lib.errors import FerError
+from fer_lib.errors import FerError, Interrupted
 from fer_lib.reporting.steps import DATA_SUMMARY, METRICS, METRICS_TTA, MODEL, STEPS, Step, file_parameters
 
 NOTEBOOKS = tuple(step.notebook for step in STEPS)
@@ -287,6 +288,8 @@ def _execute(notebook: Path, executed: Path, parameters: dict, cwd: Path) -> Non
                                 cwd=str(cwd), progress_bar=False, log_output=False,
                                 kernel_manager_class=_local_kernel_manager(Path(socket_dir)))
     except pm.PapermillExecutionError as exc:
+        if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel too (same terminal) before papermill
+            raise KeyboardInterrupt from None
         raise PipelineError(
             f"{notebook.name} failed in cell {exc.exec_count} (`{_failed_line(exc)[:80]}`): {exc.ename}: {exc.evalue}. "
             f"Partial notebook kept at {executed}"
@@ -471,6 +474,9 @@ def _run_steps(run_dir: Path, out: Path, parameters: dict, notebooks_dir: str, w
             attempt = {"seconds": round(time.perf_counter() - started, 1), "started_unix": started_unix}
             write_json_atomic(run_dir / STATUS, {"status": status, "failed_notebook": name, "timings_s": timings,
                                                  "attempts": [*attempts, attempt]})
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"fer pipeline: interrupted in {name}; continue with: "
+                                  f"fer pipeline --resume {shlex.quote(str(run_dir))}") from None
             raise
         timings[name] = round(time.perf_counter() - begin, 1)
         save_status()

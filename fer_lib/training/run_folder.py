@@ -9,6 +9,9 @@ interrupted run continues from its last completed epoch with `resume=True`
 (`fer train --resume`), and the folder's published files always belong together.
 `overwrite=True` keeps the replaced run as `model.previous.keras` with its metrics, config,
 history, data and summary beside it (`metrics.previous.json`, `config.previous.json`, ...).
+A run stopped by Ctrl-C leaves a file `INTERRUPTED` saying so and how to go on, so that the
+folder never passes for a finished run (a replaced run's files may still be there); the run
+that finishes it, or starts over, removes it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ RESUME_DIR = ".resume"
 STATE_FILE = "state.json"
 BEST_CHECKPOINT = "best.keras"  # in RESUME_DIR
 TEACHER_FILE = "teacher_probabilities.npy"  # in RESUME_DIR: a resumed run keeps its targets without the teacher
+INTERRUPTED_FILE = "INTERRUPTED"  # a run stopped by Ctrl-C: what it left and how to go on
 REPLACED_DIR = "replaced"  # in RESUME_DIR: the finished run that --overwrite replaces, copied when it starts
 # A finished run's files and the names they keep once a new run replaces them.
 PREVIOUS_NAMES = {MODEL_FILE: PREVIOUS_MODEL_FILE, METRICS_FILE: PREVIOUS_METRICS_FILE,
@@ -96,10 +100,41 @@ def prepare_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> dic
     check_writable(out_dir)
     if overwrite or state is None:  # the leftovers of a run killed before its first epoch ended go too
         shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
+        (out_dir / INTERRUPTED_FILE).unlink(missing_ok=True)  # that run is not continued: its note goes with it
     check_writable(out_dir / RESUME_DIR)
     if overwrite and (out_dir / MODEL_FILE).exists():
         _keep_replaced_run(out_dir)
     return state if resume else None
+
+
+def interruption(out_dir: Path) -> str:
+    """What a Ctrl-C left in `out_dir` and how to go on, in one line: "interrupted after epoch 3 of 6; continue with: ..."."""
+    from shlex import quote
+
+    try:
+        state = read_resume_state(out_dir)
+    except FerError:
+        state = None
+    if state is not None:
+        return (f"interrupted after epoch {state['epochs_done']} of {state.get('epochs', '?')}; "
+                f"continue with: fer train --resume --out {quote(str(out_dir))}")
+    if (out_dir / RESUME_DIR).is_dir():
+        return "interrupted before its first epoch ended, so there is nothing to resume; run it again to start over"
+    return f"interrupted before training started; nothing in {out_dir} was changed"
+
+
+def mark_interrupted(out_dir: Path) -> None:
+    """Leave `out_dir`/INTERRUPTED, saying the run there stopped unfinished and how to go on (only where it started)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / RESUME_DIR).is_dir():
+        return
+    lines = [f"This training run was {interruption(out_dir)}.", f"Its progress is kept in {RESUME_DIR}/."]
+    if (out_dir / MODEL_FILE).exists():
+        lines.append(f"{MODEL_FILE} and the other files here belong to the finished run it was replacing.")
+    try:
+        write_text_atomic(out_dir / INTERRUPTED_FILE, "\n".join(lines) + "\n")
+    except FerError:
+        pass  # a folder that cannot take the note still holds the resume state, which fer train reports
 
 
 def _keep_replaced_run(out_dir: Path) -> None:

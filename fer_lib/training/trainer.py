@@ -39,12 +39,14 @@ from fer_lib.training.run_folder import (
     CONFIG_FILE,
     DATA_FILE,
     HISTORY_FILE,
+    INTERRUPTED_FILE,
     MODEL_FILE,
     RESUME_DIR,
     SUMMARY_FILE,
     TEACHER_FILE,
     check_same_run,
     first_changed_setting,
+    mark_interrupted,
     prepare_out_dir,
     publish_run,
     read_resume_state,
@@ -122,7 +124,11 @@ def train(config: TrainConfig, dataset: FerDataset | None = None, *, overwrite: 
         return finished_run(out_dir)
     # The run's policy and distribution must not outlive it: models a caller builds afterwards keep their own.
     with precision_policy(config.precision), _distribution_restored():
-        return _train(config, dataset, overwrite, resume, verbose, started=time.perf_counter())
+        try:
+            return _train(config, dataset, overwrite, resume, verbose, started=time.perf_counter())
+        except KeyboardInterrupt:
+            mark_interrupted(out_dir)  # the folder says it holds no finished run (fer train --resume continues it)
+            raise
 
 
 def _check_finished_is(config: TrainConfig, out_dir: Path) -> None:
@@ -334,6 +340,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
     if tracking.mlflow_run_id:
         summary["mlflow_run_id"] = tracking.mlflow_run_id
     publish_run(out_dir, model, checkpoint.best, config, dataset, rows, summary)
+    (out_dir / INTERRUPTED_FILE).unlink(missing_ok=True)  # finished: until the resume state goes, a kill still resumes
     published = load_model(out_dir / MODEL_FILE)
     tracking.finish(published, val_split, classes, out_dir, summary,
                     (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, DATA_FILE, SUMMARY_FILE))

@@ -148,9 +148,9 @@ def test_calibrate_fits_a_temperature_that_changes_no_prediction_and_lowers_the_
                  "--label-smoothing", "0.3", "--no-eval"]) == 0  # smoothing flattens its probabilities
     assert main(["calibrate", "--model", str(run / "model.keras"), "--data", str(synthetic_root)]) == 0
     printed = capsys.readouterr().out
-    assert "Calibrated with temperature" in printed
-    before, after = (float(x) for x in printed.split("log loss ")[1].split(",")[0].split(" -> "))
-    assert after <= before
+    assert "Temperature: " in printed
+    before, after = (float(x) for x in printed.split("NLL (log loss)")[1].splitlines()[0].split(" -> "))
+    assert after <= before + 0.01  # measured on the test split, which the fit did not see
     dataset = load_dataset(synthetic_root, seed=json.loads((run / "config.json").read_text())["seed"])
     original = predict_probabilities(load_model(run / "model.keras"), dataset.test.images)
     calibrated = predict_probabilities(load_model(run / "model_calibrated.keras"), dataset.test.images)

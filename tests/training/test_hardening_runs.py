@@ -102,8 +102,9 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     spies.stop_at = 3
     assert main(argv) == 130
     err = capsys.readouterr().err
-    assert f"fer train: interrupted after epoch 3; continue with: fer train --resume --out {out}" in err
+    assert err.splitlines() == [f"fer train: interrupted after epoch 3 of 6; continue with: fer train --resume --out {out}"]
     assert not (out / "model.keras").exists()  # nothing half-finished is published
+    assert (out / "INTERRUPTED").read_text().startswith("This training run was interrupted after epoch 3 of 6")
     partial_history = (out / RESUME_DIR / "history.csv").read_text().splitlines()
     assert len(partial_history) == 1 + 3
 
@@ -154,7 +155,7 @@ def test_ctrl_c_then_fer_train_resume_continues_as_if_never_stopped(tiny_model, 
     dataset = load_dataset(synthetic_root)
     assert val_accuracy_of(out / "model.keras", dataset) == pytest.approx(history["val_accuracy"].max(), abs=1e-6)
     assert models.read_model_classes(out / "model.keras") == list(EMOTIONS)
-    assert not (out / RESUME_DIR).exists()
+    assert not (out / RESUME_DIR).exists() and not (out / "INTERRUPTED").exists()
 
     # Finished: nothing to resume; --overwrite replaces it but keeps the old model.
     assert main(["train", "--resume", "--out", str(out)]) == 2
