@@ -49,8 +49,9 @@ def tensorflow_mapped(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see TensorFlow load")
-def test_ctrl_c_while_tensorflow_loads_is_one_line(tmp_path):
-    process = start_fer("train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run"))
+def test_ctrl_c_while_tensorflow_loads_is_one_line(tmp_path, synthetic_root):
+    # Real data, so that the checks made before the backend pass and TensorFlow starts loading.
+    process = start_fer("train", "--data", str(synthetic_root), "--out", str(tmp_path / "run"))
     wait_until(process, lambda: tensorflow_mapped(process.pid), "TensorFlow library loaded")
     _, line = interrupt(process)
     assert line == "fer train: interrupted"
