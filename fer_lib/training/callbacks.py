@@ -51,14 +51,16 @@ class EpochLines(keras.callbacks.Callback):
 
     Keras' own lines list every metric with its step time and run past 150 characters, which
     wrap mid-word in a notebook's report; the rest is in history.csv and the training curves.
+    The `lr` shown is the rate the epoch trained with; when a plateau schedule lowers it at the
+    epoch's end (`plateau`, whose own raw line is off), a second line says so and from which epoch.
     """
 
     SHOWN = (("loss", "loss {:.4f}"), ("accuracy", "accuracy {:.2%}"), ("val_loss", "val_loss {:.4f}"),
              ("val_accuracy", "val_accuracy {:.2%}"), ("learning_rate", "lr {:.2e}"))
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, plateau=None):
         super().__init__()
-        self.epochs, self._started = epochs, None
+        self.epochs, self.plateau, self._started = epochs, plateau, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -69,6 +71,12 @@ class EpochLines(keras.callbacks.Callback):
         parts = [f"Epoch {epoch + 1}/{self.epochs}", f"{seconds:.0f} s"]
         parts += [text.format(float(logs[key])) for key, text in self.SHOWN if key in logs]
         print("  ".join(parts), flush=True)
+        if self.plateau is not None and "learning_rate" in logs:
+            trained = float(logs["learning_rate"])
+            now = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            if now < trained * (1 - 1e-6):
+                print(f"  learning rate lowered to {now:.2e} from epoch {epoch + 2}: {self.plateau.monitor} has not "
+                      f"improved for {self.plateau.patience} epochs", flush=True)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -230,7 +238,8 @@ def make_callbacks(config: TrainConfig, out_dir: Path, meter: ThroughputMeter, c
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor=config.lr_monitor, mode="max" if config.lr_monitor == "val_accuracy" else "min",
-                factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6, verbose=1
+                factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-6,
+                verbose=0,  # EpochLines says it in words, under the epoch's line
             )
         )
     elif config.lr_schedule == "cosine":

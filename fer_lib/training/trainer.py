@@ -305,7 +305,7 @@ def _train(config: TrainConfig, dataset: FerDataset | None, overwrite: bool, res
             epochs=config.epochs,
             initial_epoch=initial_epoch,
             # The tracker last: it saves what the others did this epoch.
-            callbacks=[*callbacks, *tracking.callbacks(), *([EpochLines(config.epochs)] if verbose else []), tracker],
+            callbacks=[*callbacks, *tracking.callbacks(), *([EpochLines(config.epochs, plateau)] if verbose else []), tracker],
             verbose=0,
         )
     else:  # killed after the last epoch, before everything was published: finish publishing

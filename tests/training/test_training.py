@@ -180,6 +180,25 @@ def test_each_epoch_prints_one_short_line(capsys):
     assert len(line) <= 100  # fits a report's width without wrapping
 
 
+def test_a_plateau_drop_is_said_under_the_epoch_that_trained_at_the_old_rate(capsys):
+    """Issue 54: Keras's raw "reducing learning rate to 0.0005000000237487257" line came before the epoch's own."""
+    from types import SimpleNamespace
+
+    from fer_lib.training.callbacks import EpochLines
+
+    plateau = SimpleNamespace(monitor="val_loss", patience=2)
+    lines = EpochLines(epochs=8, plateau=plateau)
+    lines.set_model(SimpleNamespace(optimizer=SimpleNamespace(learning_rate=np.float32(0.0005))))
+    lines.on_epoch_begin(2)
+    lines.on_epoch_end(2, {"loss": 1.9, "accuracy": 0.13, "learning_rate": 0.001})
+    lines.on_epoch_begin(3)
+    lines.on_epoch_end(3, {"loss": 1.8, "accuracy": 0.15, "learning_rate": 0.0005})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Epoch 3/8") and out[0].endswith("lr 1.00e-03")
+    assert out[1] == "  learning rate lowered to 5.00e-04 from epoch 4: val_loss has not improved for 2 epochs"
+    assert out[2].startswith("Epoch 4/8") and out[2].endswith("lr 5.00e-04") and len(out) == 3
+
+
 def test_resuming_keeps_the_seeding_the_interrupted_run_started_with(tmp_path):
     from fer_lib.training.presets import preset_config
     from fer_lib.training.run_folder import CONFIG_FILE, RESUME_DIR
