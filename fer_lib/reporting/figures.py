@@ -50,6 +50,7 @@ def face_grid_figure(images: np.ndarray, titles: list[str], columns: int = 8, si
     for ax, image, title in zip(axes.flat, images, titles):
         ax.imshow(image, cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=8)
+    fig.set_label(f"{len(images)} faces titled " + ", ".join(dict.fromkeys(t for t in titles if t)))
     fig.tight_layout()
     return fig
 
@@ -64,7 +65,9 @@ def sample_grid_figure(split: Split, per_class: int = 8, seed: int = 0) -> plt.F
         for i in range(per_class):
             images.append(split.images[chosen[i]] if i < len(chosen) else np.full((48, 48), 255, np.uint8))
             titles.append(emotion if i < len(chosen) else "")
-    return face_grid_figure(np.stack(images), titles, columns=per_class)
+    fig = face_grid_figure(np.stack(images), titles, columns=per_class)
+    fig.set_label(f"Up to {per_class} random {split.name} faces of each emotion, one row each: {', '.join(split.classes)}")
+    return fig
 
 
 def mean_faces_figure(means: np.ndarray, classes=EMOTIONS) -> plt.Figure:
@@ -176,6 +179,9 @@ def per_class_figure(metrics: dict) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9, 3.8))
     sns.barplot(data=pd.DataFrame(rows), x="emotion", y="value", hue="metric", ax=ax)
     ax.set_ylim(0, 1)
+    for i, scores in enumerate(metrics["per_class"].values()):
+        if not any(scores[m] for m in ("precision", "recall", "f1")):  # an empty slot would read as a missing bar
+            ax.text(i, 0.03, "all 0", ha="center", va="bottom", fontsize=9, color="#b00020")
     ax.set_title("Per-class precision, recall and F1")
     _legend_beside(ax)
     fig.tight_layout()
@@ -190,7 +196,8 @@ def rebalancing_note(priors, classes=EMOTIONS) -> str:
     ratio = priors[common] / priors[rare]
     if ratio < BALANCED_RATIO:
         return (f"The training classes are about equally frequent ({priors[rare]:.1%} to {priors[common]:.1%} each), "
-                "so the model has learned no lean towards some of them: expect a strength near 0 and little change.")
+                "so the model has learned no lean towards some of them and there is nothing to correct: no strength "
+                "is tried on this data.")
     return (f"In this training data **{classes[common]}** is {ratio:.1f}x as frequent as **{classes[rare]}** "
             f"({priors[common]:.1%} of the faces against {priors[rare]:.1%}); a model learns that and leans towards the "
             "frequent classes, which costs the rare ones recall.")
@@ -268,16 +275,39 @@ def metrics_table(metrics: dict, name: str = "this model", more: dict[str, dict]
                         index=list(rows))
 
 
-def config_table(config) -> pd.DataFrame:
+# Settings that matter only with another one: shown only when `when` says so of the config's dict.
+DEPENDENT_SETTINGS = {
+    "distillation": lambda c: c.get("teacher"),
+    "mixing_strength": lambda c: c.get("mixing") not in (None, "none"),
+    "lr_factor": lambda c: c.get("lr_schedule") == "plateau",
+    "lr_patience": lambda c: c.get("lr_schedule") == "plateau",
+    "lr_monitor": lambda c: c.get("lr_schedule") == "plateau",
+}
+VOTE_SETTINGS = ("label_mode", "majority_rule")  # FER+ only
+
+
+def config_table(config, votes: bool = False) -> pd.DataFrame:
     """A run's settings (a TrainConfig), one row each, nested ones as augment.flip etc.: readable where the
-    dataclass's repr runs on for lines."""
+    dataclass's repr runs on for lines. Settings that are off or unset (no teacher, no weight averaging,
+    no mixing, ...) and those that only matter with them (a distillation weight without a teacher) are left
+    out, and FER+'s label settings on other data (`votes` False); config.json holds every one."""
+    values = config.to_dict()
     rows = {}
-    for key, value in config.to_dict().items():
-        if isinstance(value, dict) and value:
-            rows.update({f"{key}.{inner}": _cell(v) for inner, v in value.items()})
+    for key, value in values.items():
+        if _off(value) or (key in DEPENDENT_SETTINGS and not DEPENDENT_SETTINGS[key](values)) \
+                or (key in VOTE_SETTINGS and not votes):
+            continue
+        if isinstance(value, dict):
+            # An augmentation of strength 0 is off too.
+            rows.update({f"{key}.{inner}": _cell(v) for inner, v in value.items()
+                         if not _off(v) and not (key == "augment" and v == 0)})
         else:
             rows[key] = _cell(value)
     return pd.DataFrame({"value": rows})
+
+
+def _off(value) -> bool:
+    return value is None or value is False or value == "none" or (isinstance(value, (dict, list, tuple)) and not value)
 
 
 def _cell(value) -> str:
@@ -295,27 +325,79 @@ SUMMARY_ROWS = (
     ("resumed_after_epoch", "resumed after epoch", str), ("time_budget_seconds", "time budget (s)", "{:g}".format),
     ("best_epoch", "best epoch", str), ("best_val_accuracy", "best validation accuracy", "{:.2%}".format),
     ("wall_seconds", "wall time", lambda s: f"{s / 60:.1f} min"),
-    ("images_per_second", "training speed", "{:.0f} faces/s".format), ("previous_model", "replaced model kept at", str),
+    ("images_per_second", "training speed", "{:.0f} faces/s, median epoch, fitting only".format),
+    ("previous_model", "replaced model kept at", str),
 )
 
 
 def training_summary_table(summary: dict) -> pd.DataFrame:
-    """train_summary.json as a two-column table: what a reader wants to know about the run, in words."""
+    """train_summary.json as a two-column table: what a reader wants to know about the run, in words.
+
+    The training speed is the median epoch's fitting rate; beside it the whole run's rate (training
+    faces times epochs over the wall time, validation, compiling and checkpoints included), which
+    is what the run's length follows.
+    """
     rows = {label: show(summary[key]) for key, label, show in SUMMARY_ROWS if summary.get(key) is not None}
+    overall = whole_run_rate(summary)
+    if overall is not None:
+        position = list(rows).index("training speed") + 1 if "training speed" in rows else len(rows)
+        items = list(rows.items())
+        items.insert(position, ("over the whole run", f"{overall:.0f} faces/s, validation and saving included"))
+        rows = dict(items)
     return pd.DataFrame({"": rows})
 
 
+def whole_run_rate(summary: dict) -> float | None:
+    """Training faces per second of wall time over the whole run, or None without the figures."""
+    faces, epochs, seconds = summary.get("train_images"), summary.get("epochs_run"), summary.get("wall_seconds")
+    return faces * epochs / seconds if faces and epochs and seconds else None
+
+
+def training_outcome(history: pd.DataFrame | dict, epochs: int, patience: int | None, time_budget=None) -> str:
+    """How the training ended, in Markdown: early stopping (validation loss flat for `patience` epochs), the
+    time budget, or all `epochs`; and whether validation accuracy was still climbing at the end, when more
+    epochs would likely have helped."""
+    val_loss = list(np.asarray(history.get("val_loss", []), float))
+    val_accuracy = list(np.asarray(history.get("val_accuracy", []), float))
+    run = len(val_accuracy) or len(val_loss)
+    if not run:
+        return "The run has no validation scores, so nothing stopped it early; it trained every epoch it was given."
+    best = int(np.nanargmax(val_accuracy)) + 1 if val_accuracy else None
+    kept = (f" The model kept is epoch {best}'s, the best validation accuracy ({val_accuracy[best - 1]:.1%})."
+            if best else "")
+    if run >= epochs:
+        text = f"The run trained all {epochs} epochs it was given; early stopping did not end it."
+    elif patience and val_loss and run - 1 - int(np.nanargmin(val_loss)) >= patience:
+        text = (f"Early stopping ended the run after epoch {run} of {epochs}: validation loss had not improved "
+                f"for {patience} epochs (its best was epoch {int(np.nanargmin(val_loss)) + 1}'s).")
+    elif time_budget:
+        text = f"The time budget ({time_budget:g} s) ended the run after epoch {run} of {epochs}."
+    else:
+        text = f"The run stopped after epoch {run} of {epochs}."
+    if len(val_accuracy) >= 3:
+        before, last = val_accuracy[-3], val_accuracy[-1]
+        if last >= max(val_accuracy) - 0.005 and last - before >= 0.02:
+            text += (f" Validation accuracy was still climbing at the end ({before:.0%} at epoch {run - 2}, {last:.0%} "
+                     f"at epoch {run}), so more epochs would probably have helped: the epochs given ended it, not a "
+                     "plateau.")
+    return text + kept
+
+
 def most_confused_pairs(matrix, classes=EMOTIONS, n: int = 6) -> pd.DataFrame:
-    """The `n` largest off-diagonal cells: true class, predicted class, count and share of the true class."""
+    """The `n` largest off-diagonal cells, numbered from 1: the true emotion, what it was predicted as, how
+    many faces, and their share of the true emotion's faces (as text)."""
     matrix = np.asarray(matrix)
     rows = []
     for t in range(len(classes)):
         for p in range(len(classes)):
             if t != p and matrix[t, p] > 0:
-                rows.append({"true": classes[t], "predicted": classes[p], "count": int(matrix[t, p]),
-                             "share_of_true": matrix[t, p] / max(matrix[t].sum(), 1)})
-    table = pd.DataFrame(rows, columns=["true", "predicted", "count", "share_of_true"])
-    return table.sort_values("count", ascending=False).head(n).reset_index(drop=True)
+                rows.append({"true emotion": classes[t], "predicted as": classes[p], "faces": int(matrix[t, p]),
+                             "share": matrix[t, p] / max(matrix[t].sum(), 1)})
+    table = pd.DataFrame(rows, columns=["true emotion", "predicted as", "faces", "share"])
+    table = table.sort_values("faces", ascending=False, kind="stable").head(n).reset_index(drop=True)
+    table["share of the true emotion's faces"] = [f"{v:.0%}" for v in table.pop("share")]
+    table.index = pd.RangeIndex(1, len(table) + 1)  # unnamed: a named index adds a header row of its own
+    return table
 
 
 def misclassified_gallery_figure(images, labels, probabilities, n: int = 24, seed: int = 0, classes=EMOTIONS) -> plt.Figure:
@@ -329,4 +411,108 @@ def misclassified_gallery_figure(images, labels, probabilities, n: int = 24, see
         ax.text(0.5, 0.5, "no misclassified images", ha="center")
         ax.axis("off")
         return fig
-    return face_grid_figure(np.asarray(images)[chosen], titles, columns=8, size=1.5)
+    fig = face_grid_figure(np.asarray(images)[chosen], titles, columns=8, size=1.5)
+    fig.set_label(f"{len(chosen)} misclassified test faces, each titled true \u2192 predicted emotion and the model's score")
+    return fig
+
+
+def metrics_intro(reference: bool, votes: bool = False, tta: str = "none") -> str:
+    """What the metrics table's rows and columns mean, in Markdown, naming only the columns it has."""
+    text = ["Top-1 accuracy counts the faces whose highest-scoring emotion is the true one; top-2, those whose true "
+            "emotion is among the two highest. Precision is how often a predicted emotion is right, recall how many "
+            "of an emotion's faces are found, F1 their harmonic mean; *macro* averages the classes equally, *weighted* "
+            "by their number of faces. The loss is the cross-entropy of the model's probabilities; the calibration "
+            "error is how far, on average, the top score (the probability of the predicted emotion) is from how "
+            "often it is right (below)."]
+    if tta != "none":
+        how = ("the face and its mirror image" if tta == "flip"
+               else "ten crops of the face (corners and centre, and their mirror images)")
+        text.append(f"The *with {tta} TTA* column is test-time augmentation: the model scores {how} and the "
+                    "probabilities are averaged; the figures below are without it.")
+    if reference:
+        text.append("The last column is the original README's seed CNN on FER2013's test split.")
+    if votes:
+        text.append("On FER+ the true label is the majority of ten annotators under the official rule (single votes "
+                    "dropped, the top emotion holds more than half of the rest); the table adds top-1 under the paper's "
+                    "top-vote rule, the mean share of annotators who chose the model's top emotion, and the "
+                    "cross-entropy from the votes' distribution to the model's probabilities.")
+    return "\n\n".join(text)
+
+
+FEW_PREDICTIONS = 3  # a class predicted this often or less has a precision resting on a face or two
+
+
+def prediction_notes(metrics: dict, more: dict[str, dict] | None = None, classes=None) -> str:
+    """Markdown on what the macro scores hide: emotions the model never predicts (an empty confusion-matrix
+    column, an empty bar slot, recall 0) and, beside each of `more`'s columns, a class predicted so rarely
+    that a prediction or two moves the macro precision by points. Empty when there is nothing to say."""
+    classes = list(classes or metrics.get("classes") or EMOTIONS)
+    matrix = np.asarray(metrics["confusion_matrix"])
+    predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    notes = []
+    never = [classes[i] for i in range(len(classes)) if predicted[i] == 0 and support[i] > 0]
+    if never:
+        names = _and_list([f"**{c}**" for c in never])
+        notes.append(f"The model never predicts {names} on these test faces: {'its' if len(never) == 1 else 'their'} "
+                     "column in the confusion matrix is empty, the per-class bars have nothing to show and recall is 0. "
+                     f"{'Its' if len(never) == 1 else 'Their'} precision counts as 0 in the macro average.")
+        chosen = [classes[i] for i in range(len(classes)) if predicted[i] > 0]
+        if len(chosen) <= 2:
+            notes[-1] += f" It predicts only {_and_list([f'**{c}**' for c in chosen])}: it has not learned the task yet."
+    for name, other in (more or {}).items():
+        other_matrix = np.asarray(other.get("confusion_matrix", []))
+        if other_matrix.shape != matrix.shape:
+            continue
+        other_predicted = other_matrix.sum(axis=0)
+        for i, emotion in enumerate(classes):
+            if support[i] == 0 or min(predicted[i], other_predicted[i]) > FEW_PREDICTIONS:
+                continue
+            before = matrix[i, i] / predicted[i] if predicted[i] else 0.0
+            after = other_matrix[i, i] / other_predicted[i] if other_predicted[i] else 0.0
+            shift = (after - before) / max(int((support > 0).sum()), 1)
+            if abs(shift) >= 0.02:
+                notes.append(f"{name[:1].upper() + name[1:]}, **{emotion}** is predicted {_times(other_predicted[i])} "
+                             f"({_times(other_matrix[i, i], 'right')}) against {_times(predicted[i])} without; its "
+                             f"precision goes from {before:.0%} to {after:.0%}, which alone moves the macro precision by "
+                             f"{shift * 100:+.1f} points. A change that rests on so few faces is luck, not skill.")
+    return "\n\n".join(notes)
+
+
+def _times(n, word: str = "") -> str:
+    n = int(n)
+    text = "once" if n == 1 else ("never" if n == 0 else f"{n} times")
+    return f"{word} {text}".strip() if word and n else (f"never {word}".strip() if word else text)
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def worth_rebalancing(priors) -> bool:
+    """Whether the training classes are unequal enough for a prior correction to change anything."""
+    priors = np.asarray(priors, float)
+    return bool(priors.max() / max(priors.min(), 1e-12) >= BALANCED_RATIO)
+
+
+def intensity_table(statistics: pd.DataFrame, classes) -> pd.DataFrame:
+    """`exploration.intensity_statistics` as one row per emotion in the classes' order and a mean and a standard
+    deviation column per split, train, val, test, in grey levels (0 black to 255 white), one decimal."""
+    from fer_lib.data.dataset import SPLIT_NAMES
+
+    table = pd.DataFrame(index=list(classes))
+    for split in SPLIT_NAMES:
+        part = statistics[statistics["split"] == split].set_index("emotion")
+        table[f"{split} mean"] = part["mean"].reindex(table.index)
+        table[f"{split} SD"] = part["std"].reindex(table.index)
+    table.columns.name = "emotion"  # in the corner cell: one header row, each heading over its column
+    return table.round(1)
+
+
+def figure_description(fig) -> str:
+    """A figure's label (the face grids set one), else its titles as one line: its alternative text in the HTML reports."""
+    if fig.get_label():
+        return fig.get_label()
+    titles = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
+    titles += [t.get_text() for ax in fig.axes for t in ax.texts if not ax.get_title() and t.get_text()][:1]
+    return " ".join(" ".join(dict.fromkeys(t.replace("\n", " ") for t in titles if t)).split()) or "Figure"
