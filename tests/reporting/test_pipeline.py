@@ -37,7 +37,9 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
         assert f"href='{name}.html'" in index
     evaluation = (out / "latest" / "04_evaluation.html").read_text()
     assert "Confusion matrix" in evaluation and evaluation.count("data:image/png;base64") >= 3
-    assert "Rebalancing the class prior" in evaluation and "rebalanced (strength " in evaluation
+    # Balanced demo classes: the section says there is nothing to correct, without flat lines and two equal columns.
+    assert "Rebalancing the class prior" in evaluation and "nothing to correct" in evaluation
+    assert "rebalanced (strength " not in evaluation
     assert "import " not in evaluation.split("<body", 1)[1]  # code is hidden by default
     metrics = json.loads((out / "latest" / "metrics.json").read_text())
     assert 0.0 <= metrics["top1_accuracy"] <= 1.0 and len(metrics["confusion_matrix"]) == 7
@@ -107,7 +109,8 @@ def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
     out, run_dir = smoke_run
     training = (out / "latest" / "03_training.html").read_text()
     assert "TrainConfig(" not in training and "'images_per_second_per_epoch'" not in training
-    epoch_lines = [line for line in training.splitlines() if line.startswith("Epoch ")]
+    # Each epoch's line is an output of its own, so most open with their <pre>.
+    epoch_lines = [line.removeprefix("<pre>") for line in training.splitlines() if line.removeprefix("<pre>").startswith("Epoch ")]
     assert epoch_lines and max(map(len, epoch_lines)) <= 100
     assert "best validation accuracy" in training and "model_options.conv_filters" in training
     search = (out / "latest" / "02_hyperparameter_search.html").read_text()
@@ -116,6 +119,37 @@ def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
     assert "about equally frequent" in evaluation  # the generated faces are balanced
     assert "original README (seed CNN)" not in evaluation
     assert "<td>original README</td>" not in (out / "latest" / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_the_reports_read_as_pages_of_one_report_on_the_data_at_hand(smoke_run):
+    """What issue 54 saw on a demo run's pages (the glitches' own words in the asserts' comments)."""
+    import re
+
+    out, run_dir = smoke_run
+    pages = {name: (out / "latest" / f"{name}.html").read_text() for name in NOTEBOOKS}
+    for index, (name, page) in enumerate(pages.items()):
+        assert page.count("SYNTHETIC DEMO DATA") == 1, name  # the banner once, not twice
+        assert "       angry  disgust" not in page  # no plain-text class-count dump
+        assert re.search(r"<title>\d\. [A-Z][a-z]+.*FER pipeline report</title>", page), name  # not "Notebook"
+        assert "href='index.html'" in page and (index == len(NOTEBOOKS) - 1 or f"href='{NOTEBOOKS[index + 1]}.html'" in page)
+        assert "No description has been provided" not in page and 'alt="Figure"' not in page, name
+    exploration = pages["01_data_exploration"]
+    assert "far from balanced" not in exploration and "FER2013's split protocol" not in exploration
+    assert "<th>train mean</th>" in exploration and "0 black to 255 white" in exploration
+    training = pages["03_training"]
+    assert "ReduceLROnPlateau" not in training and "0.000500000" not in training
+    assert "The run trained all 8 epochs" in training or "Early stopping ended the run" in training
+    assert "over the whole run" in training and "<th>teacher</th>" not in training and "ema_momentum" not in training
+    evaluation = pages["04_evaluation"]
+    assert "share_of_true" not in evaluation and "original README" not in evaluation
+    assert "mirror image" in evaluation and "calibration error is" in evaluation and "top score" in evaluation
+    assert 'alt="Confusion matrix (counts)' in evaluation
+    index = (out / "latest" / "index.html").read_text()
+    assert "<pre>" not in index and "data_summary_file" not in index and "<td>search trials</td>" in index
+    status = json.loads((run_dir / "status.json").read_text())
+    rows = [float(x) for x in re.findall(r"<tr><td>.*?</td><td>([0-9.]+) s</td></tr>", index)]
+    assert len(rows) >= len(NOTEBOOKS) and sum(rows) == pytest.approx(status["total_s"], abs=0.05)  # the rows add up
 
 
 @pytest.mark.slow
@@ -376,3 +410,39 @@ def test_resume_picks_the_newest_unfinished_run_and_counts_a_killed_attempt_to_i
     killed, failed = status["attempts"]
     assert killed["seconds"] == pytest.approx(1000, abs=30) and "open" not in killed and "open" not in failed
     assert status["status"] == "failed" and status["timings_s"] == {"01_data_exploration": 5.0}
+
+
+def test_the_landing_pages_times_add_up_and_its_configuration_reads_in_words():
+    from fer_lib.reporting.pipeline import configuration_rows, report_links, timing_rows
+
+    summary = {"timings_s": {name: 10.0 for name in NOTEBOOKS}, "total_s": 41.5, "attempts": [{"seconds": 41.5}]}
+    rows = timing_rows(summary)
+    assert sum(seconds for _, seconds in rows) == pytest.approx(41.5) and rows[-1] == ("rendering the reports and this page", 1.5)
+    shown = dict(configuration_rows({"profile": "smoke", "max_trials": 1, "seed": 1234, "tuning_max_train_images": 8000,
+                                     "mlflow_uri": None, "label_mode": "majority", "model_file": "model/model.keras",
+                                     "run_dir": "/x", "synthetic": True}))
+    assert shown == {"profile": "smoke", "generated demo data": "yes", "seed": "1234", "search trials": "1",
+                     "training faces per trial": "8,000"}
+    assert dict(configuration_rows({"label_mode": "crossentropy"}, votes=True)) == {"FER+ labels trained towards": "crossentropy"}
+    assert report_links(0) == [("index.html", "\u2190 All reports (index)"),
+                               ("02_hyperparameter_search.html", "Next: 2. Hyperparameter search \u2192")]
+    assert report_links(3)[-1] == ("03_training.html", "\u2190 3. Training")
+
+
+def test_rendered_pages_carry_their_title_links_and_the_figures_titles_as_alt_text(tmp_path):
+    import base64
+
+    from fer_lib.reporting.pipeline import render_html
+
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("figure")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "Mean face per emotion"}),
+                    nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure size 9x4>"})]
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 1. Data exploration"), cell]
+    nbformat.write(notebook, tmp_path / "n.ipynb")
+    render_html(tmp_path / "n.ipynb", tmp_path / "n.html", False, title="1. Data exploration",
+                links=[("index.html", "All reports")])
+    page = (tmp_path / "n.html").read_text()
+    assert "<title>1. Data exploration</title>" in page and page.count("<a href='index.html'>All reports</a>") == 2
+    assert 'alt="Mean face per emotion"' in page and 'alt="Figure"' in page
