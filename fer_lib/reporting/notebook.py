@@ -56,7 +56,7 @@ def data_paragraph(dataset: FerDataset) -> str:
 
 def _describe_figures() -> None:
     """Give matplotlib figures a plain-text form of their titles, which the HTML reports use as the images'
-    alternative text (`pipeline.render_html`)."""
+    alternative text (`pages.render_html`)."""
     from IPython import get_ipython
     from matplotlib.figure import Figure
 

@@ -413,7 +413,7 @@ def test_resume_picks_the_newest_unfinished_run_and_counts_a_killed_attempt_to_i
 
 
 def test_the_landing_pages_times_add_up_and_its_configuration_reads_in_words():
-    from fer_lib.reporting.pipeline import configuration_rows, report_links, timing_rows
+    from fer_lib.reporting.pages import configuration_rows, report_links, timing_rows
 
     summary = {"timings_s": {name: 10.0 for name in NOTEBOOKS}, "total_s": 41.5, "attempts": [{"seconds": 41.5}]}
     rows = timing_rows(summary)
@@ -432,7 +432,7 @@ def test_the_landing_pages_times_add_up_and_its_configuration_reads_in_words():
 def test_rendered_pages_carry_their_title_links_and_the_figures_titles_as_alt_text(tmp_path):
     import base64
 
-    from fer_lib.reporting.pipeline import render_html
+    from fer_lib.reporting.pages import render_html
 
     png = base64.b64encode(b"\x89PNG fake").decode()
     notebook = nbformat.v4.new_notebook()
