@@ -33,6 +33,14 @@ def _tta(e: dict) -> dict:
     return e.get("test_tta") or {}
 
 
+def _label_mode(config: dict) -> str:
+    """A run's label mode; an ensemble's members' modes, each once."""
+    members = config.get("ensemble_of")
+    if members:
+        return " + ".join(dict.fromkeys(member.get("label_mode", "majority") for member in members))
+    return config.get("label_mode", "majority")
+
+
 def ferplus_rows(records: dict[str, dict], training_cell_of: Callable[[str], str], link_prefix: str) -> list[str]:
     rows = ["| run | label mode | training | top-1 | ten-crop | top-1, top-vote rule | annotators | vote CE | "
             "macro-F1 | record |",
@@ -41,7 +49,7 @@ def ferplus_rows(records: dict[str, dict], training_cell_of: Callable[[str], str
         test, tta = e["test"], _tta(e)
         f1 = f"{test['f1_macro']:.3f}" + (f" / {tta['f1_macro']:.3f}" if tta else "")
         rows.append(f"| {'**packaged** ' if e.get('packaged') else ''}`{name}` | "
-                    f"{e['config'].get('label_mode', 'majority')} | {training_cell_of(name)} | "
+                    f"{_label_mode(e['config'])} | {training_cell_of(name)} | "
                     f"{pct(test['top1_accuracy'])} | {pct(tta.get('top1_accuracy'))} | "
                     f"{pct(test.get('top_vote', {}).get('top1_accuracy'))} | "
                     f"{pct(test.get('votes', {}).get('annotator_share'))} | "
