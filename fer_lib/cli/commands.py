@@ -19,7 +19,7 @@ from fer_lib.cli.train import add_train_parser, run_train
 from fer_lib.records.commands import add_records_parser, run_records
 
 # fer_lib.training.search_space.SEARCH_SPACES, without importing Keras to build the parser (tests/training/test_tuning.py checks they agree).
-SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
+SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,11 +246,11 @@ def _cmd_tune(args) -> int:
     search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
                                max_epochs=args.epochs, seed=args.seed, search_space=args.search_space,
                                num_classes=len(classes))
-    trials = tuning.trials_table(search)
+    trials = tuning.trials_table(search, epochs=args.epochs)
     tuning.write_trials(trials, project_dir / "trials.csv")
     best = tuning.best_hyperparameters(search)
     tuning.write_best_hyperparameters(best, project_dir / "best_hyperparameters.json")
-    print(tuning.trials_overview(trials).to_string(index=False))
+    print(tuning.trials_overview(trials).to_string())  # rows named by trial id
     if search_run is not None:
         search_run.log_metrics({"best_val_accuracy": best["val_accuracy"]})
         search_run.log_artifacts([project_dir / "trials.csv", project_dir / "best_hyperparameters.json"])

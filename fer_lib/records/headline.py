@@ -100,10 +100,15 @@ def headline(records: dict[str, dict]) -> str:
 
 def quick_start(facts: dict, records: dict[str, dict]) -> str:
     demo, tests = facts["make_run_demo"], facts["make_test"]
-    seconds = demo["seconds"]
-    text = (f"On {facts['hardware']} ({facts['date']}) the four notebooks took {seconds[0]}-{seconds[1]} s on the demo "
-            f"faces, and the demo model's test top-1 was {demo['top1_accuracy']:.1%} on {demo['test_faces']} "
-            "generated faces: proof that the pipeline runs, not a measure of anything about real faces.")
+    seconds, top1 = demo["seconds"], demo["top1_accuracy"]
+    # top-1 is one figure, or the range of the runs `top1_runs` names (one per CPU kind and precision)
+    top1 = (f"{min(top1):.1%}-{max(top1):.1%}" if isinstance(top1, list) and min(top1) != max(top1)
+            else f"{max(top1) if isinstance(top1, list) else top1:.1%}")
+    runs = f" ({demo['top1_runs']})" if demo.get("top1_runs") else ""
+    text = (f"On {demo.get('hardware', facts['hardware'])} ({demo.get('date', facts['date'])}) the four notebooks took "
+            f"{seconds[0]}{f'-{seconds[1]}' if seconds[1] != seconds[0] else ''} s on the demo faces, and the demo model's test top-1 was {top1} on "
+            f"{demo['test_faces']} generated faces{runs}: proof that the pipeline runs, not a measure of anything about "
+            "real faces.")
     full = records.get(facts.get("full_profile_record", ""))
     if full:
         total = f" ({full['pipeline']['total_minutes']:.0f} min in all)" if "pipeline" in full else ""

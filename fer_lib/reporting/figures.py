@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import PercentFormatter
 
 from fer_lib.data.dataset import Split
 from fer_lib.data.exploration import BALANCED_RATIO
@@ -123,13 +124,21 @@ def intensity_figure(split: Split, max_images: int = 3000, seed: int = 0) -> plt
     return fig
 
 
-def trials_figure(trials: pd.DataFrame) -> plt.Figure:
-    """Validation accuracy of each tuner trial, best first, coloured by optimizer (or recipe, or preset)."""
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+def trials_figure(trials: pd.DataFrame, chance: float | None = None) -> plt.Figure:
+    """Validation accuracy of each tuner trial, best first and named by its id, coloured by optimizer (or
+    recipe, or preset) where the trials differ in it; `chance` (1 / classes) drawn as a line."""
+    fig, ax = plt.subplots(figsize=(max(4.0, min(9.0, 2.0 + 0.6 * len(trials))), 3.5))
     shown = trials.dropna(subset=["val_accuracy"]).reset_index(drop=True)
-    hue = next((c for c in ("optimizer", "recipe", "preset") if c in shown), None)
-    sns.barplot(data=shown, x=shown.index.astype(str), y="val_accuracy", hue=hue, ax=ax, dodge=False)
-    ax.set_xlabel("trial (sorted by validation accuracy)")
+    hue = next((c for c in ("optimizer", "recipe", "preset") if c in shown and shown[c].nunique() > 1), None)
+    sns.barplot(data=shown, x=shown["trial"].astype(str), y="val_accuracy", hue=hue, ax=ax, dodge=False,
+                order=list(shown["trial"].astype(str)))
+    if chance is not None:
+        ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label=f"chance ({chance:.0%})")
+        ax.legend()
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("trial (best first)")
+    ax.set_ylabel("validation accuracy")
     ax.set_title("KerasTuner trials")
     _legend_beside(ax)
     fig.tight_layout()

@@ -5,6 +5,9 @@
   instead one of the named presets the family does not hold; its first trial is the best known
   recipe, `fer_cnn_crop_vgg`. "strong_gpu" adds the presets only a GPU trains in useful time.
 - "cnn": the plain-CNN family around the original seed_cnn (one point of it, and its first trial).
+- "demo" (the smoke profile's): small plain CNNs with batch norm, which learn the generated demo faces
+  within a trial's few epochs, so the demo's trials differ; the seed CNN, without batch norm, sits at
+  chance for its first 3-5 epochs there and then leaves it at a moment that the CPU's arithmetic decides.
 - "presets": the named presets of `fer_lib.training.presets` and a scale of their learning rate.
 """
 
@@ -28,7 +31,21 @@ from fer_lib.training.presets import get_preset, preset_config, preset_names
 from fer_lib.training.recipe import compile_for_training
 from fer_lib.training.targets import targets_and_weights
 
-SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets")
+SEARCH_SPACES = ("strong", "strong_gpu", "cnn", "presets", "demo")
+# What a trial of each space is, in a sentence for notebook 02 (docs/pipeline.md has the full table).
+SPACE_DESCRIPTIONS = {
+    "strong": "the `fer_cnn` family of the project's best recipes (widths, whole face or crops, head, dropout, learning "
+              "rate, weight decay, label smoothing, random erasing; AdamW, a cosine schedule) or a named preset the family "
+              "does not hold; the first trial is the best known recipe, `fer_cnn_crop_vgg`",
+    "strong_gpu": "the `strong` space plus the presets only a GPU trains in useful time; the first trial is "
+                  "`fer_cnn_crop_vgg`",
+    "cnn": "the original plain-CNN family (conv blocks and filters, dense widths, dropout, batch norm, learning rate, "
+           "optimizer); the first trial is the original README's network",
+    "presets": "any named preset and a scale (0.5, 1, 2) of its learning rate; the first trial is `seed_cnn`",
+    "demo": "small plain CNNs with batch norm and Adam at 3e-4 (2-3 conv blocks of 16-128 filters, 1-2 dense layers, "
+            "dropout 0 or 0.2), which learn the generated demo faces within a trial's few epochs; the first trial is "
+            "the widest of them",
+}
 DEFAULT_SEARCH_SPACE = "strong"
 LEARNING_RATE_SCALES = [0.5, 1.0, 2.0]
 FILTER_CHOICES = [32, 64, 75, 96, 125, 128, 192, 256]
@@ -41,6 +58,21 @@ SEED_CNN_POINT = {
     "dense_layers": 4, "units_1": 260, "units_2": 128, "units_3": 64, "units_4": 32,
     "dropout": 0.0, "batch_norm": False, "optimizer": "adam", "learning_rate": 1e-3,
 }
+# The "demo" space: the same hyperparameters (so a point trains as a "cnn" one), narrowed to small networks,
+# each a quarter or less of the seed CNN's cost per face, that learn the demo faces in a trial's 3 epochs on
+# any CPU. Fixed: batch norm with momentum 0.9 (its statistics follow the batches within a trial's ~150
+# steps; at Keras' 0.99 validation sat at chance while training learnt), Adam at 3e-4 and dropout at most
+# 0.2: at 1e-3, or with dropout 0.4, Adam's first steps on the flattened 4,608-9,216 features killed the
+# dense ReLUs of most of these networks (the loss jumps to 2.5-4.8, then stays at ln 7, chance), as they
+# hold the seed CNN at chance on these faces until its learning rate is halved. The defaults (the first
+# trial) are its widest network.
+DEMO_CHOICES = {
+    "conv_blocks": [2, 3], "filters_1": [16, 32], "filters_2": [32, 64], "filters_3": [64, 128],
+    "dense_layers": [1, 2], "units_1": [64, 128], "units_2": [32, 64], "dropout": [0.0, 0.2],
+}
+DEMO_FIXED = {"batch_norm": True, "batch_norm_momentum": 0.9, "optimizer": "adam", "learning_rate": 3e-4}
+DEMO_POINT = {"conv_blocks": 3, "filters_1": 32, "filters_2": 64, "filters_3": 128, "dense_layers": 1, "units_1": 128,
+              "units_2": 64, "dropout": 0.2, **DEMO_FIXED}
 
 
 # The "strong" space. Its top-level `recipe` is FAMILY, whose hyperparameters below are active only
@@ -123,12 +155,15 @@ def family_config(values: dict, **overrides) -> TrainConfig:
 
 def model_options_from(values: dict) -> dict:
     """`build_cnn` keyword arguments for a point of the search space."""
-    return {
+    options = {
         "conv_filters": [int(values[f"filters_{i}"]) for i in range(1, int(values["conv_blocks"]) + 1)],
         "dense_units": [int(values[f"units_{i}"]) for i in range(1, int(values["dense_layers"]) + 1)],
         "dropout": float(values["dropout"]),
         "batch_norm": bool(values["batch_norm"]),
     }
+    if values.get("batch_norm_momentum") is not None and options["batch_norm"]:  # the demo space's; else Keras' 0.99
+        options["batch_norm_momentum"] = float(values["batch_norm_momentum"])
+    return options
 
 
 def train_config_from(values: dict, **overrides) -> TrainConfig:
@@ -178,6 +213,11 @@ class CnnHyperModel(kt.HyperModel):
         self.seed, self.num_classes = seed, num_classes
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        values = self._values(hp)
+        model = build_cnn(**model_options_from(values), seed=self.seed, num_classes=self.num_classes)
+        return compile_for_training(model, train_config_from(values))
+
+    def _values(self, hp: kt.HyperParameters) -> dict:
         s = SEED_CNN_POINT
         values = {"conv_blocks": hp.Int("conv_blocks", 2, MAX_CONV_BLOCKS, default=s["conv_blocks"])}
         for i in range(1, MAX_CONV_BLOCKS + 1):
@@ -189,8 +229,26 @@ class CnnHyperModel(kt.HyperModel):
         values["batch_norm"] = hp.Boolean("batch_norm", default=s["batch_norm"])
         values["optimizer"] = hp.Choice("optimizer", list(OPTIMIZERS), default=s["optimizer"])
         values["learning_rate"] = hp.Choice("learning_rate", LEARNING_RATES, default=s["learning_rate"])
-        model = build_cnn(**model_options_from(values), seed=self.seed, num_classes=self.num_classes)
-        return compile_for_training(model, train_config_from(values))
+        return values
+
+
+class DemoHyperModel(CnnHyperModel):
+    """The smoke profile's space: small plain CNNs (DEMO_CHOICES) with batch norm, Adam and a learning rate
+    (DEMO_FIXED) at which every one learns the demo faces in 3 epochs; the first trial is DEMO_POINT."""
+
+    def __init__(self, seed: int = 1234, num_classes: int = NUM_CLASSES):
+        super().__init__(seed, num_classes)
+        self.name = "demo"
+
+    def _values(self, hp: kt.HyperParameters) -> dict:
+        d, values = DEMO_POINT, {}
+        for name, choices in DEMO_CHOICES.items():
+            if name in ("conv_blocks", "dense_layers"):
+                values[name] = hp.Int(name, min(choices), max(choices), default=d[name])
+            else:
+                values[name] = hp.Choice(name, choices, default=d[name])
+        values.update({name: hp.Fixed(name, value) for name, value in DEMO_FIXED.items()})
+        return values
 
 
 class RecipeHyperModel(kt.HyperModel):

@@ -33,6 +33,9 @@ from fer_lib.training.search_space import (  # noqa: F401
     BEST_KNOWN_POINT,
     BEST_KNOWN_PRESET,
     DEFAULT_SEARCH_SPACE,
+    DEMO_CHOICES,
+    DEMO_FIXED,
+    DEMO_POINT,
     FAMILY,
     FAMILY_CHOICES,
     FAMILY_PRESETS,
@@ -45,8 +48,10 @@ from fer_lib.training.search_space import (  # noqa: F401
     PRESET,
     SEARCH_SPACES,
     SEED_CNN_POINT,
+    SPACE_DESCRIPTIONS,
     UNIT_CHOICES,
     CnnHyperModel,
+    DemoHyperModel,
     PresetHyperModel,
     RecipeHyperModel,
     StrongHyperModel,
@@ -98,13 +103,14 @@ def make_tuner(
     """A Hyperband, BayesianOptimization or RandomSearch tuner that resumes unless `overwrite`.
 
     `search_space` is "strong" (the fer_cnn family around the best known recipe, or a preset it does not
-    hold), "strong_gpu" (the same with the GPU presets), "cnn" (the plain-CNN family around seed_cnn)
-    or "presets" (the named recipes and their learning rate).
+    hold), "strong_gpu" (the same with the GPU presets), "cnn" (the plain-CNN family around seed_cnn),
+    "presets" (the named recipes and their learning rate) or "demo" (small plain CNNs with batch norm, the
+    smoke profile's).
     """
     if search_space not in SEARCH_SPACES:
         raise ValueError(f"unknown search space {search_space!r}; choose one of {', '.join(SEARCH_SPACES)}")
     n = num_classes
-    hypermodel = {"cnn": lambda: CnnHyperModel(seed, n), "presets": lambda: PresetHyperModel(seed, num_classes=n),
+    hypermodel = {"cnn": lambda: CnnHyperModel(seed, n), "demo": lambda: DemoHyperModel(seed, n), "presets": lambda: PresetHyperModel(seed, num_classes=n),
                   "strong": lambda: StrongHyperModel(seed, strong_presets("strong"), num_classes=n),
                   "strong_gpu": lambda: StrongHyperModel(seed, strong_presets("strong_gpu"), name="strong_gpu",
                                                          num_classes=n)}[search_space]()
@@ -131,7 +137,33 @@ def make_tuner(
         raise FerError(f"{Path(directory) / project_name}: the saved search cannot be resumed ({type(exc).__name__}: "
                        f"{detail}); restart it with tuner_overwrite (fer pipeline --tuner-overwrite)") from None
     _try_seed_point_first(tuner.oracle)
+    _log_trial_ids(tuner.oracle)
     return tuner
+
+
+def _log_trial_ids(oracle: kt.Oracle) -> None:
+    """Make the search's log name each trial by its id, as the trials table, the best trial and the
+    trial_<id> folders do; KerasTuner's own log counts trials from 1 ("Trial 1 Complete" for trial 0)."""
+    display = getattr(oracle, "_display", None)
+    if display is None:
+        return
+    base = type(display)
+
+    class TrialIdDisplay(base):
+        def on_trial_begin(self, trial):
+            if self.verbose < 1:
+                return
+            from datetime import datetime  # KerasTuner's on_trial_begin, with the id for its count of trials
+
+            self.trial_start[trial.trial_id] = datetime.now()
+            self.search_start = self.search_start or self.trial_start[trial.trial_id]
+            self.trial_number[trial.trial_id] = trial.trial_id  # what on_trial_end prints: "Trial <id> Complete"
+            print(f"\nSearch: running trial {trial.trial_id}\n")
+            self.show_hyperparameter_table(trial)
+            print()
+
+    TrialIdDisplay.__name__ = TrialIdDisplay.__qualname__ = f"TrialId{base.__name__}"
+    display.__class__ = TrialIdDisplay
 
 
 def _try_seed_point_first(oracle: kt.Oracle) -> None:
@@ -293,14 +325,18 @@ def _stop_starting_trials_after(tuner: kt.Tuner, seconds: float, verbose: int):
     return restore
 
 
-def trials_table(tuner: kt.Tuner):
-    """One row per trial: its hyperparameters, status, score and epochs (pandas DataFrame)."""
+def trials_table(tuner: kt.Tuner, epochs: int | None = None):
+    """One row per trial: its hyperparameters, status, score and epochs (pandas DataFrame).
+
+    A trial's epochs are those it was given: Hyperband's own for each trial, else `epochs`, the search's
+    (`run_search`'s; early stopping may end a trial sooner, which KerasTuner does not record).
+    """
     import pandas as pd
 
     rows = []
     for trial in tuner.oracle.trials.values():
         row = {"trial": trial.trial_id, "status": trial.status, "val_accuracy": trial.score}
-        row["epochs"] = trial.hyperparameters.values.get("tuner/epochs")
+        row["epochs"] = trial.hyperparameters.values.get("tuner/epochs", epochs)
         row.update({k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")})
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -363,9 +399,14 @@ def trials_overview(trials):
     """
     import pandas as pd
 
-    rows = [{"trial": t["trial"], "val_accuracy": t["val_accuracy"], "epochs": t.get("epochs"),
+    rows = [{"trial": t["trial"], "val_accuracy": t["val_accuracy"], "epochs": _whole(t.get("epochs")),
              **describe_point(t.to_dict()), "status": t["status"]} for _, t in trials.iterrows()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("trial") if rows else pd.DataFrame(rows)  # the trial id is the row's name
+
+
+def _whole(value):
+    """A trials table's epochs (a float column once one is missing) as a whole number, or None."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
 
 
 def best_hyperparameters(tuner: kt.Tuner) -> dict:

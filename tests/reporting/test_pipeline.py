@@ -48,9 +48,18 @@ def test_smoke_pipeline_writes_reports_without_errors(smoke_run):
     assert with_tta["tta"] == "flip" and 0.0 <= with_tta["top1_accuracy"] <= 1.0
     assert "this run, flip TTA" in index and "with flip TTA" in evaluation
     best = json.loads((run_dir / "best_hyperparameters.json").read_text())
-    from fer_lib.training.tuning import is_seed_point
+    import pandas as pd
 
-    assert is_seed_point(best["values"])  # the smoke search's one trial is the seed CNN
+    from fer_lib.training.tuning import DEMO_POINT
+
+    # The smoke search searches (issue 54): several trials of the demo space, the first its default, which differ,
+    # and a winner that learnt (its one trial, the seed CNN, had sat at chance, 1/7).
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
+    assert len(trials) == 4 and (trials["status"] == "COMPLETED").all() and trials["epochs"].tolist() == [3] * 4
+    first = trials.loc[trials["trial"] == "0"].iloc[0]
+    assert all(first[k] == v for k, v in DEMO_POINT.items())
+    assert len(trials[["conv_blocks", "filters_1", "dense_layers", "dropout", "learning_rate"]].drop_duplicates()) > 1
+    assert best["val_accuracy"] > 1 / 7 and best["val_accuracy"] == trials["val_accuracy"].max()  # 28 faces: above, not far
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "succeeded" and set(status["timings_s"]) == set(NOTEBOOKS)
 
@@ -114,7 +123,15 @@ def test_the_reports_show_tables_and_short_lines_not_reprs(smoke_run):
     assert epoch_lines and max(map(len, epoch_lines)) <= 100
     assert "best validation accuracy" in training and "model_options.conv_filters" in training
     search = (out / "latest" / "02_hyperparameter_search.html").read_text()
-    assert "conv 75-125-256, dense 260-128-64-32" in search and "'filters_1'" not in search
+    assert "conv 32-64-128, dense 128" in search and "'filters_1'" not in search
+    # Issue 54's page 02: the paragraph named the strong space on a demo-space run, the log counted trials from 1
+    # where the table names them by id, the table had a second, unnamed index and epochs None, a chance-level
+    # trial read as the winner and "the recipe of the preset seed_cnn".
+    assert "over the <strong>demo</strong> space" in search and "over the <strong>strong</strong> space" not in search
+    assert "Trial 3 Complete" in search and "Trial 4 Complete" not in search  # the last of trials 0-3 (the log keeps one)
+    table = search.split("<table", 2)[1]
+    assert "<th>trial</th>" in table and "None" not in table and "<td>3</td>" in table
+    assert "no better than chance" not in search and "the recipe of the preset" not in search
     evaluation = (out / "latest" / "04_evaluation.html").read_text()
     assert "about equally frequent" in evaluation  # the generated faces are balanced
     assert "original README (seed CNN)" not in evaluation

@@ -66,11 +66,13 @@ def test_the_trials_overview_fits_a_page_and_keeps_every_point_readable():
                             **{**SEED_CNN_POINT, "conv_blocks": 2, "dense_layers": 1, "batch_norm": True}}])
     overview = trials_overview(trials)
     assert overview["network"].tolist() == ["conv 75-125-256, dense 260-128-64-32", "conv 75-125, dense 260"]
+    assert overview.index.name == "trial" and overview.index.tolist() == ["0", "1"]  # no second, unnamed index
+    assert overview["epochs"].tolist() == [3, 3]
     assert overview["batch norm"].tolist() == ["no", "yes"]
     assert len(overview.columns) <= 10 < len(trials.columns)
     presets = pd.DataFrame([{"trial": "0", "status": "COMPLETED", "val_accuracy": 0.4, "epochs": 2,
                              "preset": "fer_cnn", "learning_rate_scale": 0.5}])
-    assert trials_overview(presets).loc[0, "preset"] == "fer_cnn"
+    assert trials_overview(presets).loc["0", "preset"] == "fer_cnn"  # rows are named by trial id
     assert tuning.matching_preset({"preset": "fer_cnn", "learning_rate_scale": 1.0}) == "fer_cnn"
     assert tuning.matching_preset({"preset": "fer_cnn", "learning_rate_scale": 0.5}) is None
     assert tuning.matching_preset(SEED_CNN_POINT) == "seed_cnn"
@@ -150,7 +152,7 @@ def test_the_strong_space_trains_its_first_trial_on_generated_faces(synthetic_ro
     best = tuning.best_hyperparameters(search)
     assert best["model_options"]["widths"] == [64, 128, 256, 512]
     overview = tuning.trials_overview(tuning.trials_table(search))
-    assert overview.loc[0, "recipe"] == "fer_cnn_crop_vgg" and "crop 40" in overview.loc[0, "network"]
+    assert overview.loc["0", "recipe"] == "fer_cnn_crop_vgg" and "crop 40" in overview.loc["0", "network"]
 
 
 def test_a_trial_of_a_cosine_recipe_anneals_over_its_epochs():
@@ -184,7 +186,7 @@ def test_the_strong_spaces_trials_read_as_recipes():
     assert overview["network"].tolist() == ["64-128-256-512, dense 512, global average, crop 40",
                                             "32-64-128-256, dense 256, global average, whole face",
                                             "64-128-256-512, dense 512, flatten, whole face"]
-    assert "class weights" in overview.loc[1, "regularisation"] and overview.loc[0, "optimizer"] == "adamw 0.002, cosine"
+    assert "class weights" in overview.loc["1", "regularisation"] and overview.loc["0", "optimizer"] == "adamw 0.002, cosine"
     assert len(overview.columns) <= 10
 
 
@@ -209,3 +211,43 @@ def test_a_resumed_search_counts_the_time_its_killed_process_spent(synthetic_roo
     tuning.run_search(search, dataset, epochs=1, max_train_images=70, verbose=1, time_budget=400)
     assert len(search.oracle.trials) == 1 and "no further trial starts" in capsys.readouterr().out
     assert json.loads(record.read_text())["seconds"] >= 500
+
+
+def test_the_demo_space_is_small_cnns_whose_batch_norm_follows_a_trials_few_steps(tmp_path):
+    """The smoke profile's space: its trials learn the demo faces in 3 epochs where the seed CNN sat at chance
+    (issue 54); batch norm at Keras' momentum 0.99 kept validation at chance while training learnt."""
+    hp = kt.HyperParameters()
+    model = tuning.DemoHyperModel().build(hp)  # every hyperparameter at its default: the widest demo network
+    assert hp.values == tuning.DEMO_POINT and not tuning.is_seed_point(hp.values)
+    assert {layer.momentum for layer in model.layers if "bn" in layer.name} == {0.9}
+    assert model.count_params() < build_model("seed_cnn").count_params() / 4
+    options = tuning.train_config_from(tuning.DEMO_POINT).model_options
+    assert options["batch_norm_momentum"] == 0.9 and options["conv_filters"] == [32, 64, 128]
+    assert "batch_norm_momentum" not in tuning.train_config_from(tuning.SEED_CNN_POINT).model_options  # others keep 0.99
+    search = tuning.make_tuner("random", tmp_path, "demo", max_trials=5, search_space="demo", overwrite=True)
+    assert search.oracle._random_values() == tuning.DEMO_POINT  # a fresh search's first trial
+    assert "demo" in tuning.SPACE_DESCRIPTIONS and set(tuning.SPACE_DESCRIPTIONS) == set(tuning.SEARCH_SPACES)
+
+
+@pytest.mark.slow
+def test_the_search_log_the_table_and_the_figure_name_each_trial_by_its_id(synthetic_root, tmp_path, capsys):
+    """Issue 54's page 02: the log said "Trial 1 Complete" for the table's trial 0, the table's epochs were
+    None, and the figure had no chance line."""
+    import matplotlib.pyplot as plt
+
+    from fer_lib.reporting.figures import trials_figure
+
+    dataset = load_dataset(synthetic_root)
+    search = tuning.make_tuner("random", tmp_path, "t", max_trials=2, max_epochs=1, overwrite=True, search_space="demo")
+    tuning.run_search(search, dataset, epochs=1, max_train_images=70, verbose=1, tensorboard=False)
+    log = capsys.readouterr().out
+    assert "running trial 0" in log and "Trial 0 Complete" in log and "Trial 1 Complete" in log and "Trial 2" not in log
+    table = tuning.trials_table(search, epochs=1)
+    assert table["epochs"].tolist() == [1, 1]
+    assert set(tuning.trials_overview(table).index) == {"0", "1"}
+    figure = trials_figure(table, chance=1 / 7)
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == table["trial"].tolist()  # ids, best first
+    assert ax.get_ylabel() == "validation accuracy"
+    assert any(line.get_ydata()[0] == pytest.approx(1 / 7) for line in ax.get_lines())  # the chance line
+    plt.close(figure)
