@@ -128,7 +128,11 @@ def trials_figure(trials: pd.DataFrame, chance: float | None = None) -> plt.Figu
     """Validation accuracy of each tuner trial, best first and named by its id, coloured by optimizer (or
     recipe, or preset) where the trials differ in it; `chance` (1 / classes) drawn as a line."""
     fig, ax = plt.subplots(figsize=(max(4.0, min(9.0, 2.0 + 0.6 * len(trials))), 3.5))
-    shown = trials.dropna(subset=["val_accuracy"]).reset_index(drop=True)
+    shown = trials.dropna(subset=["val_accuracy"])
+    if "trial" not in shown:  # a table indexed by trial id, or one without ids: its rows in order
+        shown = shown.reset_index(drop=shown.index.name != "trial")
+        shown = shown if "trial" in shown else shown.assign(trial=range(len(shown)))
+    shown = shown.reset_index(drop=True)
     hue = next((c for c in ("optimizer", "recipe", "preset") if c in shown and shown[c].nunique() > 1), None)
     sns.barplot(data=shown, x=shown["trial"].astype(str), y="val_accuracy", hue=hue, ax=ax, dodge=False,
                 order=list(shown["trial"].astype(str)))

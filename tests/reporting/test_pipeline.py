@@ -280,7 +280,7 @@ def test_the_gpu_profile_searches_more_and_trains_longer_data_parallel_on_severa
     monkeypatch.setattr(pipeline, "backend_gpus", lambda: ("tensorflow", 2))  # keras.distribution is JAX's
     assert notebook_parameters(config, tmp_path / "run", data, False, "gpu")["data_parallel"] is False
     smoke = notebook_parameters(PipelineConfig(profile="smoke"), tmp_path / "run", data, True, "smoke")
-    assert smoke["search_space"] == "cnn" and smoke["time_budget"] is None  # the demo run as it was
+    assert smoke["search_space"] == "demo" and smoke["time_budget"] is None  # small CNNs that learn the demo faces
     chosen = notebook_parameters(PipelineConfig(profile="full", search_space="presets", tta="none"), tmp_path / "run",
                                  data, False, "full")
     assert chosen["search_space"] == "presets" and chosen["tta"] == "none"
