@@ -103,3 +103,10 @@ def check_model_file(model: str | os.PathLike | None = None) -> Path:
     if not os.access(path, os.R_OK):
         raise ModelFileError(f"{path}: cannot be read (Permission denied); check its permissions")
     return path
+
+
+def derived_model_path(model_path: Path, made: str) -> Path:
+    """Where a model `made` from `model_path` (calibrated, rebalanced) goes by default: <model>_<made>.keras
+    beside it, or in the working directory for a packaged model."""
+    folder = Path.cwd() if model_path.resolve().parent == ASSETS_DIR.resolve() else model_path.parent
+    return folder / f"{model_path.stem}_{made}.keras"

@@ -49,12 +49,13 @@ def _ensemble(args) -> None:
     check_output_file(args.out, "--out", args.overwrite)
 
 
-def _derived_model(made: str):
+def _derived_model(made: str, packaged_names: bool):
     def check(args) -> None:  # rebalance and calibrate: what their shared code checks
-        model = paths.check_model_file(Path(args.model))  # a path, as the command reads it (no packaged names)
+        # As the command reads --model: calibrate takes a packaged model's name too, rebalance only a path.
+        model = paths.check_model_file(args.model if packaged_names else Path(args.model))
         if args.data:
             check_dataset(args.data)
-        out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{made}.keras")
+        out = Path(args.out) if args.out else paths.derived_model_path(model, made)
         check_derived_model_path(model, out, args.overwrite, made)
     return check
 
@@ -74,8 +75,8 @@ def _predict(args) -> None:
     check_predict_request(args)
 
 
-CHECKS = {"evaluate": _evaluate, "train": _train, "ensemble": _ensemble, "rebalance": _derived_model("rebalanced"),
-          "calibrate": _derived_model("calibrated"), "export": _export, "predict": _predict}
+CHECKS = {"evaluate": _evaluate, "train": _train, "ensemble": _ensemble, "rebalance": _derived_model("rebalanced", packaged_names=False),
+          "calibrate": _derived_model("calibrated", packaged_names=True), "export": _export, "predict": _predict}
 
 
 def check_before_backend(args) -> None:

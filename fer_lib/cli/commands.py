@@ -337,10 +337,11 @@ def _validation_data(args, model_path: Path, fitted: str):
 
 
 def _cmd_rebalance(args) -> int:
+    from fer_lib import paths
     from fer_lib.evaluation.rebalance import rebalance_file
 
     model_path = Path(args.model)
-    out = Path(args.out) if args.out else _derived_path(model_path, "rebalanced")
+    out = Path(args.out) if args.out else paths.derived_model_path(model_path, "rebalanced")
     dataset = _validation_data(args, model_path, "strength")
     path, result = rebalance_file(model_path, dataset, out, strength=args.strength, tta=args.tta,
                                   overwrite=args.overwrite)
@@ -359,7 +360,7 @@ def _cmd_calibrate(args) -> int:
     from fer_lib.evaluation.rebalance import check_derived_model_path
 
     model_path = paths.resolve_model(args.model)  # a packaged model's name too
-    out = Path(args.out) if args.out else _derived_path(model_path, "calibrated")
+    out = Path(args.out) if args.out else paths.derived_model_path(model_path, "calibrated")
     check_derived_model_path(model_path, out, args.overwrite, "calibrated")  # before any data is read
     dataset = _validation_data(args, model_path, "temperature")
     print(f"Fitting the temperature on the validation split of {dataset.source} ({len(dataset.val)} faces)", flush=True)
@@ -375,14 +376,6 @@ def _cmd_calibrate(args) -> int:
               "it on, or the model was calibrated already")
     print(f"Model: {path}")
     return 0
-
-
-def _derived_path(model_path: Path, made: str) -> Path:
-    """<model>_<made>.keras beside the model, or in the working directory for a packaged model."""
-    from fer_lib import paths
-
-    folder = Path.cwd() if model_path.resolve().parent == paths.ASSETS_DIR.resolve() else model_path.parent
-    return folder / f"{model_path.stem}_{made}.keras"
 
 
 def _cmd_presets(args) -> int:
