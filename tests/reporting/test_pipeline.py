@@ -101,7 +101,9 @@ def test_a_finished_run_is_recorded_with_its_search_winner_and_all_its_time(smok
     assert record["search_minutes"] == round(status["timings_s"]["02_hyperparameter_search"] / 60)
     best = json.loads((run_dir / "best_hyperparameters.json").read_text())
     assert record["search_winner"]["val_accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-4)
-    assert record["search_winner"]["network"] == "conv 75-125-256, dense 260-128-64-32"  # the seed CNN
+    conv, dense = record["search_winner"]["network"].split(", ")  # the demo space's: 2-3 conv blocks, 1-2 dense
+    assert conv.startswith("conv ") and len(conv[5:].split("-")) in (2, 3)
+    assert dense.startswith("dense ") and len(dense[6:].split("-")) in (1, 2)
     assert record["test"]["top1_accuracy"] == json.loads((run_dir / "metrics.json").read_text())["top1_accuracy"]
     assert record["test_tta"]["tta"] == "flip" and record["model"] == json.loads((run_dir / "model" / "train_summary.json").read_text())["model"]
 
