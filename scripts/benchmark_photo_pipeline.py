@@ -18,16 +18,15 @@ import datetime
 import inspect
 import os
 import shlex
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from benchmark_inference import interleaved_medians  # noqa: E402  (scripts/, beside this one)
 from PIL import Image  # noqa: E402
 
 from fer_lib.inference import predict_expression  # noqa: E402
@@ -48,19 +47,6 @@ def write_photos(folder: Path, count: int) -> list[Path]:
         Image.fromarray(np.roll(base, 2 * i, axis=1)).save(path, quality=90)
         paths.append(path)
     return paths
-
-
-def interleaved(runs: dict[str, callable], repeats: int) -> dict[str, float]:
-    """Median seconds of each run, after one warm-up each, the runs taking turns in every repeat."""
-    for run in runs.values():
-        run()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def settings_runs(photo: Path, photos: list[Path], public_only: bool) -> dict[str, callable]:
@@ -109,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         single_runs = {name: run for name, run in runs.items() if not name.startswith("batch")}
         if not args.public_only:
             single_runs.update(stage_runs(photos[0]))
-        seconds = interleaved(single_runs, args.repeats)
-        seconds.update({name: value / BATCH for name, value in interleaved(batch_runs, max(3, args.repeats // 3)).items()})
+        seconds = interleaved_medians(single_runs, args.repeats)
+        seconds.update({name: value / BATCH for name, value in interleaved_medians(batch_runs, max(3, args.repeats // 3)).items()})
     figures = {name: round(1000 * value, 2) for name, value in seconds.items()}
     for name, value in figures.items():
         print(f"{name:36s} {value:8.2f}")
