@@ -2,6 +2,7 @@
 
     FER_DATA=/path/to/fer2013 python scripts/benchmark_false_faces.py --json docs/benchmarks/false_faces.json
     python scripts/benchmark_false_faces.py --quick --detector yunet          # a minute: whole images, JPEG 90 only
+    python scripts/benchmark_false_faces.py --detector yunet --yunet-max-side 512   # detection at a smaller size
 
 The images are built by fer_lib.inference.face_benchmark: every people-free image shipped by
 scikit-image, scikit-learn and matplotlib, whole, tiled, cropped and upscaled, in colour and
@@ -151,10 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="whole images, JPEG 90 only, 20 LFW and 40 FER2013 faces")
     parser.add_argument("--no-diagnostics", action="store_true", help="skip the YuNet/O-Net and MTCNN scores")
+    parser.add_argument("--yunet-max-side", type=int, metavar="PX",
+                        help=f"downscale images to this longest side for YuNet (default {detection.YUNET_MAX_SIDE}): "
+                             "what detecting at a lower resolution costs in recall")
     parser.add_argument("--json", metavar="OUT", help="write the results to OUT, e.g. docs/benchmarks/false_faces.json")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     detectors = args.detector or [d for d in detection.DETECTORS if detection.detector_available(d)]
+    if args.yunet_max_side:
+        detection.YUNET_MAX_SIDE = args.yunet_max_side
     for name in detectors:
         detection.resolve_detector(name)
     load_at_start = os.getloadavg()[0]
@@ -229,6 +235,7 @@ def benchmark_data(argv, args, items, results, seconds, diagnostics, load_averag
                        "known_faces": sum(len(i.faces) for i in items), "people_free_sources": list(face_benchmark.PEOPLE_FREE),
                        "excluded": face_benchmark.EXCLUDED, "jpeg_qualities": [90] if args.quick else list(face_benchmark.JPEG_QUALITIES),
                        "face_size_bands": [list(b) for b in face_benchmark.FACE_SIZE_BANDS], "seed": args.seed},
+            "yunet_max_side": detection.YUNET_MAX_SIDE,
             "min_iou_found": face_benchmark.MIN_IOU_FOUND, "min_iou_not_false": face_benchmark.MIN_IOU_NOT_FALSE,
             "detectors": detectors, "diagnostics": diagnostics}
 

@@ -49,7 +49,9 @@ DETECTION_MAX_SIDE = 1024
 HAAR_CASCADE = "haarcascade_frontalface_alt2.xml"
 HAAR_MIN_NEIGHBORS = 3
 HAAR_MIN_SIZE = 24  # the cascade's own window size
-# yuface warns that YuNet may degrade on images over 960 px a side, so it gets 960.
+# yuface warns that YuNet may degrade on images over 960 px a side, so it gets 960. Smaller
+# photos are detected at their own size: downscaling them would be faster but YuNet then
+# misses the smaller faces (scripts/benchmark_false_faces.py --yunet-max-side).
 YUNET_MAX_SIDE = 960
 # YuNet scores faces in whole percent; lower-scoring ones are dropped, the others checked by
 # MTCNN's O-Net (fer_lib.inference.verification), which lets a lower bar find more faces.
