@@ -197,7 +197,7 @@ def _cmd_tune(args) -> int:
     from fer_lib.data.dataset import dataset_classes, resolve_data_or_demo
     from fer_lib.errors import FerError, Interrupted
     from fer_lib.training import tuning
-    from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
+    from fer_lib.training.distributed_search import SearchSettings, reload_search, run_distributed_search, trials_run_by
 
     mlflow_uri = tracking_uri(args)
     data, synthetic = resolve_data_or_demo(args.data)
@@ -243,9 +243,7 @@ def _cmd_tune(args) -> int:
             raise Interrupted(f"fer tune: interrupted; the same command resumes the search in {directory / project} "
                               "(finished trials are kept)") from None
         raise
-    search = tuning.make_tuner(args.tuner, settings.directory, project, max_trials=args.trials,
-                               max_epochs=args.epochs, seed=args.seed, search_space=args.search_space,
-                               num_classes=len(classes))
+    search = reload_search(settings, num_classes=len(classes))
     trials = tuning.trials_table(search, epochs=args.epochs)
     tuning.write_trials(trials, project_dir / "trials.csv")
     best = tuning.best_hyperparameters(search)

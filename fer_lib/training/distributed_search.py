@@ -115,6 +115,30 @@ def run_distributed_search(settings: SearchSettings, workers: int, host: str = "
     return project_dir
 
 
+def reload_search(settings: SearchSettings, num_classes: int):
+    """The search `run_distributed_search` ran, reloaded here (outside it) from the state its chief saved.
+
+    A KerasTuner tuner reloads a search only if its own <tuner id>.json is in the search's folder, and a
+    process outside the search has the id "tuner0" (KERASTUNER_TUNER_ID unset): that file is there only if
+    the worker tuner0 trained a trial. With one trial and two workers, tuner1 often trains it, and the search
+    then read back empty ("no trial ... completed"). The chief writes chief.json as it starts serving, so the
+    search is read as the chief; without KERASTUNER_ORACLE_IP that id only names the file, nothing connects.
+    """
+    from fer_lib.training.tuning import make_tuner
+
+    before = os.environ.get("KERASTUNER_TUNER_ID")
+    os.environ["KERASTUNER_TUNER_ID"] = "chief"
+    try:
+        return make_tuner(settings.tuner, settings.directory, settings.project, max_trials=settings.max_trials,
+                          max_epochs=settings.max_epochs, seed=settings.seed, search_space=settings.search_space,
+                          num_classes=num_classes)
+    finally:
+        if before is None:
+            del os.environ["KERASTUNER_TUNER_ID"]
+        else:
+            os.environ["KERASTUNER_TUNER_ID"] = before
+
+
 def trials_run_by(project_dir: Path) -> dict[str, list[str]]:
     """{tuner id: the trial ids it trained}, from the processes' trial logs."""
     return {log.name[: -len(TRIALS_LOG_SUFFIX)]: log.read_text().split()

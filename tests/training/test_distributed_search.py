@@ -36,6 +36,37 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
 
 
 @pytest.mark.slow
+def test_a_search_whose_only_trial_another_worker_trained_is_read_back(synthetic_root, tmp_path, monkeypatch, capsys):
+    """fer tune --workers 2 --trials 1: when tuner1 asks first and trains the only trial, tuner0 gets none and
+    writes no tuner0.json, the file a process outside the search (tuner id tuner0) reloaded the search from;
+    the search then read back empty and fer tune ended in "no trial of the search ... completed"."""
+    import os
+
+    from fer_lib.cli import main
+    from fer_lib.training import distributed_search
+
+    # tuner0 gets no trial: here it ends at once, through a sitecustomize on its path only, leaving what a
+    # worker that was told the search had stopped leaves (no file). Waiting for it instead would be a race.
+    idle = tmp_path / "idle"
+    idle.mkdir()
+    (idle / "sitecustomize.py").write_text("import os\n\nos._exit(0)\n")
+    run = distributed_search.run_distributed_search
+
+    def tuner0_idle(settings, workers, **kwargs):
+        path = os.pathsep.join(p for p in (str(idle), os.environ.get("PYTHONPATH")) if p)
+        return run(settings, workers, worker_env=[{"PYTHONPATH": path}], **kwargs)
+
+    monkeypatch.setattr(distributed_search, "run_distributed_search", tuner0_idle)
+    out = tmp_path / "tuning"
+    assert main(["tune", "--data", str(synthetic_root), "--workers", "2", "--trials", "1", "--epochs", "1",
+                 "--search-space", "demo", "--out", str(out)]) == 0
+    (project,) = [p for p in out.iterdir() if p.name.startswith("distributed-")]
+    assert trials_run_by(project) == {"tuner1": ["0"]} and not (project / "tuner0.json").exists()
+    assert (project / "trials.csv").read_text().count("COMPLETED") == 1
+    assert "Best trial 0: val_accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_a_failing_worker_is_reported_with_its_log(tmp_path):
     settings = SearchSettings(data=str(tmp_path / "no_data"), directory=str(tmp_path / "tuning"), project="broken",
                               max_trials=1, max_epochs=1)
@@ -44,3 +75,4 @@ def test_a_failing_worker_is_reported_with_its_log(tmp_path):
     assert "logs" in str(failure.value)
     with pytest.raises(FerError, match="workers must be at least 1"):
         run_distributed_search(settings, workers=0)
+
