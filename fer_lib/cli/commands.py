@@ -246,7 +246,8 @@ def _cmd_tune(args) -> int:
     search = reload_search(settings, num_classes=len(classes))
     trials = tuning.trials_table(search, epochs=args.epochs)
     tuning.write_trials(trials, project_dir / "trials.csv")
-    best = tuning.best_hyperparameters(search)
+    best = tuning.best_hyperparameters(search, f"see the trial errors in the workers' logs in {project_dir / 'logs'}, "
+                                               f"fix them, then remove {project_dir} and run fer tune again")
     tuning.write_best_hyperparameters(best, project_dir / "best_hyperparameters.json")
     print(tuning.trials_overview(trials).to_string())  # rows named by trial id
     if search_run is not None:

@@ -409,12 +409,15 @@ def _whole(value):
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)
 
 
-def best_hyperparameters(tuner: kt.Tuner) -> dict:
-    """The best completed trial: its values (tuner bookkeeping dropped), score and id."""
+def best_hyperparameters(tuner: kt.Tuner, what_to_do: str = "see the trial errors above, fix them and restart the "
+                         "search with tuner_overwrite (fer pipeline --tuner-overwrite)") -> dict:
+    """The best completed trial: its values (tuner bookkeeping dropped), score and id.
+
+    With none, a FerError: "no trial ... completed; " and `what_to_do`.
+    """
     best = [t for t in tuner.oracle.get_best_trials(len(tuner.oracle.trials)) if t.score is not None]
     if not best:
-        raise RuntimeError(f"no trial of the search in {tuner.project_dir} completed; see the trial errors above, fix them "
-                           "and restart the search with tuner_overwrite (fer pipeline --tuner-overwrite)")
+        raise FerError(f"no trial of the search in {tuner.project_dir} completed; {what_to_do}")
     trial = best[0]
     values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
     return {"values": values, "val_accuracy": trial.score, "trial_id": trial.trial_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fer_lib.errors import FerError
@@ -76,3 +78,20 @@ def test_a_failing_worker_is_reported_with_its_log(tmp_path):
     with pytest.raises(FerError, match="workers must be at least 1"):
         run_distributed_search(settings, workers=0)
 
+
+@pytest.mark.slow
+def test_a_search_without_a_completed_trial_ends_in_one_line(synthetic_root, tmp_path, monkeypatch, capsys):
+    """No trial completed (here: the search's processes left nothing): fer tune's usual one-line error, exit 2."""
+    from fer_lib.cli import main
+    from fer_lib.training import distributed_search
+
+    def nothing_ran(settings, workers, **kwargs):
+        project_dir = Path(settings.directory) / settings.project
+        (project_dir / "logs").mkdir(parents=True)
+        return project_dir
+
+    monkeypatch.setattr(distributed_search, "run_distributed_search", nothing_ran)
+    assert main(["tune", "--data", str(synthetic_root), "--workers", "2", "--trials", "1", "--epochs", "1",
+                 "--search-space", "demo", "--out", str(tmp_path / "tuning")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("fer tune: error: no trial of the search in ") and "run fer tune again" in line
