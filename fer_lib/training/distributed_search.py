@@ -22,6 +22,8 @@ from pathlib import Path
 
 from fer_lib.errors import FerError
 
+# How long a worker may run on after the chief ended the search (saving its last files takes seconds).
+WORKER_GRACE_SECONDS = 120.0
 TRIALS_LOG_SUFFIX = ".trials"  # logs/<tuner id>.trials: the trial ids that process trained, one a line
 
 
@@ -98,9 +100,8 @@ def run_distributed_search(settings: SearchSettings, workers: int, host: str = "
             extra = worker_env[index] if worker_env and index < len(worker_env) else None
             processes[f"tuner{index}"] = start(f"tuner{index}", extra)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for process in processes.values():
-            left = None if deadline is None else max(1.0, deadline - time.monotonic())
-            process.wait(timeout=left)
+        chief.wait(timeout=None if deadline is None else max(1.0, deadline - time.monotonic()))
+        idle = _wait_for_workers(processes, chief.returncode, deadline)
     except subprocess.TimeoutExpired:
         raise FerError(f"the search did not finish within {timeout:.0f} s; its processes were stopped, see {logs}") from None
     finally:
@@ -108,11 +109,34 @@ def run_distributed_search(settings: SearchSettings, workers: int, host: str = "
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
-    failed = {tuner_id: p.returncode for tuner_id, p in processes.items() if p.returncode != 0}
+    failed = {tuner_id: p.returncode for tuner_id, p in processes.items() if p.returncode != 0 and tuner_id not in idle}
     if failed:
         names = ", ".join(f"{tuner_id} (exit {code})" for tuner_id, code in failed.items())
         raise FerError(f"search process(es) {names} failed; see their logs in {logs}")
     return project_dir
+
+
+def _wait_for_workers(processes: dict[str, subprocess.Popen], chief_code: int, deadline: float | None) -> set[str]:
+    """Wait for the workers once the chief has ended; return those stopped idle.
+
+    The chief ends when every trial has ended and the workers it knows of were told to stop. A worker
+    that had not reached it by then (a slow start, with fewer trials than workers) never hears of it:
+    KerasTuner's client waits up to an hour for a chief that is gone. Such a worker trained nothing,
+    so after WORKER_GRACE_SECONDS it is stopped, and its exit is not a failure (unless the chief failed).
+    """
+    idle = set()
+    for tuner_id, process in processes.items():
+        if tuner_id == "chief":
+            continue
+        left = WORKER_GRACE_SECONDS if deadline is None else max(1.0, min(deadline - time.monotonic(), WORKER_GRACE_SECONDS))
+        try:
+            process.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait(timeout=30)
+            if chief_code == 0:
+                idle.add(tuner_id)
+    return idle
 
 
 def reload_search(settings: SearchSettings, num_classes: int):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fer_lib.errors import FerError
-from fer_lib.training.distributed_search import SearchSettings, run_distributed_search, trials_run_by
+from fer_lib.training.distributed_search import SearchSettings, reload_search, run_distributed_search, trials_run_by
 
 
 @pytest.mark.slow
@@ -15,8 +15,6 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
     import json
 
     from fer_lib.cli import main
-    from fer_lib.training.tuning import make_tuner
-
     out = tmp_path / "tuning"
     assert main(["tune", "--data", str(synthetic_root), "--workers", "2", "--tuner", "random", "--trials", "4",
                  "--epochs", "1", "--batch-size", "32", "--max-train-images", "140", "--seed", "3", "--out", str(out),
@@ -27,7 +25,8 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
     trained = [trial for trials in ran.values() for trial in trials]
     assert len(trained) == len(set(trained)) == 4  # every trial exactly once
     # The search's state is the chief's: reloaded here, outside distributed mode, it holds those four trials.
-    tuner = make_tuner("random", out, project.name, max_trials=4, max_epochs=1, seed=3)
+    tuner = reload_search(SearchSettings(data=str(synthetic_root), directory=str(out), project=project.name,
+                                         tuner="random", max_trials=4, max_epochs=1, seed=3, search_space="cnn"), 7)
     assert sorted(tuner.oracle.trials) == sorted(trained)
     assert all(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
     best = json.loads((project / "best_hyperparameters.json").read_text())
@@ -38,10 +37,13 @@ def test_a_distributed_search_with_a_chief_and_two_workers_runs_every_trial_once
 
 
 @pytest.mark.slow
-def test_a_search_whose_only_trial_another_worker_trained_is_read_back(synthetic_root, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("tuner0", ["ends at once", "starts too late"])
+def test_a_search_whose_only_trial_another_worker_trained_is_read_back(tuner0, synthetic_root, tmp_path, monkeypatch,
+                                                                         capsys):
     """fer tune --workers 2 --trials 1: when tuner1 asks first and trains the only trial, tuner0 gets none and
     writes no tuner0.json, the file a process outside the search (tuner id tuner0) reloaded the search from;
-    the search then read back empty and fer tune ended in "no trial of the search ... completed"."""
+    the search then read back empty and fer tune ended in "no trial of the search ... completed". A tuner0
+    that reaches the chief only after the search ended would wait an hour for it: it is stopped."""
     import os
 
     from fer_lib.cli import main
@@ -51,7 +53,9 @@ def test_a_search_whose_only_trial_another_worker_trained_is_read_back(synthetic
     # worker that was told the search had stopped leaves (no file). Waiting for it instead would be a race.
     idle = tmp_path / "idle"
     idle.mkdir()
-    (idle / "sitecustomize.py").write_text("import os\n\nos._exit(0)\n")
+    hang = "import time\n\ntime.sleep(3600)\n"  # before the worker contacts the chief
+    (idle / "sitecustomize.py").write_text("import os\n\nos._exit(0)\n" if tuner0 == "ends at once" else hang)
+    monkeypatch.setattr(distributed_search, "WORKER_GRACE_SECONDS", 5.0)
     run = distributed_search.run_distributed_search
 
     def tuner0_idle(settings, workers, **kwargs):
