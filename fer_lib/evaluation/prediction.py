@@ -71,22 +71,33 @@ def model_crop_size(model: keras.Model) -> int | None:
     return found.pop() if found else None
 
 
-def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> list[np.ndarray]:
-    """The model's probabilities (N, classes) for each TTA view of (N, 48, 48) uint8 images, not yet averaged."""
+def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none",
+                  predict=None) -> list[np.ndarray]:
+    """The model's probabilities (N, classes) for each TTA view of (N, 48, 48) uint8 images, not yet averaged.
+
+    `predict(model, faces)` gives a model's (or an ensemble member's) probabilities for (N, 48, 48) uint8
+    faces; by default `model.predict` in batches of `batch_size`. Inference passes its own (batched
+    `predict_on_batch`, which is faster for a photo's few faces), so photos get these very views and means.
+    """
+    if predict is None:
+        def predict(classifier, faces):
+            return classifier.predict(as_model_input(faces), batch_size=batch_size, verbose=0)
+
     members = ensemble_members(model) if tta == "tencrop" else None
     if members and _crop_sizes(model):
         # Each member gets its own ten crops (a crop model its unresized crops, the others resized ones),
         # averaged view by view: the ensemble's mean, without giving whole-face members shifted faces.
-        per_member = [predict_views(member, images, batch_size, tta) for member in members]
+        per_member = [predict_views(member, images, batch_size, tta, predict) for member in members]
         return [sum(views) / len(members) for views in zip(*per_member)]
     crop = model_crop_size(model) if tta == "tencrop" else None
-    return [np.asarray(model.predict(as_model_input(view), batch_size=batch_size, verbose=0), np.float64)
-            for view in tta_views(images, tta, model_crop=crop)]
+    return [np.asarray(predict(model, view), np.float64) for view in tta_views(images, tta, model_crop=crop)]
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
-    """Softmax probabilities (N, classes) for (N, 48, 48) uint8 images, averaged over the TTA views."""
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none",
+                          predict=None) -> np.ndarray:
+    """Softmax probabilities (N, classes) for (N, 48, 48) uint8 images, averaged over the TTA views
+    (`predict` as for `predict_views`)."""
     if len(images) == 0:
         return np.zeros((0, int(model.output_shape[-1])), np.float32)
-    views = predict_views(model, images, batch_size, tta)
+    views = predict_views(model, images, batch_size, tta, predict)
     return (sum(views) / len(views)).astype(np.float32)

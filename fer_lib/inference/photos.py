@@ -211,12 +211,34 @@ def check_min_face_score(value) -> float | None:
     return float(value)
 
 
-def classify_faces(model: keras.Model, faces: np.ndarray) -> np.ndarray:
-    """Probabilities (N, classes) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE faces."""
-    from fer_lib.data.preprocessing import as_model_input
+def check_tta(tta, model=None) -> str:
+    """`tta` as a test-time augmentation mode (TTA_MODES), or DataError in one line naming it and the choices; with
+    `model`, also FerError when it cannot take ten crops (an exported file that does not record its crop)."""
+    from fer_lib.evaluation.prediction import TTA_MODES, model_crop_size
+
+    if not isinstance(tta, str) or tta not in TTA_MODES:
+        raise DataError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    if tta == "tencrop" and model is not None:
+        model_crop_size(model)  # before any face is detected
+    return tta
+
+
+def classify_faces(model: keras.Model, faces: np.ndarray, tta: str = "none") -> np.ndarray:
+    """Probabilities (N, classes) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE faces and view.
+
+    `tta` "flip" or "tencrop" averages the model's probabilities over the views of each face that `fer evaluate
+    --tta` averages (fer_lib.evaluation.prediction: the same views, the same means); "none" classifies each once.
+    """
+    from fer_lib.evaluation.prediction import predict_probabilities
 
     if len(faces) == 0:
         return np.zeros((0, len(classifier_classes(model))), np.float32)
+    return predict_probabilities(model, faces, PREDICT_BATCH_SIZE, check_tta(tta), predict=_predict_batches)
+
+
+def _predict_batches(model, faces: np.ndarray) -> np.ndarray:
+    from fer_lib.data.preprocessing import as_model_input
+
     # predict_on_batch rather than predict: predict builds a data adapter on every call
     # (tens of ms), longer than the forward pass for the few faces of a photo.
     batches = [model.predict_on_batch(as_model_input(faces[i:i + PREDICT_BATCH_SIZE]))
@@ -307,16 +329,18 @@ def _jsonable(value):
 
 def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: str | None = None,
                      boxes: list[list | None] | None = None, min_face_score: float | None = None,
-                     align: bool = True) -> list[list[dict]]:
+                     align: bool = True, tta: str = "none") -> list[list[dict]]:
     """Faces of already decoded images, all crops classified together.
 
     `boxes` gives, per image, the caller's boxes to classify instead of detecting (None:
     detect that image's faces). Those faces come back in the order given, each with its
     box as given; a box that cannot be used gives ``{"box": <as given>, "error": "<why>"}``
     in its place and the others are still classified. Detected faces scoring under
-    `min_face_score` are left out; `align` levels detected faces' eyes before the crop.
+    `min_face_score` are left out; `align` levels detected faces' eyes before the crop; `tta` averages each
+    face's probabilities over its flipped or ten-crop views (`classify_faces`).
     """
     min_face_score = check_min_face_score(min_face_score)
+    tta = check_tta(tta)
     given = boxes if boxes is not None else [None] * len(images)
     to_detect = [image for image, image_boxes in zip(images, given) if image_boxes is None]
     detected = iter(face_detections(to_detect, detector) if to_detect else [])
@@ -336,7 +360,7 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
     crops = [face_input(image.gray, face.box, face.eyes, align)
              for image, plan in zip(images, plans) for face, _, error in plan if error is None]
     classes = classifier_classes(model)
-    probabilities = classify_faces(model, np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8))
+    probabilities = classify_faces(model, np.stack(crops) if crops else np.zeros((0, 48, 48), np.uint8), tta)
     if probabilities.shape[1] != len(classes):  # a keras.Model whose recorded classes were set by hand
         raise ModelFileError(f"{getattr(model, 'name', 'the model')}: returns {probabilities.shape[1]} probabilities "
                              f"per face but names {len(classes)} classes; re-save it with fer_lib's save_model")
@@ -356,18 +380,20 @@ def classify_decoded(images: list[DecodedImage], model: keras.Model, detector: s
 def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
                     detector: str | None = None, sources: list[str] | None = None,
                     boxes: list | None = None, runtime: str = "keras", precision: str = "float32",
-                    min_face_score: float | None = None, align: bool = True) -> list[ImageResult]:
+                    min_face_score: float | None = None, align: bool = True, tta: str = "none") -> list[ImageResult]:
     """An ImageResult per input; unusable inputs carry an `error` and do not stop the others.
 
     `boxes`, when given, holds per input the caller's face boxes (see `classify_decoded`)
     or None to detect its faces. Inputs are decoded IMAGES_PER_CHUNK at a time so a long
-    list does not fill memory. `min_face_score` and `align` as for `predict_expression`.
+    list does not fill memory. `min_face_score`, `align` and `tta` as for `predict_expression`.
     """
     min_face_score = check_min_face_score(min_face_score)
+    tta = check_tta(tta)
     if boxes is not None and len(boxes) != len(inputs):
         raise DataError(f"boxes: {len(boxes)} list(s) of boxes for {len(inputs)} image(s); give one list per image "
                         "(None to detect that image's faces)")
     model = load_model_or_default(model, runtime, precision)
+    check_tta(tta, model)
     if boxes is None or any(image_boxes is None for image_boxes in boxes):
         detector = resolve_detector(detector)
     results: list[ImageResult] = []
@@ -390,7 +416,7 @@ def classify_images(inputs: list[ImageInput], model: str | os.PathLike | keras.M
             decoded_boxes.append(image_boxes)
             chunk_results.append(ImageResult(image.source, size=(image.gray.shape[1], image.gray.shape[0])))
         for position, faces in zip(decoded_at, classify_decoded(decoded, model, detector, decoded_boxes,
-                                                                min_face_score, align)):
+                                                                min_face_score, align, tta)):
             chunk_results[position].faces = faces
         results.extend(chunk_results)
     return results
@@ -404,7 +430,8 @@ def _describe(item) -> str:
 
 def predict_expression(image: ImageInput | list[ImageInput], model: str | os.PathLike | keras.Model | None = None,
                        detector: str | None = None, boxes: list | None = None, runtime: str = "keras",
-                       precision: str = "float32", min_face_score: float | None = None, align: bool = True) -> list:
+                       precision: str = "float32", min_face_score: float | None = None, align: bool = True,
+                       tta: str = "none") -> list:
     """The emotion of every face in `image`: a path, numpy array (HxW, HxWx3 RGB, HxWx4) or PIL image.
 
     Returns one dict per face, left to right: ``box`` [x, y, w, h] in the upright image's
@@ -433,13 +460,21 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     `model` may then also be a .onnx or .tflite file from `fer export`. A Keras model computes in float32
     whatever precision it was trained in, so its scores match the exported files' and do not depend on the
     CPU; ``precision="trained"`` runs it in its trained precision (e.g. mixed bfloat16) instead.
+
+    ``tta`` is test-time augmentation, as `fer evaluate --tta` does it (fer_lib.evaluation.prediction): "none"
+    (the default) classifies each face once; "flip" averages the probabilities of the face and its mirror image
+    (two model calls per face); "tencrop" those of ten views, the four corner crops and the centre crop and
+    their mirrors (ten calls; for a model that classifies a central crop, its own crops, unresized).
     """
+    tta = check_tta(tta)
     if isinstance(image, (list, tuple)):
         return [result.faces if result.error is None else {"error": result.error}
                 for result in classify_images(list(image), model, detector, boxes=boxes, runtime=runtime,
-                                              precision=precision, min_face_score=min_face_score, align=align)]
+                                              precision=precision, min_face_score=min_face_score, align=align,
+                                              tta=tta)]
     min_face_score = check_min_face_score(min_face_score)
     model = load_model_or_default(model, runtime, precision)
+    check_tta(tta, model)
     decoded = decode_image(image)
     given = None if boxes is None else [box_list(boxes, decoded.source)]
-    return classify_decoded([decoded], model, detector, given, min_face_score, align)[0]
+    return classify_decoded([decoded], model, detector, given, min_face_score, align, tta)[0]

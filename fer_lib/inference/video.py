@@ -29,7 +29,7 @@ from fer_lib.backend import keras
 from fer_lib.data.preprocessing import VIDEO_EXTENSIONS, array_to_grayscale  # noqa: F401 - VIDEO_EXTENSIONS: importable from here too
 from fer_lib.errors import DataError, FerError
 from fer_lib.inference.drawing import draw_faces
-from fer_lib.inference.photos import DecodedImage, check_min_face_score, classifier_classes, classify_decoded
+from fer_lib.inference.photos import DecodedImage, check_min_face_score, check_tta, classifier_classes, classify_decoded
 from fer_lib.labels import EMOTIONS
 
 # FFmpeg prints several lines of decoder errors for a damaged file; we report it in one.
@@ -87,17 +87,18 @@ def open_video(path: str | Path) -> tuple[cv2.VideoCapture, float, int | None]:
 
 def process_video(path: str | Path, model: keras.Model, detector: str, every: int = 1, out_dir: str | Path = ".",
                   annotate_dir: str | Path | None = None, bin_seconds: float = 1.0, stem: str | None = None,
-                  progress: bool = True, min_face_score: float | None = None, align: bool = True) -> VideoResult:
+                  progress: bool = True, min_face_score: float | None = None, align: bool = True,
+                  tta: str = "none") -> VideoResult:
     """Classify the faces of every `every`th frame of a video and write its outputs.
 
-    `min_face_score` and `align` as for `fer_lib.inference.photos.predict_expression`.
+    `min_face_score`, `align` and `tta` as for `fer_lib.inference.photos.predict_expression`.
 
     A video that stops decoding midway keeps the frames read so far (with a warning); one
     with no decodable frame raises DataError.
     """
     from tqdm import tqdm
 
-    faces_settings = {"min_face_score": check_min_face_score(min_face_score), "align": align}
+    faces_settings = {"min_face_score": check_min_face_score(min_face_score), "align": align, "tta": check_tta(tta, model)}
     path = Path(path)
     capture, fps, count = open_video(path)
     stem = stem or path.stem
@@ -285,16 +286,18 @@ def recording_path(record_dir: str | Path) -> Path:
 
 
 def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | Path | None = None,
-               say=print, min_face_score: float | None = None, align: bool = True) -> int:
+               say=print, min_face_score: float | None = None, align: bool = True, tta: str = "none") -> int:
     """Show camera `index` live with each face's emotion until q, Esc or closing the window (Ctrl+C also stops).
 
     The window is OpenCV's when it has a GUI, else Tk's. With `record_dir` the annotated stream is
     also recorded to RECORD_DIR/webcam.annotated.mp4 (webcam-2... when that exists), which is the
     only output where no window can be opened. Returns the number of frames shown or recorded.
+    `min_face_score`, `align` and `tta` as for `fer_lib.inference.photos.predict_expression`.
     """
     from fer_lib.inference import live_window
 
     min_face_score = check_min_face_score(min_face_score)
+    tta = check_tta(tta, model)
     capture = open_camera(index)
     backend = live_window.window_backend()
     if backend is None and record_dir is None:
@@ -324,7 +327,7 @@ def run_webcam(index: int, model: keras.Model, detector: str, record_dir: str | 
                 break
             rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
             faces = classify_decoded([DecodedImage("webcam", rgb, array_to_grayscale(rgb))], model, detector,
-                                     min_face_score=min_face_score, align=align)[0]
+                                     min_face_score=min_face_score, align=align, tta=tta)[0]
             annotated = draw_faces(rgb, faces)
             frames += 1
             if recording is not None:
