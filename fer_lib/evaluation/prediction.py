@@ -62,7 +62,13 @@ def _crop_sizes(model: keras.Model) -> set[int]:
 
 
 def model_crop_size(model: keras.Model) -> int | None:
-    """The central crop a model classifies (its TrainingCrop layer, in any member), or None."""
+    """The central crop a model classifies (its TrainingCrop layer, in any member), or None.
+
+    A classifier that is not a keras.Model (an exported file, fer_lib.inference.exported) has no layers to
+    look in: its `tencrop_crop` says the crop its file records, or raises FerError when it records none.
+    """
+    if not isinstance(model, keras.Model):
+        return model.tencrop_crop
     found = _crop_sizes(model)
     if len(found) > 1:
         raise FerError(f"{model.name}: it joins models that classify central crops of different sizes "
@@ -83,7 +89,7 @@ def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256,
         def predict(classifier, faces):
             return classifier.predict(as_model_input(faces), batch_size=batch_size, verbose=0)
 
-    members = ensemble_members(model) if tta == "tencrop" else None
+    members = ensemble_members(model) if tta == "tencrop" and isinstance(model, keras.Model) else None
     if members and _crop_sizes(model):
         # Each member gets its own ten crops (a crop model its unresized crops, the others resized ones),
         # averaged view by view: the ensemble's mean, without giving whole-face members shifted faces.
@@ -91,6 +97,21 @@ def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256,
         return [sum(views) / len(members) for views in zip(*per_member)]
     crop = model_crop_size(model) if tta == "tencrop" else None
     return [np.asarray(predict(model, view), np.float64) for view in tta_views(images, tta, model_crop=crop)]
+
+
+def one_graph_tencrop_crop(model: keras.Model) -> int | None:
+    """The crop tencrop's views of `model` are made for (`model_crop_size`), when the whole model can take the
+    same ten views, as a file exported from it must; FerError for an ensemble that joins members classifying a
+    central crop with others that take the whole face, which `predict_views` gives ten views of their own each."""
+    crop = model_crop_size(model)
+    members = ensemble_members(model)
+    if members and crop is not None:
+        for member in members:
+            if model_crop_size(member) != crop:
+                raise FerError(f"{model.name}: it joins models that classify a {crop}-pixel central crop with "
+                               "models that take the whole face, which ten-crop gives views of their own each")
+            one_graph_tencrop_crop(member)
+    return crop
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 256, tta: str = "none",

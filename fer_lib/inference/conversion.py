@@ -32,6 +32,10 @@ CALIBRATION_FACES = 500  # training faces that set int8's activation ranges
 PREDICT_BATCH_SIZE = 256
 ONNX_OUTPUT = "probabilities"
 METADATA_CLASSES = "fer_lib.classes"  # ONNX metadata: the class list, as fer_lib.json records it in a .keras file
+# ONNX metadata: the central crop (JSON: pixels, or null for the whole face) that ten-crop test-time augmentation
+# makes its views for (fer_lib.evaluation.prediction); left out for a model whose ten crops cannot be one set of views.
+METADATA_TENCROP = "fer_lib.tencrop_crop"
+UNRECORDED = "unrecorded"  # the crop of a model whose ten crops are not one set of views (see METADATA_TENCROP)
 EXTRA_HINT = "pip install 'fer_lib[export]' (in a checkout: pip install -e '.[export]')"
 PRECISION_NAMES = {"float32": "float32", None: "float32", "float16": "float16 weights", "int8": "int8"}
 
@@ -184,11 +188,13 @@ def converter_error(log: str) -> str:
 
 
 def convert(exportable, fmt: str, target: Path, quantize: str | None, calibration: np.ndarray | None,
-             classes=EMOTIONS) -> None:
+             classes=EMOTIONS, tencrop_crop: int | None | str = UNRECORDED) -> None:
+    """Writes `exportable` as a `fmt` file to `target`; an ONNX file records `classes` and, unless it is
+    UNRECORDED, `tencrop_crop` (a TFLite file records neither)."""
     if fmt == "onnx":
         import_extra("tf2onnx", "ONNX export")
         exportable.export(str(target), format="onnx", verbose=False)
-        _annotate_onnx(target, classes)
+        _annotate_onnx(target, classes, tencrop_crop)
         return
     import tensorflow as tf
 
@@ -209,8 +215,9 @@ def convert(exportable, fmt: str, target: Path, quantize: str | None, calibratio
     exportable.export(str(target), format="litert", verbose=False, **options)
 
 
-def _annotate_onnx(path: Path, classes=EMOTIONS) -> None:
-    """Names the ONNX output 'probabilities' and the batch axis 'faces', and records the model's class list."""
+def _annotate_onnx(path: Path, classes=EMOTIONS, tencrop_crop: int | None | str = UNRECORDED) -> None:
+    """Names the ONNX output 'probabilities' and the batch axis 'faces', and records the model's class list and
+    the crop its ten-crop views are made for."""
     onnx = import_extra("onnx", "ONNX export")
     proto = onnx.load(str(path))
     old = proto.graph.output[0].name
@@ -223,6 +230,8 @@ def _annotate_onnx(path: Path, classes=EMOTIONS) -> None:
     metadata = {METADATA_CLASSES: json.dumps(list(classes)),
                 "fer_lib.input": f"(faces, {IMAGE_SIZE}, {IMAGE_SIZE}, 1) float32 grayscale pixels, 0-255",
                 "fer_lib.output": f"(faces, {len(classes)}) float32 probabilities in the order of {METADATA_CLASSES}"}
+    if tencrop_crop != UNRECORDED:
+        metadata[METADATA_TENCROP] = json.dumps(tencrop_crop)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -9,7 +9,9 @@ Keras' own layer (folded into the convolutions by both converters) and a model t
 in mixed bfloat16 computes in float32. The exported model takes what the Keras model
 takes, (N, 48, 48, 1) float32 pixels in 0-255, and returns the same probabilities, one per
 class of the model in its order (FER2013's seven or FER+'s eight); an ONNX file records the
-class list in its metadata (METADATA_CLASSES), a TFLite file is read by its number of outputs.
+class list in its metadata (METADATA_CLASSES), a TFLite file is read by its number of outputs. An ONNX file
+also records the central crop the model classifies (METADATA_TENCROP), which ten-crop test-time augmentation
+needs (`predict_expression(..., tta="tencrop")`); a TFLite file does not, so it takes --tta none or flip.
 
 Before the file is published (written to a temporary file beside it and renamed), its
 probabilities on a few hundred faces are compared with Keras' for the same float32 graph:
@@ -47,6 +49,7 @@ from fer_lib.inference.conversion import (
     EXTRA_HINT,
     FORMATS,
     METADATA_CLASSES,
+    METADATA_TENCROP,
     ONNX_OUTPUT,
     PARITY_FACES,
     PARITY_SAME_CLASS,
@@ -56,6 +59,7 @@ from fer_lib.inference.conversion import (
     QUANTIZATIONS,
     RUNTIMES,
     SUFFIXES,
+    UNRECORDED,
     ExportError,
     check_backend,
     check_request,
@@ -71,7 +75,7 @@ from fer_lib.inference.parity import Parity, calibration_faces, check_parity, pa
 
 __all__ = [
     "CALIBRATION_FACES", "CLASSIFIERS", "EXTRA_HINT", "ExportError", "ExportResult", "ExportedClassifier",
-    "FORMATS", "METADATA_CLASSES", "ONNX_OUTPUT", "OnnxClassifier", "PARITY_FACES", "PARITY_SAME_CLASS",
+    "FORMATS", "METADATA_CLASSES", "METADATA_TENCROP", "ONNX_OUTPUT", "OnnxClassifier", "PARITY_FACES", "PARITY_SAME_CLASS",
     "PARITY_TOLERANCE", "PRECISION_NAMES", "PREDICT_BATCH_SIZE", "Parity", "QUANTIZATIONS", "RUNTIMES",
     "SUFFIXES", "TfliteClassifier", "calibration_faces", "check_parity", "check_request", "export_model",
     "exported_copy", "faces_per_second", "inference_model", "load_classifier", "parity_faces",
@@ -124,7 +128,8 @@ def exported_copy(path: str | os.PathLike, fmt: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found; train one with `fer train` or pass --model")
-    digest = hashlib.sha256(path.read_bytes() + f"fer_lib {__version__}".encode()).hexdigest()[:16]
+    # Salted with what an exported file records beyond the model (METADATA_TENCROP), so copies made before it are redone.
+    digest = hashlib.sha256(path.read_bytes() + f"fer_lib {__version__} {METADATA_TENCROP}".encode()).hexdigest()[:16]
     cached = paths.cache_dir() / "exported" / f"{path.stem}.{digest}{SUFFIXES[fmt]}"
     if not cached.is_file():
         export_model(path, fmt, cached, overwrite=True)
@@ -143,6 +148,17 @@ def _export_model_object(model, fmt: str) -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # The export
+
+
+def _tencrop_crop(model):
+    """The crop an exported `model`'s ten-crop views are made for (None: the whole face), or UNRECORDED when no one
+    set of views suits the whole graph (an ensemble of crop and whole-face members)."""
+    from fer_lib.evaluation.prediction import one_graph_tencrop_crop
+
+    try:
+        return one_graph_tencrop_crop(model)
+    except FerError:
+        return UNRECORDED
 
 
 @dataclass
@@ -188,6 +204,7 @@ def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = 
     except ValueError as exc:
         raise ExportError(f"{source}: {exc}; save it with fer_lib's save_model, which records its classes") from None
     calibration = calibration_faces(dataset) if quantize == "int8" else None
+    tencrop_crop = _tencrop_crop(loaded)
     test_faces, faces_source = parity_faces(dataset, faces)
     started = time.perf_counter()
     if progress:
@@ -196,7 +213,7 @@ def export_model(model=None, fmt: str = "onnx", out: str | os.PathLike | None = 
     with atomic_path(out) as temporary:
         with native_output_captured() as log:
             try:
-                convert(exportable, fmt, temporary, quantize, calibration, classes)
+                convert(exportable, fmt, temporary, quantize, calibration, classes, tencrop_crop)
             except (FerError, KeyboardInterrupt):
                 raise
             except Exception as exc:

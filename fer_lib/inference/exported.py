@@ -10,8 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lib.errors import ModelFileError
-from fer_lib.inference.conversion import METADATA_CLASSES, PREDICT_BATCH_SIZE, first_line, import_extra, native_output_captured
+from fer_lib.errors import FerError, ModelFileError
+from fer_lib.inference.conversion import (
+    METADATA_CLASSES,
+    METADATA_TENCROP,
+    PREDICT_BATCH_SIZE,
+    UNRECORDED,
+    first_line,
+    import_extra,
+    native_output_captured,
+)
 from fer_lib.labels import EMOTIONS, FERPLUS_EMOTIONS, IMAGE_SIZE, classes_for
 
 # ---------------------------------------------------------------------------------------------
@@ -22,13 +30,15 @@ class ExportedClassifier:
     """An exported file that classifies faces as the project asks of a keras.Model: `predict` and
     `predict_on_batch` on (N, 48, 48, 1) float32 pixels in 0-255, returning (N, len(classes)) float32
     probabilities; `classes` the emotions they are of, in order; `input_shape`, `output_shape` and
-    `name` as Keras has them. Code that takes a keras.Model can take any subclass (test
+    `name` as Keras has them; `tencrop_crop` the central crop the model classifies, for ten-crop test-time
+    augmentation. Code that takes a keras.Model can take any subclass (test
     `isinstance(model, (keras.Model, ExportedClassifier))`)."""
 
     runtime = ""
     input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 1)
     output_shape = (None, len(EMOTIONS))
     classes: tuple[str, ...] = EMOTIONS  # set from the file by `_check_shapes`
+    _tencrop_crop: int | None | str = UNRECORDED  # an ONNX file's METADATA_TENCROP, when it has one
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -50,6 +60,18 @@ class ExportedClassifier:
 
     def __call__(self, images, training=False):
         return self.predict_on_batch(images)
+
+    @property
+    def tencrop_crop(self) -> int | None:
+        """The central crop (pixels) the exported model classifies, None for the whole face: what ten-crop test-time
+        augmentation makes its views for (fer_lib.evaluation.prediction.tta_views). FerError when the file does not
+        record it: a TFLite file, an ONNX file exported before it was recorded, or an ensemble of crop and
+        whole-face models, whose members need ten views of their own."""
+        if self._tencrop_crop == UNRECORDED:
+            again = " (or re-export it with `fer export`)" if self.runtime == "onnx" else ""
+            raise FerError(f"{self.path}: --tta tencrop needs the crop the model classifies, which this {self.runtime} "
+                           f"file does not record; use the .keras model (--runtime keras){again} or --tta flip")
+        return self._tencrop_crop
 
     def _check_shapes(self, input_shape, output_shape, what: str, recorded: list[str] | None = None) -> None:
         """Checks the file's shapes and sets `classes`: those `recorded` in the file, else FER2013's
@@ -109,24 +131,37 @@ class OnnxClassifier(ExportedClassifier):
             raise ModelFileError(f"{self.path}: the ONNX model has {len(inputs)} inputs and {len(outputs)} outputs; "
                                  "expected one of each; export one with `fer export`")
         self._check_shapes(inputs[0].shape, outputs[0].shape, "the ONNX model", self._recorded_classes())
+        self._tencrop_crop = self._recorded_tencrop_crop()
         if inputs[0].type != "tensor(float)":
             raise ModelFileError(f"{self.path}: the ONNX model takes {inputs[0].type}, not float32 pixels; "
                                  "export one with `fer export`")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
 
+    def _recorded(self, key: str, usable, what: str):
+        """The JSON value `fer export` recorded under `key` in the file's metadata, or UNRECORDED (a file from
+        elsewhere or from before the key); ModelFileError when it is there but not `usable`."""
+        text = self.session.get_modelmeta().custom_metadata_map.get(key)
+        if text is None:
+            return UNRECORDED
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = UNRECORDED
+        if value is UNRECORDED or not usable(value):
+            raise ModelFileError(f"{self.path}: its {key} metadata is not {what} ({text[:80]!r}); "
+                                 "re-export it with `fer export`")
+        return value
+
     def _recorded_classes(self) -> list[str] | None:
         """The class list `fer export` recorded in the file's metadata, or None (a file from elsewhere)."""
-        text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_CLASSES)
-        if text is None:
-            return None
-        try:
-            classes = json.loads(text)
-        except ValueError:
-            classes = None
-        if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-            raise ModelFileError(f"{self.path}: its {METADATA_CLASSES} metadata is not a list of class names "
-                                 f"({text[:80]!r}); re-export it with `fer export`")
-        return classes
+        classes = self._recorded(METADATA_CLASSES, lambda v: isinstance(v, list) and v and all(isinstance(c, str) for c in v),
+                                 "a list of class names")
+        return None if classes is UNRECORDED else classes
+
+    def _recorded_tencrop_crop(self) -> int | None | str:
+        """The crop `fer export` recorded (METADATA_TENCROP): pixels, None for the whole face, or UNRECORDED."""
+        return self._recorded(METADATA_TENCROP, lambda v: v is None or (type(v) is int and 0 < v <= IMAGE_SIZE),
+                              "a crop size in pixels or null")
 
     def predict_on_batch(self, images) -> np.ndarray:
         images = np.ascontiguousarray(images, np.float32)
@@ -149,7 +184,8 @@ class TfliteClassifier(ExportedClassifier):
     """A TFLite file made by `fer export` (float32, float16 or int8), run by LiteRT's interpreter.
 
     A TFLite file records no class list: its classes are FER2013's seven or FER+'s eight by its
-    number of outputs."""
+    number of outputs. Nor does it record the crop the model classifies, so ten-crop test-time augmentation
+    is refused (`tencrop_crop`); flip works."""
 
     runtime = "tflite"
 

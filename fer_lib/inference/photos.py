@@ -464,7 +464,9 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
     ``tta`` is test-time augmentation, as `fer evaluate --tta` does it (fer_lib.evaluation.prediction): "none"
     (the default) classifies each face once; "flip" averages the probabilities of the face and its mirror image
     (two model calls per face); "tencrop" those of ten views, the four corner crops and the centre crop and
-    their mirrors (ten calls; for a model that classifies a central crop, its own crops, unresized).
+    their mirrors (ten calls; for a model that classifies a central crop, its own crops, unresized). An
+    exported file takes "tencrop" only when it records that crop (an ONNX file from `fer export`); a TFLite
+    file takes "none" or "flip".
     """
     tta = check_tta(tta)
     if isinstance(image, (list, tuple)):

@@ -370,3 +370,23 @@ def test_packaged_models_are_served_with_their_exports_scores_on_publictest(pack
     differences = _serving_differences(paths.resolve_model(packaged), split.images[chosen])
     print(packaged, differences)
     assert differences["onnx float32"] <= SERVING_TOLERANCE and differences["tflite float32"] <= SERVING_TOLERANCE, differences
+
+
+@pytest.mark.slow
+def test_an_onnx_file_records_the_crop_that_ten_crop_needs(model_files, dataset):
+    """Ten-crop through an exported file: ONNX records the model's crop (or the whole face), and its scores are
+    Keras' ten-crop scores; an ensemble of crop and whole-face members, and a TFLite file, take flip, not tencrop."""
+    from fer_lib.inference.photos import check_tta, classify_faces
+
+    faces = dataset.test.images[:16]
+    for kind, crop in (("crop", 40), ("plain", None)):
+        onnx = load_classifier(model_files[kind], "onnx")
+        assert onnx.tencrop_crop == crop
+        served = load_classifier(model_files[kind], "keras")
+        np.testing.assert_allclose(classify_faces(onnx, faces, "tencrop"), classify_faces(served, faces, "tencrop"),
+                                   atol=SERVING_TOLERANCE)
+    for kind, runtime in (("ensemble", "onnx"), ("crop", "tflite")):
+        exported = load_classifier(model_files[kind], runtime)
+        with pytest.raises(FerError, match=r"--tta tencrop needs the crop .* use the \.keras model \(--runtime keras\)"):
+            check_tta("tencrop", exported)
+        assert classify_faces(exported, faces, "flip").shape == (16, len(EMOTIONS))

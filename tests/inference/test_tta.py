@@ -8,9 +8,10 @@ from PIL import Image
 from skimage import data
 
 from fer_lib import paths
-from fer_lib.errors import DataError
+from fer_lib.errors import DataError, FerError
 from fer_lib.evaluation.prediction import TTA_MODES, predict_views
 from fer_lib.inference import photos
+from fer_lib.inference.exported import ExportedClassifier
 
 TOLERANCE = 1e-6  # float32 probabilities: the same model calls, averaged in the same order
 
@@ -72,3 +73,38 @@ def test_an_unknown_mode_is_one_line_before_the_model_loads(bad, face):
     message = str(raised.value)
     assert "\n" not in message and "unknown test-time augmentation" in message
     assert "none, flip, tencrop" in message and (repr(bad) in message or str(bad) in message)
+
+
+class KerasBehindAFile(ExportedClassifier):
+    """An exported classifier (as an .onnx or .tflite file runs) that calls a Keras model: what predict_expression
+    does with a file's `tencrop_crop`, without exporting one."""
+
+    def __init__(self, model, runtime: str, crop):
+        super().__init__(f"model.{runtime}")
+        self.runtime, self.model, self._tencrop_crop = runtime, model, crop
+        self.classes = photos.classifier_classes(model)
+        self.output_shape = (None, len(self.classes))
+
+    def predict_on_batch(self, images) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(images), np.float32)
+
+
+def test_an_exported_file_takes_tencrop_only_with_its_crop_recorded(face):
+    from fer_lib.inference.conversion import UNRECORDED
+
+    name = "ferplus" if paths.PACKAGED_MODELS["ferplus"].is_file() else "fer2013"
+    model = photos.load_model_or_default(name)
+    crop = 40 if name == "ferplus" else None
+    recorded = KerasBehindAFile(model, "onnx", crop)
+    np.testing.assert_allclose(_scores(photos.predict_expression(face, model=recorded, tta="tencrop")),
+                               _evaluation_mean(model, face, "tencrop"), atol=TOLERANCE)
+    tflite = KerasBehindAFile(model, "tflite", UNRECORDED)
+    np.testing.assert_allclose(_scores(photos.predict_expression(face, model=tflite, tta="flip")),
+                               _evaluation_mean(model, face, "flip"), atol=TOLERANCE)
+    for unrecorded in (tflite, KerasBehindAFile(model, "onnx", UNRECORDED)):
+        with pytest.raises(FerError) as raised:
+            photos.predict_expression(face, model=unrecorded, tta="tencrop")
+        message = str(raised.value)
+        assert "\n" not in message and "--tta tencrop needs the crop" in message
+        assert "--runtime keras" in message and "--tta flip" in message
+        assert ("re-export" in message) == (unrecorded.runtime == "onnx")
