@@ -96,7 +96,9 @@ def predict_views(model: keras.Model, images: np.ndarray, batch_size: int = 256,
         per_member = [predict_views(member, images, batch_size, tta, predict) for member in members]
         return [sum(views) / len(members) for views in zip(*per_member)]
     crop = model_crop_size(model) if tta == "tencrop" else None
-    return [np.asarray(predict(model, view), np.float64) for view in tta_views(images, tta, model_crop=crop)]
+    views = tta_views(images, tta, model_crop=crop)
+    # One call for all views: a photo's face then costs one model call, not ten.
+    return np.split(np.asarray(predict(model, np.concatenate(views)), np.float64), len(views))
 
 
 def one_graph_tencrop_crop(model: keras.Model) -> int | None:
