@@ -224,7 +224,7 @@ def check_tta(tta, model=None) -> str:
 
 
 def classify_faces(model: keras.Model, faces: np.ndarray, tta: str = "none") -> np.ndarray:
-    """Probabilities (N, classes) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE faces and view.
+    """Probabilities (N, classes) for (N, 48, 48) uint8 faces, one model call per PREDICT_BATCH_SIZE of their views.
 
     `tta` "flip" or "tencrop" averages the model's probabilities over the views of each face that `fer evaluate
     --tta` averages (fer_lib.evaluation.prediction: the same views, the same means); "none" classifies each once.
@@ -463,8 +463,8 @@ def predict_expression(image: ImageInput | list[ImageInput], model: str | os.Pat
 
     ``tta`` is test-time augmentation, as `fer evaluate --tta` does it (fer_lib.evaluation.prediction): "none"
     (the default) classifies each face once; "flip" averages the probabilities of the face and its mirror image
-    (two model calls per face); "tencrop" those of ten views, the four corner crops and the centre crop and
-    their mirrors (ten calls; for a model that classifies a central crop, its own crops, unresized). An
+    (twice the faces through the model); "tencrop" those of ten views, the four corner crops and the centre crop
+    and their mirrors (ten times; for a model that classifies a central crop, its own crops, unresized). An
     exported file takes "tencrop" only when it records that crop (an ONNX file from `fer export`); a TFLite
     file takes "none" or "flip".
     """
